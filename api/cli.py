@@ -1,0 +1,114 @@
+"""The `eduledger` command line.
+
+Errors print one line to stderr and exit non-zero; tracebacks never reach the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from ledger.errors import LedgerError
+from ledger.settings import Settings
+
+DEMO_CONSORTIUM = Path(__file__).resolve().parents[1] / "node_config" / "demo.toml"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if getattr(args, "data_dir", None):
+        settings = replace(settings, data_dir=Path(args.data_dir))
+    if getattr(args, "host", None):
+        settings = replace(settings, host=args.host)
+    if getattr(args, "port", None):
+        settings = replace(settings, port=args.port)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from ledger.consortium.network import ensure_network
+    from ledger.node import Node
+
+    settings = _settings(args)
+    node = ensure_network(settings, Path(settings.consortium_file or DEMO_CONSORTIUM),
+                          open_node=Node)
+    try:
+        print(f"eduledger: chain {node.client.chain_id}, head {node.client.block_number()}, "
+              f"serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+        uvicorn.run(create_app(node), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        node.close()
+    return 0
+
+
+def cmd_network_init(args: argparse.Namespace) -> int:
+    from ledger.consortium.network import init_network
+    from ledger.node import Node
+
+    settings = _settings(args)
+    node = init_network(settings, Path(args.config or DEMO_CONSORTIUM), open_node=Node)
+    try:
+        deployment = node.deployment
+        assert deployment is not None
+        print(f"deployed on chain {deployment.chain_id}: consortium {deployment.consortium}, "
+              f"anchor registry {deployment.anchor_registry}")
+        print(f"{len(deployment.organisations)} organisations admitted; API keys in "
+              f"{settings.data_dir / 'api-keys.json'}")
+    finally:
+        node.close()
+    return 0
+
+
+def cmd_network_besu(args: argparse.Namespace) -> int:
+    from node_config.besu import generate_besu_network
+    from node_config.definition import load_definition
+
+    definition = load_definition(Path(args.config))
+    generate_besu_network(definition, Path(args.out))
+    print(f"Besu QBFT network written to {args.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eduledger", description="A permissioned ledger for education.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the embedded node and the API")
+    serve.add_argument("--data-dir")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    network = sub.add_parser("network", help="set up and describe the consortium network")
+    net_sub = network.add_subparsers(dest="network_command", required=True)
+    init = net_sub.add_parser("init", help="deploy the contracts and admit the members")
+    init.add_argument("--config", help="consortium definition (TOML); default: the demo consortium")
+    init.add_argument("--data-dir")
+    init.set_defaults(func=cmd_network_init)
+    besu = net_sub.add_parser("besu", help="generate a Besu QBFT network")
+    besu.add_argument("--config", required=True)
+    besu.add_argument("--out", required=True)
+    besu.set_defaults(func=cmd_network_besu)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except LedgerError as exc:
+        print(f"eduledger: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

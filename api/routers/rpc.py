@@ -1,0 +1,34 @@
+"""POST /rpc: the embedded chain as a standard Ethereum JSON-RPC node."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+router = APIRouter()
+
+MAX_RPC_BODY = 2 * 1024 * 1024
+
+
+@router.post("/rpc")
+async def rpc(request: Request) -> JSONResponse:
+    body = await request.body()
+    if len(body) > MAX_RPC_BODY:
+        return _error(-32600, "request too large", 413)
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        return _error(-32700, "parse error: the body is not JSON", 200)
+    dispatcher = request.app.state.node.dispatcher
+    # The dispatcher holds the chain lock and does CPU work: keep it off the event loop.
+    result = await run_in_threadpool(dispatcher.handle, payload)
+    return JSONResponse(result)
+
+
+def _error(code: int, message: str, status: int) -> JSONResponse:
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}},
+                        status_code=status)

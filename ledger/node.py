@@ -1,0 +1,72 @@
+"""A running node: the chain (embedded or remote), the SQL store and the deployment.
+
+Both the API and the CLI open one of these; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger.chain import ChainClient, EmbeddedChain, RpcDispatcher, embedded_client
+from ledger.errors import ConfigError, NotFound
+from ledger.settings import Settings
+
+DEPLOYMENT_FILE = "network.json"
+
+
+@dataclass
+class Deployment:
+    """Where the contracts live and which organisation is which member."""
+
+    chain_id: int
+    consortium: str
+    anchor_registry: str
+    deployed_block: int
+    organisations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def save(self, data_dir: Path) -> None:
+        path = data_dir / DEPLOYMENT_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Deployment:
+        path = data_dir / DEPLOYMENT_FILE
+        if not path.exists():
+            raise NotFound(f"no network deployed in {data_dir} (run: eduledger network init)")
+        try:
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{path} is not a valid deployment record: {exc}") from None
+
+
+class Node:
+    def __init__(self, settings: Settings, *, alloc: dict[str, int] | None = None) -> None:
+        self.settings = settings
+        self.chain: EmbeddedChain | None = None
+        self.dispatcher: RpcDispatcher | None = None
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.rpc_url:
+            self.client = ChainClient.from_url(settings.rpc_url)
+        else:
+            self.chain = EmbeddedChain(settings.chain_dir, alloc=alloc)
+            self.dispatcher = RpcDispatcher(self.chain)
+            self.client = embedded_client(self.chain)
+
+    @property
+    def deployment(self) -> Deployment | None:
+        try:
+            return Deployment.load(self.settings.data_dir)
+        except NotFound:
+            return None
+
+    def close(self) -> None:
+        if self.chain is not None:
+            self.chain.close()
