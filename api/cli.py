@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ledger.errors import LedgerError
 from ledger.settings import Settings
+from node_config.cli import add_besu_arguments, run_besu
 
 DEMO_CONSORTIUM = Path(__file__).resolve().parents[1] / "node_config" / "demo.toml"
 
@@ -65,16 +66,6 @@ def cmd_network_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_network_besu(args: argparse.Namespace) -> int:
-    from node_config.besu import generate_besu_network
-    from node_config.definition import load_definition
-
-    definition = load_definition(Path(args.config))
-    generate_besu_network(definition, Path(args.out))
-    print(f"Besu QBFT network written to {args.out}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eduledger", description="A permissioned ledger for education.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,9 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--data-dir")
     init.set_defaults(func=cmd_network_init)
     besu = net_sub.add_parser("besu", help="generate a Besu QBFT network")
-    besu.add_argument("--config", required=True)
-    besu.add_argument("--out", required=True)
-    besu.set_defaults(func=cmd_network_besu)
+    add_besu_arguments(besu)
+    besu.set_defaults(func=run_besu)
     return parser
 
 
