@@ -10,6 +10,7 @@ contract's named reason.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.types import BlockIdentifier
 
 from ledger.errors import ChainError, ChainUnavailable, ContractReverted
 
@@ -95,14 +97,14 @@ class ChainClient:
     def block_number(self) -> int:
         return int(self._guard(lambda: self.w3.eth.block_number))
 
-    def block(self, block: int | str = "latest") -> Any:
+    def block(self, block: BlockIdentifier = "latest") -> Any:
         return self._guard(lambda: self.w3.eth.get_block(block))
 
     def contract(self, address: str, abi: list[Any]) -> Contract:
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
 
     def call(self, contract: Contract, function: str, *args: Any,
-             block: int | str = "latest") -> Any:
+             block: BlockIdentifier = "latest") -> Any:
         fn = contract.functions[function](*args)
         try:
             return self._guard(lambda: fn.call(block_identifier=block))
@@ -141,13 +143,13 @@ class ChainClient:
             except (ContractLogicError, Web3RPCError) as exc:
                 raise _reverted(exc, label) from None
             gas = int(estimate * GAS_MARGIN) + GAS_PAD
-        full = {**tx, "gas": gas, "chainId": self.chain_id, **self._fees()}
+        full: dict[str, Any] = {**tx, "gas": gas, "chainId": self.chain_id, **self._fees()}
         full.pop("from", None)
         for attempt in range(2):
             full["nonce"] = self._next_nonce(signer.address)
             raw = signer.sign_transaction(full).raw_transaction
             try:
-                tx_hash = self._guard(lambda raw=raw: self.w3.eth.send_raw_transaction(raw))
+                tx_hash = self._guard(partial(self.w3.eth.send_raw_transaction, raw))
                 break
             except (Web3RPCError, ValueError) as exc:
                 text = _short(exc).lower()

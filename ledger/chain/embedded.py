@@ -25,8 +25,8 @@ from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth.exceptions import CanonicalHeadNotFound
 from eth.vm.forks import PragueVM
-from eth_tester import EthereumTester, PyEVMBackend
 from eth_abi import decode as abi_decode
+from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import (
     EVMSpoofTransaction,
     _get_vm_for_block_number,
@@ -98,7 +98,7 @@ class _PersistentBackend(PyEVMBackend):
             ChainDB(self._base_db).get_canonical_head()
         except CanonicalHeadNotFound:
             params = get_default_genesis_params({"gas_limit": GAS_LIMIT})
-            state = {
+            state: dict[Any, Any] = {
                 to_canonical_address(addr): {"balance": bal, "nonce": 0, "code": b"", "storage": {}}
                 for addr, bal in self._alloc.items()
             }
@@ -113,10 +113,11 @@ class _PersistentBackend(PyEVMBackend):
             self._kv.commit()
 
     def _refresh_timestamp(self) -> None:
-        pending = self.chain.header
-        if not self.chain.get_block().transactions:
-            parent = self.chain.get_canonical_head()
-            self.chain.header = pending.copy(timestamp=_wall_clock(parent))
+        chain: MiningChain = self.chain  # type: ignore[assignment]
+        pending = chain.header
+        if not chain.get_block().transactions:
+            parent = chain.get_canonical_head()
+            chain.header = pending.copy(timestamp=_wall_clock(parent))
 
     def send_raw_transaction(self, raw_transaction: bytes) -> bytes:
         self._refresh_timestamp()

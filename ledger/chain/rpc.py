@@ -203,7 +203,7 @@ class RpcDispatcher:
     # -- methods ---------------------------------------------------------------
 
     def _gas_price(self) -> int:
-        pending = self.chain.backend.chain.header
+        pending = self.chain.backend.chain.header  # type: ignore[attr-defined]
         return int(pending.base_fee_per_gas) + 10**9
 
     def _block_by_number(self, tag: Any, full: bool = False) -> Any:
