@@ -23,6 +23,7 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from ledger.chain.client import ChainClient, TxResult
 from ledger.contracts.compiler import compiled
@@ -31,7 +32,7 @@ from ledger.errors import ChainError, InvalidInput
 ZERO32 = b"\x00" * 32
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MAX_PROOF = 32
-BlockId = int | str
+BlockId = BlockIdentifier
 
 
 class Role(IntEnum):
