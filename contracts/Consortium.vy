@@ -43,14 +43,14 @@ CURRENT_BIT: constant(uint256) = 1 << 80
 
 
 struct Member:
-    name: String[64]
+    name: String[128]
     role: uint8
     status: uint8
     admittedBlock: uint256
 
 
 struct MemberView:
-    name: String[64]
+    name: String[128]
     role: uint8
     status: uint8
     admittedBlock: uint256
@@ -66,7 +66,7 @@ struct Proposal:
     approvals: uint256
     executed: bool
     createdBlock: uint256
-    name: String[64]
+    name: String[128]
 
 
 event ProposalCreated:
@@ -76,7 +76,7 @@ event ProposalCreated:
     action: uint8
     role: uint8
     account: address
-    name: String[64]
+    name: String[128]
 
 event ProposalApproved:
     proposalId: indexed(uint256)
@@ -92,7 +92,7 @@ event MemberAdmitted:
     memberId: indexed(uint256)
     account: indexed(address)
     role: uint8
-    name: String[64]
+    name: String[128]
     proposalId: uint256
 
 event MemberStatusChanged:
@@ -146,7 +146,7 @@ _approved: HashMap[uint256, HashMap[address, bool]]
 
 @deploy
 def __init__(
-    bureauName: String[64],
+    bureauName: String[128],
     bureauAccount: address,
     governors: DynArray[address, MAX_GOVERNORS],
     threshold: uint256,
@@ -187,7 +187,7 @@ def _pack(memberId: uint256, role: uint8, status: uint8) -> uint256:
 
 
 @internal
-def _admit(name: String[64], role: uint8, account: address, proposalId: uint256) -> uint256:
+def _admit(name: String[128], role: uint8, account: address, proposalId: uint256) -> uint256:
     memberId: uint256 = self.memberCount + 1
     self.memberCount = memberId
     self._members[memberId] = Member(
@@ -218,7 +218,7 @@ def _validRole(role: uint8) -> bool:
 
 @internal
 @view
-def _check(action: uint8, memberId: uint256, name: String[64], role: uint8, account: address):
+def _check(action: uint8, memberId: uint256, name: String[128], role: uint8, account: address):
     """Rejects a proposal that could not execute now."""
     if action == ACTION_ADMIT:
         assert len(name) > 0, "empty-name"
@@ -293,7 +293,7 @@ def _activeCaller() -> uint256:
 
 @external
 def propose(
-    action: uint8, memberId: uint256, name: String[64], role: uint8, account: address
+    action: uint8, memberId: uint256, name: String[128], role: uint8, account: address
 ) -> uint256:
     """
     @notice Propose a membership change; the proposer's approval counts as the first.

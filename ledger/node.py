@@ -14,6 +14,7 @@ from typing import Any
 from ledger.chain import ChainClient, EmbeddedChain, RpcDispatcher, embedded_client
 from ledger.errors import ConfigError, NotFound
 from ledger.settings import Settings
+from ledger.store import make_engine, migrate
 
 DEPLOYMENT_FILE = "network.json"
 
@@ -53,6 +54,8 @@ class Node:
         self.chain: EmbeddedChain | None = None
         self.dispatcher: RpcDispatcher | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.resolved_database_url())
+        migrate(self.engine)
         if settings.rpc_url:
             self.client = ChainClient.from_url(settings.rpc_url)
         else:
@@ -68,5 +71,6 @@ class Node:
             return None
 
     def close(self) -> None:
+        self.engine.dispose()
         if self.chain is not None:
             self.chain.close()

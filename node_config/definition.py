@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger.contracts.bindings import MAX_NAME_BYTES  # String[128]: about 42 Chinese characters
 from ledger.errors import ConfigError
 
 ROLES: tuple[str, ...] = ("bureau", "school", "partner", "auditor")
@@ -162,6 +163,9 @@ class _Parser:
         name = self.required(raw, "name", str, where)
         if not name.strip():
             raise self.fail(f"{where} has an empty 'name'")
+        if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+            raise self.fail(f"{where} has a 'name' longer than {MAX_NAME_BYTES} bytes in UTF-8 "
+                            "(the chain stores at most that)")
         role = self.required(raw, "role", str, where)
         if role not in ROLES:
             raise self.fail(

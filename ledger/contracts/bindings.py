@@ -328,6 +328,16 @@ def decode_events(logs: Iterable[Any], *,
 # --- bindings ---------------------------------------------------------------------
 
 
+MAX_NAME_BYTES = 128  # String[128] in Consortium.vy
+
+
+def check_name(name: str) -> str:
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise InvalidInput(f"an organisation name is at most {MAX_NAME_BYTES} bytes in UTF-8",
+                           code="name_too_long")
+    return name
+
+
 class _Binding:
     NAME = ""
 
@@ -371,6 +381,7 @@ class ConsortiumContract(_Binding):
                governors: Sequence[str | LocalAccount], threshold: int,
                bureau_account: str | LocalAccount | None = None) -> ConsortiumContract:
         """Deploy; the bureau becomes member 1 with `bureau_account` (default: signer)."""
+        check_name(bureau_name)
         address, tx = cls._deploy_contract(
             client, signer, bureau_name, to_address(bureau_account),
             [to_address(g, "governor") for g in governors], int(threshold))
@@ -385,6 +396,7 @@ class ConsortiumContract(_Binding):
     def propose(self, signer: LocalAccount, action: ProposalAction, *, member_id: int = 0,
                 name: str = "", role: Role | int = 0,
                 account: str | LocalAccount | None = None) -> ProposalOutcome:
+        check_name(name)
         tx = self._send(signer, "propose", int(action), int(member_id), name, int(role),
                         to_address(account))
         return self._outcome(tx)

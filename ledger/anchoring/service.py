@@ -1,0 +1,244 @@
+"""Anchoring: batches of salted leaf hashes → one Merkle root on chain, exactly once.
+
+A batch is *accepted* when its leaves, root and every proof are committed to SQL in one
+transaction (status pending). Only then is the root sent to the chain. The registry
+anchors a root once and only once, so resuming is simple and safe: for every batch not
+yet marked anchored, look the root up on chain; if it is there, record where; if not,
+send it. A crash between any two steps therefore ends, after restart, with the batch
+anchored exactly once and SQL agreeing with the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic
+from hexbytes import HexBytes
+from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from ledger.chain import ChainClient
+from ledger.contracts.bindings import AnchorKind
+from ledger.errors import Conflict, ContractReverted, InvalidInput, NotFound
+from ledger.merkle import MerkleTree
+from ledger.store import AnchorBatch, AnchorLeaf, AnchorStatus, session_scope, utcnow
+
+log = logging.getLogger("eduledger.anchoring")
+
+MAX_BATCH = 100_000
+ZERO32 = b"\x00" * 32
+
+
+@dataclass(frozen=True)
+class AnchorProof:
+    """Everything a verifier needs to check one leaf against the chain."""
+
+    leaf: str
+    proof: list[str]
+    root: str
+    batch_id: str
+    chain_id: int | None
+    contract: str | None
+    tx_hash: str | None
+    block_number: int | None
+
+
+def parse_kind(value: str | int) -> AnchorKind:
+    try:
+        return AnchorKind(value) if isinstance(value, int) else AnchorKind[value.upper()]
+    except (KeyError, ValueError):
+        names = ", ".join(k.name.lower() for k in AnchorKind)
+        raise InvalidInput(f"unknown anchor kind {value!r} (expected one of {names})",
+                           code="unknown_kind") from None
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _leaf_bytes(value: bytes | str) -> bytes:
+    raw = HexBytes(value) if isinstance(value, str) else bytes(value)
+    if len(raw) != 32:
+        raise InvalidInput("every leaf must be a 32-byte hash", code="bad_leaf")
+    return bytes(raw)
+
+
+class AnchoringService:
+    def __init__(self, engine: Engine, client: ChainClient, registry: Any,
+                 signer_for: Callable[[str], LocalAccount], *, from_block: int = 0) -> None:
+        self.engine = engine
+        self.client = client
+        self.registry = registry
+        self.signer_for = signer_for
+        self.from_block = from_block
+        anchored_abi = next(e for e in registry.contract.abi
+                            if e.get("type") == "event" and e["name"] == "Anchored")
+        self._anchored_topic = _hex(event_abi_to_log_topic(anchored_abi))
+
+    # -- accept ------------------------------------------------------------------
+
+    def accept(self, member_org: str, kind: str | int, leaves: Sequence[bytes | str], *,
+               metadata_hash: bytes | None = None,
+               idempotency_key: str | None = None) -> AnchorBatch:
+        """Validate, build the tree and commit the batch; nothing is on chain yet."""
+        kind_ = parse_kind(kind)
+        if not leaves:
+            raise InvalidInput("a batch needs at least one leaf", code="empty_batch")
+        if len(leaves) > MAX_BATCH:
+            raise InvalidInput(f"a batch holds at most {MAX_BATCH} leaves", code="batch_too_large")
+        if idempotency_key is not None:
+            existing = self._by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return existing
+        tree = MerkleTree([_leaf_bytes(leaf) for leaf in leaves])
+        batch = AnchorBatch(
+            kind=kind_.name.lower(), root=_hex(tree.root), leaf_count=len(tree.leaves),
+            metadata_hash=_hex(metadata_hash or ZERO32), member_org=member_org,
+            idempotency_key=idempotency_key,
+        )
+        rows = [
+            {"batch_id": batch.id, "position": i, "leaf_hash": _hex(leaf),
+             "proof_json": json.dumps([_hex(p) for p in proof])}
+            for i, (leaf, proof) in enumerate(zip(tree.leaves, tree.proofs(), strict=True))
+        ]
+        try:
+            with session_scope(self.engine) as session:
+                session.add(batch)
+                session.flush()
+                session.bulk_insert_mappings(AnchorLeaf, rows)  # type: ignore[arg-type]
+        except IntegrityError:
+            if idempotency_key is not None:
+                existing = self._by_idempotency_key(idempotency_key)
+                if existing is not None:
+                    return existing
+            raise Conflict("a leaf of this batch, or its root, is already anchored in "
+                           "another batch", code="duplicate_leaf") from None
+        return batch
+
+    def _by_idempotency_key(self, key: str) -> AnchorBatch | None:
+        with session_scope(self.engine) as session:
+            return session.exec(select(AnchorBatch).where(AnchorBatch.idempotency_key == key)).first()
+
+    # -- anchor ------------------------------------------------------------------
+
+    def anchor(self, member_org: str, kind: str | int, leaves: Sequence[bytes | str],
+               **kwargs: Any) -> AnchorBatch:
+        """Accept a batch and anchor it now; a batch the contract rejects leaves no trace."""
+        batch = self.accept(member_org, kind, leaves, **kwargs)
+        try:
+            return self.process(batch.id)
+        except ContractReverted:
+            self._discard(batch.id)
+            raise
+
+    def _discard(self, batch_id: str) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(delete(AnchorLeaf).where(AnchorLeaf.batch_id == batch_id))  # type: ignore[arg-type]
+            session.execute(delete(AnchorBatch).where(AnchorBatch.id == batch_id))  # type: ignore[arg-type]
+
+    def process(self, batch_id: str) -> AnchorBatch:
+        batch = self.get(batch_id)
+        if batch.status == AnchorStatus.ANCHORED.value:
+            return batch
+        root = HexBytes(batch.root)
+        found = self._find_anchor(root)
+        if found is None:
+            signer = self.signer_for(batch.member_org)
+            try:
+                metadata = bytes(HexBytes(batch.metadata_hash)) if batch.metadata_hash else ZERO32
+                result = self.registry.anchor(signer, bytes(root), parse_kind(batch.kind).value,
+                                              batch.leaf_count, metadata)
+            except ContractReverted as exc:
+                if exc.reason != "root-exists":
+                    self._mark_failed(batch.id, exc.reason)
+                    raise
+                # Another attempt got there first (e.g. before a crash): find it.
+                found = self._find_anchor(root)
+                if found is None:
+                    raise
+            else:
+                found = (result.tx_hash, result.block_number)
+        return self._mark_anchored(batch.id, *found)
+
+    def resume(self) -> list[AnchorBatch]:
+        """Finish every accepted batch that is not anchored yet (after a restart)."""
+        with session_scope(self.engine) as session:
+            ids = session.exec(
+                select(AnchorBatch.id)
+                .where(AnchorBatch.status.in_([AnchorStatus.PENDING.value,  # type: ignore[attr-defined]
+                                               AnchorStatus.SUBMITTED.value]))
+                .order_by(AnchorBatch.created_at)  # type: ignore[arg-type]
+            ).all()
+        done = []
+        for batch_id in ids:
+            try:
+                done.append(self.process(batch_id))
+            except ContractReverted as exc:
+                log.warning("batch %s was rejected by the contract: %s", batch_id, exc.reason)
+        return done
+
+    def _find_anchor(self, root: bytes) -> tuple[str, int] | None:
+        logs = self.client.w3.eth.get_logs({
+            "address": self.registry.address,
+            "topics": [self._anchored_topic, _hex(root)],  # type: ignore[list-item]
+            "fromBlock": self.from_block, "toBlock": "latest",
+        })
+        if not logs:
+            return None
+        entry = logs[0]
+        return HexBytes(entry["transactionHash"]).to_0x_hex(), int(entry["blockNumber"])
+
+    def _mark_anchored(self, batch_id: str, tx_hash: str, block_number: int) -> AnchorBatch:
+        block = self.client.block(block_number)
+        with session_scope(self.engine) as session:
+            batch = session.get(AnchorBatch, batch_id)
+            assert batch is not None
+            batch.status = AnchorStatus.ANCHORED.value
+            batch.tx_hash = tx_hash.lower()
+            batch.block_number = block_number
+            batch.block_time = datetime.fromtimestamp(int(block["timestamp"]), UTC)
+            batch.chain_id = self.client.chain_id
+            batch.contract_address = self.registry.address.lower()
+            batch.error = None
+            batch.updated_at = utcnow()
+            session.add(batch)
+        return batch
+
+    def _mark_failed(self, batch_id: str, reason: str) -> None:
+        with session_scope(self.engine) as session:
+            batch = session.get(AnchorBatch, batch_id)
+            if batch is not None:
+                batch.status = AnchorStatus.FAILED.value
+                batch.error = reason
+                batch.updated_at = utcnow()
+                session.add(batch)
+
+    # -- read --------------------------------------------------------------------
+
+    def get(self, batch_id: str) -> AnchorBatch:
+        with session_scope(self.engine) as session:
+            batch = session.get(AnchorBatch, batch_id)
+        if batch is None:
+            raise NotFound(f"no anchor batch {batch_id}", code="batch_not_found")
+        return batch
+
+    def proof_for(self, leaf: bytes | str) -> AnchorProof:
+        leaf_hex = _hex(_leaf_bytes(leaf))
+        with session_scope(self.engine) as session:
+            row = session.exec(select(AnchorLeaf).where(AnchorLeaf.leaf_hash == leaf_hex)).first()
+            if row is None:
+                raise NotFound(f"leaf {leaf_hex} is in no batch", code="leaf_not_found")
+            batch = session.get(AnchorBatch, row.batch_id)
+        assert batch is not None
+        return AnchorProof(
+            leaf=leaf_hex, proof=json.loads(row.proof_json), root=batch.root, batch_id=batch.id,
+            chain_id=batch.chain_id, contract=batch.contract_address, tx_hash=batch.tx_hash,
+            block_number=batch.block_number,
+        )

@@ -1,0 +1,45 @@
+"""A small deployed network on any chain: a bureau, two schools, a partner, an auditor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+
+from ledger.contracts.bindings import (
+    AnchorRegistryContract,
+    ConsortiumContract,
+    ProposalAction,
+    Role,
+)
+from tests.chain_env import ChainEnv
+
+
+@dataclass
+class Network:
+    env: ChainEnv
+    consortium: ConsortiumContract
+    registry: AnchorRegistryContract
+    accounts: dict[str, LocalAccount]
+    member_ids: dict[str, int]
+    start_block: int
+
+    def signer_for(self, org_id: str) -> LocalAccount:
+        return self.accounts[org_id]
+
+
+def deploy_network(env: ChainEnv) -> Network:
+    start = env.client.block_number()
+    bureau = env.new_account(100)
+    accounts = {"bureau": bureau}
+    consortium = ConsortiumContract.deploy(env.client, bureau, "Test Bureau", [bureau.address], 1)
+    member_ids = {"bureau": 1}
+    for org_id, role in [("school-a", Role.SCHOOL), ("school-b", Role.SCHOOL),
+                         ("partner", Role.PARTNER), ("auditor", Role.AUDITOR)]:
+        accounts[org_id] = env.new_account(100)
+        outcome = consortium.propose(bureau, ProposalAction.ADMIT, name=org_id, role=role,
+                                     account=accounts[org_id].address)
+        assert outcome.executed and outcome.member_id is not None
+        member_ids[org_id] = outcome.member_id
+    registry = AnchorRegistryContract.deploy(env.client, bureau, consortium)
+    return Network(env, consortium, registry, accounts, member_ids, start)
