@@ -10,9 +10,9 @@ contract's named reason.
 from __future__ import annotations
 
 import threading
-from functools import partial
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from eth_abi import decode as abi_decode

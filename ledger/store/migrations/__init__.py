@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL store; run with ledger.store.db.migrate()."""
