@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routers import network, rpc
+from ledger.consortium.network import signer_loader
 from ledger.node import Node
 
+log = logging.getLogger("eduledger.api")
 
-def create_app(node: Node) -> FastAPI:
-    app = FastAPI(title="eduledger", version="0.1.0")
+
+def create_app(node: Node, *, background: bool = True) -> FastAPI:
+    """The app over an open node; `background` runs the indexer and finishes accepted work."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = None
+        if background and node.deployment is not None:
+            worker = threading.Thread(target=_background, args=(node, stop), daemon=True,
+                                      name="eduledger-background")
+            worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.join(timeout=10)
+
+    app = FastAPI(title="eduledger", version="0.1.0", lifespan=lifespan)
     app.state.node = node
     install_error_handlers(app)
     app.include_router(network.router)
     if node.dispatcher is not None:
         app.include_router(rpc.router)
     return app
+
+
+def _background(node: Node, stop: threading.Event) -> None:
+    """Finish batches accepted before a restart, then keep the event index current."""
+    try:
+        resumed = node.anchoring(signer_loader(node.settings)).resume()
+        if resumed:
+            log.warning("resumed %d accepted anchor batches", len(resumed))
+    except Exception:  # noqa: BLE001 - retried at the next start; the API keeps serving
+        log.exception("resuming accepted anchor batches failed")
+    node.indexer().run_forever(stop, interval=1.0)

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
+
+from ledger.anchoring import AnchoringService
 from ledger.chain import ChainClient, EmbeddedChain, RpcDispatcher, embedded_client
+from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.errors import ConfigError, NotFound
+from ledger.indexer import Indexer
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate
 
@@ -69,6 +75,26 @@ class Node:
             return Deployment.load(self.settings.data_dir)
         except NotFound:
             return None
+
+    def contracts(self) -> tuple[ConsortiumContract, AnchorRegistryContract]:
+        deployment = self.deployment
+        if deployment is None:
+            raise NotFound("no network deployed here (run: eduledger network init)",
+                           code="no_network")
+        return (ConsortiumContract.at(self.client, deployment.consortium),
+                AnchorRegistryContract.at(self.client, deployment.anchor_registry))
+
+    def indexer(self) -> Indexer:
+        consortium, registry = self.contracts()
+        assert self.deployment is not None
+        return Indexer(self.engine, self.client, [consortium.contract, registry.contract],
+                       from_block=self.deployment.deployed_block)
+
+    def anchoring(self, signer_for: Callable[[str], LocalAccount]) -> AnchoringService:
+        _, registry = self.contracts()
+        assert self.deployment is not None
+        return AnchoringService(self.engine, self.client, registry, signer_for,
+                                from_block=self.deployment.deployed_block)
 
     def close(self) -> None:
         self.engine.dispose()

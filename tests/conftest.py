@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,6 +13,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.routers import rpc
 from ledger.chain import ChainClient, EmbeddedChain, RpcDispatcher, embedded_client
+from ledger.store.db import make_engine, normalize_url
 from tests.chain_env import ETHER, ChainEnv
 from tests.servers import serve_app
 
@@ -18,6 +21,8 @@ pytest_plugins = ["tests.conftest_services"]
 
 # anvil's first well-known development account (funded by anvil itself at start).
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+POSTGRES_ENV = "EDULEDGER_TEST_POSTGRES_URL"
 
 CHAIN_BACKENDS = ["embedded-memory", "embedded-disk", "embedded-rpc", "anvil"]
 
@@ -58,3 +63,44 @@ def any_chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainE
             yield ChainEnv(kind, embedded_client(chain), funder)
     finally:
         chain.close()
+
+
+# --- SQL databases: every store test runs on SQLite and on a real PostgreSQL server ---
+
+
+def _postgres_server_url(request: pytest.FixtureRequest) -> str:
+    if not os.environ.get(POSTGRES_ENV):
+        pytest.skip(
+            f"{POSTGRES_ENV} is not set, so there is no PostgreSQL server to test against "
+            "(scripts/test starts one and sets it)"
+        )
+    try:  # the shared fixture also checks that the server answers
+        return str(request.getfixturevalue("postgres_url"))
+    except pytest.FixtureLookupError:
+        return os.environ[POSTGRES_ENV]
+
+
+def _fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new empty database on the server for one test; dropped afterwards."""
+    name = f"eduledger_test_{uuid.uuid4().hex[:16]}"
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield normalize_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from _fresh_postgres_database(_postgres_server_url(request))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    return str(request.getfixturevalue("postgres_db_url"))

@@ -181,3 +181,28 @@ def test_serve_survives_kill_9(test_env: Path) -> None:
 def test_settings_replace_keeps_prefix_defaults(test_env: Path) -> None:
     settings = replace(Settings(), data_dir=test_env)
     assert settings.chain_dir == test_env / "chain"
+
+
+def test_init_against_an_external_node(test_env: Path, anvil_url: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same set-up on any JSON-RPC node (anvil here), accounts funded by a funder key."""
+    from ledger.consortium.views import network_view
+    from tests.conftest import ANVIL_DEV_KEY
+
+    monkeypatch.setenv("EDULEDGER_FUNDER_KEY", ANVIL_DEV_KEY)
+    node = init_network(Settings(data_dir=test_env, rpc_url=anvil_url), DEMO_CONSORTIUM)
+    try:
+        assert node.chain is None and node.client.chain_id == 31337
+        view = network_view(node)
+        assert [m["status"] for m in view["members"]] == ["active"] * 5
+        # The anchoring service and indexer work the same over HTTP JSON-RPC.
+        import secrets
+
+        from ledger.consortium.network import signer_loader
+
+        batch = node.anchoring(signer_loader(node.settings)).anchor(
+            "school-a", "credential", [secrets.token_bytes(32) for _ in range(3)])
+        assert batch.status == "anchored"
+        assert node.indexer().run_once() >= 1 + 5
+    finally:
+        node.close()

@@ -8,7 +8,6 @@ EDULEDGER_TEST_POSTGRES_URL and dropped afterwards).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -59,44 +58,6 @@ STORE_TABLES = {
 
 
 # --- fixtures --------------------------------------------------------------------------
-
-
-def _postgres_server_url(request: pytest.FixtureRequest) -> str:
-    if not os.environ.get(POSTGRES_ENV):
-        pytest.skip(
-            f"{POSTGRES_ENV} is not set, so there is no PostgreSQL server to test against "
-            "(scripts/test starts one and sets it)"
-        )
-    try:  # the shared fixture also checks that the server answers
-        return str(request.getfixturevalue("postgres_url"))
-    except pytest.FixtureLookupError:
-        return os.environ[POSTGRES_ENV]
-
-
-def _fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new empty database on the server for one test; dropped afterwards."""
-    name = f"eduledger_test_{uuid.uuid4().hex[:16]}"
-    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield normalize_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
-@pytest.fixture
-def postgres_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from _fresh_postgres_database(_postgres_server_url(request))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    return str(request.getfixturevalue("postgres_db_url"))
 
 
 @pytest.fixture

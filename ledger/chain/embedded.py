@@ -18,13 +18,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
 from eth.consensus import ConsensusApplier, NoProofConsensus
 from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
+from eth.estimators.gas import binary_gas_search_exact
 from eth.exceptions import CanonicalHeadNotFound
 from eth.vm.forks import PragueVM
+from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode as abi_decode
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.backends.pyevm.main import (
@@ -57,6 +59,32 @@ def _wall_clock(parent: BlockHeaderAPI | None) -> int:
     return now if parent is None else max(now, parent.timestamp)
 
 
+def _run(state: StateAPI, transaction: SignedTransactionAPI, gas: int) -> ComputationAPI:
+    snapshot = state.snapshot()
+    try:
+        spoofed = SpoofTransaction(transaction, gas=gas, gas_price=0)
+        return state.apply_transaction(spoofed)  # type: ignore[arg-type]
+    finally:
+        state.revert(snapshot)
+
+
+def measured_gas_estimate(state: StateAPI, transaction: SignedTransactionAPI) -> int:
+    """Gas that is enough for `transaction`, in two runs instead of a binary search.
+
+    One run with the block's limit tells what the transaction consumes; a second run
+    checks that this much suffices (with calls, the 63/64 rule can demand more than is
+    consumed). Only when it does not, fall back to py-evm's exact search.
+    """
+    full = _run(state, transaction, state.gas_limit)
+    if full.is_error:
+        raise full.error
+    consumed = state.gas_limit - full.get_gas_remaining()
+    for candidate in (consumed, consumed * 64 // 63 + 2_300):
+        if candidate <= state.gas_limit and not _run(state, transaction, candidate).is_error:
+            return candidate
+    return int(binary_gas_search_exact(state, transaction))
+
+
 def _chain_class(chain_id: int) -> type[MiningChain]:
     vm_config = ConsensusApplier(NoProofConsensus).amend_vm_configuration(
         ((0, WallClockPragueVM),)
@@ -64,6 +92,7 @@ def _chain_class(chain_id: int) -> type[MiningChain]:
 
     class EduledgerChain(MiningChain):
         vm_configuration = vm_config
+        gas_estimator = staticmethod(measured_gas_estimate)
 
         def create_header_from_parent(self, parent_header, **header_params):  # type: ignore[no-untyped-def]
             header_params["gas_limit"] = parent_header.gas_limit

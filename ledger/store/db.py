@@ -149,8 +149,7 @@ def migrate(engine_or_url: Engine | str | URL, revision: str = "head") -> None:
     ``migration_connection``) and the later ones find nothing to do.
     """
     owned = not isinstance(engine_or_url, Engine)
-    engine = make_engine(engine_or_url) if owned else engine_or_url
-    assert isinstance(engine, Engine)
+    engine = engine_or_url if isinstance(engine_or_url, Engine) else make_engine(engine_or_url)
     try:
         with migration_connection(engine) as conn:
             cfg = alembic_config()
