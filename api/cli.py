@@ -66,6 +66,19 @@ def cmd_network_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_network_besu(args: argparse.Namespace) -> int:
+    """Generate a Besu network; with --data-dir, its organisations' own keys are allowlisted."""
+    if args.data_dir:
+        from ledger.consortium.network import organisation_keys
+        from node_config.definition import load_definition
+
+        settings = _settings(args)
+        keys = organisation_keys(settings, load_definition(Path(args.config)))
+        given = {item.partition("=")[0] for item in args.account}
+        args.account += [f"{org}={k.address}" for org, k in keys.items() if org not in given]
+    return run_besu(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eduledger", description="A permissioned ledger for education.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(func=cmd_network_init)
     besu = net_sub.add_parser("besu", help="generate a Besu QBFT network")
     add_besu_arguments(besu)
-    besu.set_defaults(func=run_besu)
+    besu.add_argument("--data-dir", help="create (or reuse) the organisations' keystores here and "
+                      "allowlist and fund their accounts")
+    besu.set_defaults(func=cmd_network_besu)
     return parser
 
 

@@ -206,3 +206,18 @@ def test_init_against_an_external_node(test_env: Path, anvil_url: str,
         assert node.indexer().run_once() >= 1 + 5
     finally:
         node.close()
+
+
+def test_besu_network_allowlists_the_organisations_own_keys(test_env: Path, tmp_path: Path) -> None:
+    out = tmp_path / "besu-net"
+    assert main(["network", "besu", "--config", str(DEMO_CONSORTIUM), "--out", str(out),
+                 "--data-dir", str(test_env)]) == 0
+    from ledger.keys import list_keystores
+
+    addresses = {info.address.lower() for info in list_keystores(test_env / "keystore")}
+    assert len(addresses) == 5
+    genesis = json.loads((out / "genesis.json").read_text())
+    assert {a.lower().removeprefix("0x") for a in genesis["alloc"]} == {
+        a.removeprefix("0x") for a in addresses}
+    permissions = (out / "bureau" / "permissions_config.toml").read_text().lower()
+    assert all(a in permissions for a in addresses)

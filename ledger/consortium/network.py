@@ -41,7 +41,8 @@ RPC_FUNDING = 1_000 * ETHER
 OpenNode = Callable[..., Node]
 
 
-def _keys(settings: Settings, definition: ConsortiumDefinition) -> dict[str, OrganisationKeys]:
+def organisation_keys(settings: Settings, definition: ConsortiumDefinition) -> dict[str, OrganisationKeys]:
+    """Each organisation's keys: loaded from its keystore, or created there."""
     passphrase = keystore_passphrase()
     keys = {}
     for org in definition.organisations:
@@ -89,7 +90,7 @@ def init_network(settings: Settings, config: Path, *, open_node: OpenNode = Node
                        "initialisation was interrupted; remove the directory and run again",
                        code="partial_initialisation")
     data_dir.mkdir(parents=True, exist_ok=True)
-    keys = _keys(settings, definition)
+    keys = organisation_keys(settings, definition)
     node = open_node(settings, alloc={k.address: GENESIS_BALANCE for k in keys.values()})
     try:
         _fund_from_env(node, keys)
