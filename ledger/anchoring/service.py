@@ -22,7 +22,7 @@ from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from sqlalchemy import Engine, delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from ledger.chain import ChainClient
 from ledger.contracts.bindings import AnchorKind
@@ -33,6 +33,9 @@ from ledger.store import AnchorBatch, AnchorLeaf, AnchorStatus, session_scope, u
 log = logging.getLogger("eduledger.anchoring")
 
 MAX_BATCH = 100_000
+
+Attach = Callable[[Session, AnchorBatch, MerkleTree], None]
+Detach = Callable[[Session, str], None]
 ZERO32 = b"\x00" * 32
 
 
@@ -86,8 +89,13 @@ class AnchoringService:
 
     def accept(self, member_org: str, kind: str | int, leaves: Sequence[bytes | str], *,
                metadata_hash: bytes | None = None,
-               idempotency_key: str | None = None) -> AnchorBatch:
-        """Validate, build the tree and commit the batch; nothing is on chain yet."""
+               idempotency_key: str | None = None,
+               attach: Attach | None = None) -> AnchorBatch:
+        """Validate, build the tree and commit the batch; nothing is on chain yet.
+
+        `attach(session, batch, tree)` adds the caller's own rows (e.g. the credentials
+        behind the leaves) to the same transaction, so they exist exactly when the batch does.
+        """
         kind_ = parse_kind(kind)
         if not leaves:
             raise InvalidInput("a batch needs at least one leaf", code="empty_batch")
@@ -113,6 +121,8 @@ class AnchoringService:
                 session.add(batch)
                 session.flush()
                 session.bulk_insert_mappings(AnchorLeaf, rows)  # type: ignore[arg-type]
+                if attach is not None:
+                    attach(session, batch, tree)
         except IntegrityError:
             if idempotency_key is not None:
                 existing = self._by_idempotency_key(idempotency_key)
@@ -128,18 +138,21 @@ class AnchoringService:
 
     # -- anchor ------------------------------------------------------------------
 
-    def anchor(self, member_org: str, kind: str | int, leaves: Sequence[bytes | str],
-               **kwargs: Any) -> AnchorBatch:
-        """Accept a batch and anchor it now; a batch the contract rejects leaves no trace."""
+    def anchor(self, member_org: str, kind: str | int, leaves: Sequence[bytes | str], *,
+               detach: Detach | None = None, **kwargs: Any) -> AnchorBatch:
+        """Accept a batch and anchor it now; a batch the contract rejects leaves no trace
+        (`detach(session, batch_id)` removes what `attach` added)."""
         batch = self.accept(member_org, kind, leaves, **kwargs)
         try:
             return self.process(batch.id)
         except ContractReverted:
-            self._discard(batch.id)
+            self._discard(batch.id, detach)
             raise
 
-    def _discard(self, batch_id: str) -> None:
+    def _discard(self, batch_id: str, detach: Detach | None = None) -> None:
         with session_scope(self.engine) as session:
+            if detach is not None:
+                detach(session, batch_id)
             session.execute(delete(AnchorLeaf).where(AnchorLeaf.batch_id == batch_id))  # type: ignore[arg-type]
             session.execute(delete(AnchorBatch).where(AnchorBatch.id == batch_id))  # type: ignore[arg-type]
 

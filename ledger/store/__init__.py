@@ -15,7 +15,10 @@ from ledger.store.models import (
     AnchorStatus,
     ApiKey,
     ChainEvent,
+    ClaimCode,
+    CredentialRecord,
     IndexerCursor,
+    Share,
     utcnow,
 )
 
@@ -25,7 +28,10 @@ __all__ = [
     "AnchorLeaf",
     "AnchorStatus",
     "ChainEvent",
+    "ClaimCode",
+    "CredentialRecord",
     "IndexerCursor",
+    "Share",
     "make_engine",
     "migrate",
     "session_scope",
