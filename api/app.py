@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import network, rpc
+from api.routers import credentials, holders, network, rpc
+from api.services import Services
 from ledger.consortium.network import signer_loader
 from ledger.node import Node
 
@@ -37,8 +38,11 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
 
     app = FastAPI(title="eduledger", version="0.1.0", lifespan=lifespan)
     app.state.node = node
+    app.state.services = Services(node)
     install_error_handlers(app)
     app.include_router(network.router)
+    app.include_router(credentials.router)
+    app.include_router(holders.router)
     if node.dispatcher is not None:
         app.include_router(rpc.router)
     return app

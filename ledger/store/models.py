@@ -267,6 +267,8 @@ class Share(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     presentation: str = Field(sa_type=Text)
     anchor_json: str = Field(sa_type=Text)
+    # The key-binding audience the presentation was made for (this service's URL).
+    audience: str = Field(max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("presentation", sa.Text(), nullable=False),
         sa.Column("anchor_json", sa.Text(), nullable=False),
+        sa.Column("audience", sa.String(length=300), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),

@@ -1,0 +1,142 @@
+"""Issuing credentials and changing their status (schools, partners, the bureau)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import require_role
+from ledger.credentials.roster import parse_one, parse_roster
+from ledger.credentials.types import CredentialType
+from ledger.errors import InvalidInput, NotFound, PermissionDenied
+from ledger.store import AnchorBatch, ApiKey, session_scope
+
+router = APIRouter(prefix="/v1")
+
+MAX_ROSTER_BYTES = 20 * 2**20
+Issuer = Annotated[ApiKey, Depends(require_role("school", "partner"))]
+StatusActor = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau"))]
+Reader = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "auditor"))]
+
+
+def _ctype(value: Any) -> CredentialType:
+    try:
+        return CredentialType(value)
+    except ValueError:
+        names = ", ".join(t.value for t in CredentialType)
+        raise InvalidInput(f"unknown credential type {value!r} (expected one of {names})",
+                           code="unknown_type") from None
+
+
+async def _body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_ROSTER_BYTES:
+        raise InvalidInput(f"the request is larger than {MAX_ROSTER_BYTES // 2**20} MiB",
+                           code="roster_too_large")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ROSTER_BYTES:
+            raise InvalidInput(f"the request is larger than {MAX_ROSTER_BYTES // 2**20} MiB",
+                               code="roster_too_large")
+    return body
+
+
+@router.post("/credentials", status_code=201)
+async def issue(request: Request, key: Issuer) -> JSONResponse:
+    """One credential ({"type", "credential"}), a roster ({"type", "credentials": [...]}),
+    or a roster file (text/csv or application/json body with ?type=)."""
+    from starlette.concurrency import run_in_threadpool
+
+    body = await _body(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    query_type = request.query_params.get("type")
+    if content_type == "text/csv":
+        ctype = _ctype(query_type)
+        rows = parse_roster(body, fmt="csv", ctype=ctype)
+    else:
+        import json
+
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            raise InvalidInput("the body is not valid JSON", code="malformed_roster") from None
+        if isinstance(doc, dict) and "credential" in doc:
+            ctype = _ctype(doc.get("type", query_type))
+            rows = [parse_one(doc["credential"], ctype)]
+        elif isinstance(doc, dict) and "type" in doc:
+            ctype = _ctype(doc.pop("type"))
+            rows = parse_roster(json.dumps(doc, ensure_ascii=False), fmt="json", ctype=ctype)
+        else:
+            rows = parse_roster(body, fmt="json", ctype=_ctype(query_type))
+            ctype = _ctype(query_type)
+    services = request.app.state.services
+    batch = await run_in_threadpool(services.credentials.issue, key.org_id, ctype, rows,
+                                    idempotency_key=request.headers.get("idempotency-key"))
+    return JSONResponse(batch.to_dict(), status_code=201)
+
+
+def _record_view(record: Any) -> dict[str, Any]:
+    return {"credential_id": record.id, "type": record.type, "issuer_org": record.issuer_org,
+            "batch_id": record.batch_id, "leaf": record.leaf_hash, "status": record.status,
+            "status_reason": record.status_reason, "status_note": record.status_note,
+            "status_changed_at": record.status_changed_at, "valid_from": record.valid_from,
+            "valid_until": record.valid_until, "supersedes": record.supersedes,
+            "superseded_by": record.superseded_by, "created_at": record.created_at}
+
+
+@router.get("/credentials/{credential_id}")
+def get_credential(credential_id: str, request: Request, key: Reader) -> dict[str, Any]:
+    record = request.app.state.services.credentials.get(credential_id)
+    if key.role in ("school", "partner") and key.org_id != record.issuer_org:
+        raise NotFound(f"no credential {credential_id}", code="credential_not_found")
+    return _record_view(record)
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["revoke", "suspend", "reinstate"]
+    reason: int = Field(default=0, ge=0, le=65535)
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/credentials/{credential_id}/status")
+def change_status(credential_id: str, change: StatusChange, request: Request,
+                  key: StatusActor) -> dict[str, Any]:
+    record = request.app.state.services.credentials.change_status(
+        key.org_id, credential_id, change.action, reason=change.reason, note=change.note)
+    return _record_view(record)
+
+
+class Correction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    credential: dict[str, Any]
+    reason: int = Field(default=0, ge=0, le=65535)
+    note: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/credentials/{credential_id}/correct", status_code=201)
+def correct(credential_id: str, correction: Correction, request: Request, key: Issuer) -> dict[str, Any]:
+    services = request.app.state.services
+    old = services.credentials.get(credential_id)
+    if old.issuer_org != key.org_id:
+        raise PermissionDenied("only the issuer may correct a credential", code="not_issuer")
+    row = parse_one(correction.credential, CredentialType(old.type))
+    batch, old = services.credentials.correct(key.org_id, credential_id, row, reason=correction.reason,
+                                              note=correction.note)
+    return {"corrected": _record_view(old), **batch.to_dict()}
+
+
+@router.get("/batches/{batch_id}")
+def batch_status(batch_id: str, request: Request, key: Reader) -> dict[str, Any]:
+    with session_scope(request.app.state.node.engine) as session:
+        batch = session.get(AnchorBatch, batch_id)
+    if batch is None or (key.role in ("school", "partner") and batch.member_org != key.org_id):
+        raise NotFound(f"no batch {batch_id}", code="batch_not_found")
+    done = batch.status == "anchored"
+    return {"batch_id": batch.id, "status": batch.status, "count": batch.leaf_count,
+            "progress": 1.0 if done else 0.5, "root": batch.root, "tx_hash": batch.tx_hash,
+            "block_number": batch.block_number, "block_time": batch.block_time}

@@ -1,0 +1,30 @@
+"""The domain services one app uses, built once from its node."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from ledger.consortium.network import signer_loader
+from ledger.credentials.service import CredentialService
+from ledger.errors import NotFound
+from ledger.keys import OrganisationKeys, load_keystore
+from ledger.node import Node
+from ledger.settings import keystore_passphrase
+
+
+class Services:
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def keys_for(self, org_id: str) -> OrganisationKeys:
+        return load_keystore(self.node.settings.keystore_dir, org_id, keystore_passphrase())
+
+    @cached_property
+    def credentials(self) -> CredentialService:
+        deployment = self.node.deployment
+        if deployment is None:
+            raise NotFound("no network deployed here", code="no_network")
+        return CredentialService(engine=self.node.engine, client=self.node.client,
+                                 deployment=deployment,
+                                 anchoring=self.node.anchoring(signer_loader(self.node.settings)),
+                                 keys_for=self.keys_for)

@@ -1,0 +1,98 @@
+"""What ties a credential to the chain: its leaf, and the proof that travels with it.
+
+The leaf is keccak256 of the canonical JSON of the issuer-signed payload *without* `cnf`.
+It does not change when the holder hides claims (the payload holds only digests of the
+salted disclosures) nor when the issuer binds the credential to the holder's key at
+redemption (which adds `cnf` and re-signs the same payload). It is unguessable: every
+claim enters it only through a salted digest.
+
+A credential file is a JSON envelope {"format", "sd_jwt", "anchor"}: the proof needs no
+signature of its own, because a verifier checks it against the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ledger.errors import InvalidInput
+from ledger.merkle import canonical_json, keccak256
+
+FILE_FORMAT = "eduledger-credential/1"
+MAX_FILE_BYTES = 512 * 1024
+_HEX32 = re.compile(r"^0x[0-9a-f]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def credential_leaf(payload: dict[str, Any]) -> bytes:
+    return keccak256(canonical_json({k: v for k, v in payload.items() if k != "cnf"}))
+
+
+@dataclass(frozen=True)
+class AnchorRef:
+    leaf: str
+    proof: list[str]
+    root: str
+    chain_id: int
+    contract: str
+    tx_hash: str | None
+    block_number: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> AnchorRef:
+        if not isinstance(raw, dict):
+            raise InvalidInput("the anchor proof must be an object", code="malformed")
+        try:
+            proof = raw["proof"]
+            ref = cls(leaf=str(raw["leaf"]).lower(), proof=[str(p).lower() for p in proof],
+                      root=str(raw["root"]).lower(), chain_id=int(raw["chain_id"]),
+                      contract=str(raw["contract"]), tx_hash=raw.get("tx_hash"),
+                      block_number=None if raw.get("block_number") is None
+                      else int(raw["block_number"]))
+        except (KeyError, TypeError, ValueError):
+            raise InvalidInput("the anchor proof is incomplete (leaf, proof, root, chain_id, "
+                               "contract)", code="malformed") from None
+        hashes = [ref.leaf, ref.root, *ref.proof]
+        if not isinstance(proof, list) or len(proof) > 64 or not all(_HEX32.match(h) for h in hashes):
+            raise InvalidInput("the anchor proof holds malformed hashes", code="malformed")
+        if not _ADDRESS.match(ref.contract):
+            raise InvalidInput("the anchor proof names a malformed contract address", code="malformed")
+        return ref
+
+    def proof_bytes(self) -> list[bytes]:
+        return [bytes.fromhex(p[2:]) for p in self.proof]
+
+
+def envelope(sd_jwt: str, anchor: AnchorRef | None) -> dict[str, Any]:
+    return {"format": FILE_FORMAT, "sd_jwt": sd_jwt,
+            "anchor": anchor.to_dict() if anchor else None}
+
+
+def read_credential(data: str | bytes | dict[str, Any]) -> tuple[str, AnchorRef | None]:
+    """A credential envelope (JSON) or a bare compact SD-JWT → (sd_jwt, anchor proof)."""
+    if isinstance(data, bytes):
+        if len(data) > MAX_FILE_BYTES:
+            raise InvalidInput("the credential is too large", code="too_large")
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput("the credential is not UTF-8 text", code="malformed") from None
+    if isinstance(data, str):
+        text = data.strip()
+        if len(text) > MAX_FILE_BYTES:
+            raise InvalidInput("the credential is too large", code="too_large")
+        if not text.startswith("{"):
+            return text, None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise InvalidInput("the credential file is not valid JSON", code="malformed") from None
+    if not isinstance(data, dict) or not isinstance(data.get("sd_jwt"), str):
+        raise InvalidInput("a credential file holds an 'sd_jwt' string", code="malformed")
+    anchor = data.get("anchor")
+    return data["sd_jwt"].strip(), None if anchor is None else AnchorRef.from_dict(anchor)

@@ -1,0 +1,226 @@
+"""The small part of JOSE that SD-JWT credentials need: base64url, Ed25519 JWKs, compact JWS.
+
+Only ``alg: "EdDSA"`` with Ed25519 keys (RFC 8037) is supported, and nothing else is
+accepted: a token whose header names another algorithm (``none`` included) fails with
+``signature_invalid``. Decoding is strict throughout, because an SD-JWT's integrity rests
+on exact strings: base64url must use the URL-safe alphabet without padding and with zero
+trailing bits (so every byte string has exactly one encoding), and JSON must be UTF-8,
+an object where an object is expected, without duplicate member names or the non-JSON
+constants ``NaN``/``Infinity``.
+
+Every failure raises :class:`SdJwtError` (a :class:`ledger.errors.InvalidInput`) with a
+stable ``code``; nothing else escapes for any input string.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ledger.errors import InvalidInput
+
+__all__ = [
+    "SdJwtError",
+    "b64url",
+    "b64url_decode",
+    "decode_jws_unverified",
+    "ed25519_jwk",
+    "json_dumps",
+    "json_loads",
+    "jwk_to_ed25519",
+    "sign_jws",
+    "verify_jws",
+]
+
+ALG = "EdDSA"
+ED25519_SIGNATURE_LEN = 64
+ED25519_KEY_LEN = 32
+
+
+class SdJwtError(InvalidInput):
+    """A credential, presentation or JOSE object is not acceptable.
+
+    ``code`` is one of ``malformed``, ``signature_invalid``, ``claim_tampered``,
+    ``holder_binding_missing``, ``holder_binding_invalid``. Re-exported by
+    :mod:`ledger.credentials.sdjwt`, where it is documented as living.
+    """
+
+    code = "malformed"
+
+
+def _malformed(message: str) -> SdJwtError:
+    return SdJwtError(message, code="malformed")
+
+
+# --- base64url -----------------------------------------------------------------------
+
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+_PAD = ("", "", "==", "=")  # by len % 4; len % 4 == 1 is never valid
+
+
+def b64url(data: bytes) -> str:
+    """base64url without padding (RFC 7515 section 2)."""
+    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_TO_URLSAFE).decode("ascii")
+
+
+def b64url_decode(s: str) -> bytes:
+    """Strict inverse of :func:`b64url`.
+
+    Rejects (``malformed``) anything but the URL-safe alphabet, ``=`` padding, a length
+    that is 1 mod 4, and non-zero trailing bits, so ``b64url(b64url_decode(s)) == s``
+    whenever it returns.
+    """
+    if type(s) is not str:
+        raise _malformed("base64url value is not a string")
+    rem = len(s) & 3
+    if rem == 1 or _B64URL_RE.fullmatch(s) is None:
+        raise _malformed("invalid base64url")
+    try:
+        raw = binascii.a2b_base64(s.encode("ascii").translate(_FROM_URLSAFE) + _PAD[rem].encode())
+    except (binascii.Error, ValueError) as exc:  # pragma: no cover - the regex already guards
+        raise _malformed("invalid base64url") from exc
+    # Non-canonical trailing bits ("AB" and "AC" both decode to b"\x00"): reject them so
+    # the encoded form is unique. Only the last character can carry such bits.
+    if rem and b64url(raw[-1:] if rem == 2 else raw[-2:])[-1] != s[-1]:
+        raise _malformed("non-canonical base64url (trailing bits set)")
+    return raw
+
+
+# --- JSON ----------------------------------------------------------------------------
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def json_dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON (no spaces, non-ASCII kept as is, NaN/Infinity refused)."""
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _pairs_no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("duplicate member name")
+    return out
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_pairs_no_duplicates)
+
+
+def json_loads(raw: bytes, what: str = "JSON") -> Any:
+    """Strict JSON from UTF-8 bytes; any problem is ``malformed``."""
+    try:
+        return _DECODER.decode(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _malformed(f"{what} is not valid JSON") from exc
+
+
+# --- Ed25519 JWK (RFC 8037) ----------------------------------------------------------
+
+
+def ed25519_jwk(public: Ed25519PublicKey | bytes) -> dict[str, str]:
+    """The public JWK ``{"kty": "OKP", "crv": "Ed25519", "x": ...}`` for a key or its 32 raw bytes."""
+    if isinstance(public, Ed25519PublicKey):
+        raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    elif isinstance(public, bytes | bytearray | memoryview):
+        raw = bytes(public)
+        if len(raw) != ED25519_KEY_LEN:
+            raise _malformed("an Ed25519 public key is 32 bytes")
+    else:
+        raise TypeError("ed25519_jwk takes an Ed25519PublicKey or its 32 raw bytes")
+    return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+
+
+def jwk_to_ed25519(jwk: dict[str, Any]) -> Ed25519PublicKey:
+    """The Ed25519 public key of a JWK; ``malformed`` unless it is a public OKP/Ed25519 key."""
+    if not isinstance(jwk, dict):
+        raise _malformed("JWK is not an object")
+    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
+        raise _malformed("JWK is not an OKP Ed25519 key")
+    if "d" in jwk:
+        raise _malformed("JWK contains a private key")
+    raw = b64url_decode(jwk.get("x"))  # type: ignore[arg-type]  # checked inside
+    if len(raw) != ED25519_KEY_LEN:
+        raise _malformed("JWK x is not 32 bytes")
+    try:
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError as exc:  # pragma: no cover - OpenSSL accepts any 32 bytes
+        raise _malformed("JWK x is not an Ed25519 public key") from exc
+
+
+# --- compact JWS ---------------------------------------------------------------------
+
+
+def sign_jws(header: dict[str, Any], payload: dict[str, Any], key: Ed25519PrivateKey) -> str:
+    """Compact JWS ``b64(header).b64(payload).b64(sig)``; ``header["alg"]`` must be EdDSA if set."""
+    if header.get("alg", ALG) != ALG:
+        raise ValueError("sign_jws only signs with EdDSA")
+    if "alg" not in header:
+        header = {"alg": ALG, **header}
+    signing_input = (b64url(json_dumps(header)) + "." + b64url(json_dumps(payload))).encode("ascii")
+    return signing_input.decode("ascii") + "." + b64url(key.sign(signing_input))
+
+
+def decode_jws_unverified(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
+    """Split and decode a compact JWS without checking its signature.
+
+    Returns ``(header, payload, signing_input, signature)``; header and payload must be
+    JSON objects and the header must carry a string ``alg``. Anything else is ``malformed``.
+    """
+    if type(token) is not str:
+        raise _malformed("JWS is not a string")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise _malformed("JWS must have three dot-separated parts")
+    h64, p64, s64 = parts
+    if not h64 or not p64 or not s64:
+        raise _malformed("JWS has an empty part")
+    header = json_loads(b64url_decode(h64), "JWS header")
+    payload = json_loads(b64url_decode(p64), "JWS payload")
+    signature = b64url_decode(s64)
+    if not isinstance(header, dict):
+        raise _malformed("JWS header is not a JSON object")
+    if not isinstance(header.get("alg"), str):
+        raise _malformed("JWS header has no alg")
+    if not isinstance(payload, dict):
+        raise _malformed("JWS payload is not a JSON object")
+    return header, payload, (h64 + "." + p64).encode("ascii"), signature
+
+
+def verify_jws(token: str, key: Ed25519PublicKey) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Decode a compact JWS and check its EdDSA signature with ``key``.
+
+    ``malformed`` if it does not decode; ``signature_invalid`` if the algorithm is not
+    EdDSA, the header lists ``crit`` extensions (none are understood) or the signature
+    does not verify.
+    """
+    header, payload, signing_input, signature = decode_jws_unverified(token)
+    check_signature(header, signing_input, signature, key)
+    return header, payload
+
+
+def check_signature(header: dict[str, Any], signing_input: bytes, signature: bytes, key: Ed25519PublicKey) -> None:
+    """The signature half of :func:`verify_jws`, for callers that already decoded the token."""
+    if header.get("alg") != ALG:
+        raise SdJwtError(f"unsupported JWS algorithm {header.get('alg')!r}", code="signature_invalid")
+    if "crit" in header:
+        raise SdJwtError("JWS header has critical extensions", code="signature_invalid")
+    if len(signature) != ED25519_SIGNATURE_LEN:
+        raise SdJwtError("signature has the wrong length", code="signature_invalid")
+    if not isinstance(key, Ed25519PublicKey):
+        raise TypeError("the verification key must be an Ed25519PublicKey")
+    try:
+        key.verify(signature, signing_input)
+    except InvalidSignature as exc:
+        raise SdJwtError("signature does not verify", code="signature_invalid") from exc

@@ -1,0 +1,351 @@
+"""Issuing credentials, binding them to holders, changing their status, sharing them.
+
+Issuance: every row is validated before anything is signed; each credential is a W3C VC
+secured as an SD-JWT signed with the organisation's Ed25519 key (registered on chain);
+the leaves of a batch go into one Merkle root, anchored in one transaction. Credentials
+and their claim codes are written in the same SQL transaction that accepts the batch, so
+after a crash they exist exactly when the batch does, and the batch completes on resume.
+
+Claim codes are derived (HMAC of the credential id under a key derived from the
+organisation's signing key), so only their hashes are stored and a retried request with
+the same idempotency key returns the very same codes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from base64 import b32encode
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import delete, update
+from sqlmodel import Session, select
+
+from ledger.anchoring import AnchoringService
+from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
+from ledger.credentials import jose, sdjwt
+from ledger.credentials.anchorproof import AnchorRef, credential_leaf
+from ledger.credentials.did import issuer_did, key_id
+from ledger.credentials.types import CredentialType, validity_window, vc_payload
+from ledger.credentials.verify import CredentialVerifier, Verification
+from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ledger.keys import OrganisationKeys
+from ledger.merkle import MerkleTree
+from ledger.store import AnchorBatch, AnchorLeaf, ClaimCode, CredentialRecord, Share, session_scope, utcnow
+
+MAX_SHARE_DAYS = 180
+STATUS_ACTIONS = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential_id: str
+    leaf: str
+    claim_code: str
+    student_id: str | None
+    anchor: AnchorRef
+
+
+@dataclass(frozen=True)
+class IssuedBatch:
+    batch_id: str
+    status: str
+    credentials: list[IssuedCredential]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch_id": self.batch_id, "status": self.status, "count": len(self.credentials),
+                "credentials": [{"credential_id": c.credential_id, "claim_code": c.claim_code,
+                                 "student_id": c.student_id, "leaf": c.leaf,
+                                 "anchor": c.anchor.to_dict()} for c in self.credentials]}
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _claim_key(keys: OrganisationKeys) -> bytes:
+    raw = keys.ed25519_private.private_bytes(serialization.Encoding.Raw,
+                                             serialization.PrivateFormat.Raw,
+                                             serialization.NoEncryption())
+    return HKDF(hashes.SHA256(), 32, salt=None, info=b"eduledger claim codes").derive(raw)
+
+
+def claim_code(secret: bytes, credential_id: str) -> str:
+    digest = hmac.new(secret, credential_id.encode(), hashlib.sha256).digest()
+    text = b32encode(digest[:10]).decode()  # 80 bits, 16 characters
+    return "-".join(text[i:i + 4] for i in range(0, 16, 4))
+
+
+def normalise_code(code: str) -> str:
+    return code.strip().upper().replace(" ", "")
+
+
+class CredentialService:
+    def __init__(self, *, engine: Any, client: Any, deployment: Any, anchoring: AnchoringService,
+                 keys_for: Callable[[str], OrganisationKeys]) -> None:
+        self.engine = engine
+        self.client = client
+        self.deployment = deployment
+        self.anchoring = anchoring
+        self.keys_for = keys_for
+        self.consortium = ConsortiumContract.at(client, deployment.consortium)
+        self.registry = AnchorRegistryContract.at(client, deployment.anchor_registry)
+        self.verifier = CredentialVerifier(client, deployment.anchor_registry,
+                                           find_anchor=self.anchor_for_leaf)
+
+    # -- issuing -----------------------------------------------------------------------
+
+    def _org(self, org_id: str) -> dict[str, Any]:
+        org = self.deployment.organisations.get(org_id)
+        if org is None:
+            raise PermissionDenied(f"{org_id} is not a member of this network", code="unknown_member")
+        return dict(org)
+
+    def issue(self, org_id: str, ctype: CredentialType, rows: Sequence[Any], *,
+              idempotency_key: str | None = None, now: datetime | None = None,
+              supersedes: str | None = None) -> IssuedBatch:
+        org = self._org(org_id)
+        if org["role"] not in ctype.issuer_roles:
+            raise PermissionDenied(f"a {org['role']} may not issue {ctype.value} credentials",
+                                   code="role_not_allowed")
+        if not rows:
+            raise InvalidInput("nothing to issue", code="empty_roster")
+        scoped_key = f"{org_id}:{idempotency_key}" if idempotency_key else None
+        keys = self.keys_for(org_id)
+        secret = _claim_key(keys)
+        if scoped_key is not None:
+            existing = self._batch_by_key(scoped_key)
+            if existing is not None:
+                return self._issued_batch(existing, secret)
+        rights = self.consortium.anchor_rights(keys.address)
+        if not rights.can_act:
+            raise PermissionDenied(f"{org_id} is not an active member", code="member_not_active")
+
+        now = now or datetime.now(UTC).replace(microsecond=0)
+        did = issuer_did(self.client.chain_id, self.deployment.consortium, org["member_id"])
+        kid = key_id(did, keys.ed25519_public_bytes)
+        records: list[CredentialRecord] = []
+        leaves: list[bytes] = []
+        for position, row in enumerate(rows):
+            credential_id = f"urn:uuid:{uuid.uuid4()}"
+            start, until = validity_window(row, now)
+            payload = vc_payload(ctype, row, credential_id=credential_id, issuer_id=did,
+                                 issuer_name=org["name"], valid_from=start, valid_until=until)
+            payload["iat"] = int(now.timestamp())
+            issued = sdjwt.issue(payload, key=keys.ed25519_private, kid=kid)
+            signed_payload = jose.decode_jws_unverified(issued.issuer_jwt)[1]
+            leaf = credential_leaf(signed_payload)
+            leaves.append(leaf)
+            records.append(CredentialRecord(
+                id=credential_id, type=ctype.value, issuer_org=org_id, batch_id="", position=position,
+                leaf_hash="0x" + leaf.hex(), student_id=getattr(row, "student_id", None),
+                sd_jwt=issued.compact, valid_from=start, valid_until=until, supersedes=supersedes))
+
+        def attach(session: Session, batch: AnchorBatch, tree: MerkleTree) -> None:
+            for record in records:
+                record.batch_id = batch.id
+            session.add_all(records)
+            session.flush()
+            session.bulk_insert_mappings(ClaimCode, [  # type: ignore[arg-type]
+                {"code_hash": _sha256(claim_code(secret, r.id)), "credential_id": r.id,
+                 "created_at": utcnow()} for r in records])
+
+        def detach(session: Session, batch_id: str) -> None:
+            ids = select(CredentialRecord.id).where(CredentialRecord.batch_id == batch_id)
+            session.execute(delete(ClaimCode).where(ClaimCode.credential_id.in_(ids)))  # type: ignore[attr-defined]
+            session.execute(delete(CredentialRecord).where(CredentialRecord.batch_id == batch_id))  # type: ignore[arg-type]
+
+        batch = self.anchoring.anchor(org_id, "credential", leaves, idempotency_key=scoped_key,
+                                      attach=attach, detach=detach)
+        return self._issued_batch(batch, secret)
+
+    def _batch_by_key(self, scoped_key: str) -> AnchorBatch | None:
+        with session_scope(self.engine) as session:
+            return session.exec(select(AnchorBatch).where(AnchorBatch.idempotency_key == scoped_key)).first()
+
+    def _issued_batch(self, batch: AnchorBatch, secret: bytes) -> IssuedBatch:
+        with session_scope(self.engine) as session:
+            rows = session.exec(
+                select(CredentialRecord, AnchorLeaf)
+                .join(AnchorLeaf, AnchorLeaf.leaf_hash == CredentialRecord.leaf_hash)  # type: ignore[arg-type]
+                .where(CredentialRecord.batch_id == batch.id)
+                .order_by(CredentialRecord.position)  # type: ignore[arg-type]
+            ).all()
+        return IssuedBatch(batch.id, batch.status, [
+            IssuedCredential(record.id, record.leaf_hash, claim_code(secret, record.id),
+                             record.student_id, self._anchor_ref(batch, leaf))
+            for record, leaf in rows])
+
+    def _anchor_ref(self, batch: AnchorBatch, leaf: AnchorLeaf) -> AnchorRef:
+        return AnchorRef(leaf=leaf.leaf_hash, proof=json.loads(leaf.proof_json), root=batch.root,
+                         chain_id=batch.chain_id or self.client.chain_id,
+                         contract=self.deployment.anchor_registry, tx_hash=batch.tx_hash,
+                         block_number=batch.block_number)
+
+    def anchor_for_leaf(self, leaf: bytes) -> AnchorRef | None:
+        with session_scope(self.engine) as session:
+            row = session.exec(select(AnchorLeaf).where(AnchorLeaf.leaf_hash == "0x" + leaf.hex())).first()
+            batch = session.get(AnchorBatch, row.batch_id) if row is not None else None
+        if row is None or batch is None or batch.status != "anchored":
+            return None
+        return self._anchor_ref(batch, row)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, credential_id: str) -> CredentialRecord:
+        with session_scope(self.engine) as session:
+            record = session.get(CredentialRecord, credential_id)
+        if record is None:
+            raise NotFound(f"no credential {credential_id}", code="credential_not_found")
+        return record
+
+    # -- redeeming ---------------------------------------------------------------------
+
+    def redeem(self, code: str, holder_jwk: Any) -> dict[str, Any]:
+        """Bind the credential behind a one-time claim code to the holder's key."""
+        jose.jwk_to_ed25519(holder_jwk)  # validates the key
+        code_hash = _sha256(normalise_code(code))
+        with session_scope(self.engine) as session:
+            claim = session.get(ClaimCode, code_hash)
+            if claim is None:
+                raise NotFound("no such claim code", code="claim_not_found")
+            if claim.redeemed_at is not None:
+                raise Conflict("this claim code has already been used", code="claim_already_redeemed")
+            record = session.get(CredentialRecord, claim.credential_id)
+        if record is None:
+            raise NotFound("no such claim code", code="claim_not_found")
+        keys = self.keys_for(record.issuer_org)
+        parsed = sdjwt.parse(record.sd_jwt)
+        bound_jwt = jose.sign_jws(parsed.header, {**parsed.payload, "cnf": {"jwk": holder_jwk}},
+                                  keys.ed25519_private)
+        bound = bound_jwt + record.sd_jwt[len(parsed.issuer_jwt):]
+        with session_scope(self.engine) as session:
+            # One winner even when two redemptions race.
+            won = session.execute(
+                update(ClaimCode).where(ClaimCode.code_hash == code_hash,  # type: ignore[arg-type]
+                                        ClaimCode.redeemed_at.is_(None))  # type: ignore[union-attr]
+                .values(redeemed_at=utcnow(), holder_jwk=json.dumps(holder_jwk, sort_keys=True)))
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                raise Conflict("this claim code has already been used", code="claim_already_redeemed")
+        anchor = self.anchor_for_leaf(bytes.fromhex(record.leaf_hash[2:]))
+        return {"credential_id": record.id, "type": record.type, "sd_jwt": bound,
+                "anchor": anchor.to_dict() if anchor else None,
+                "issuer": {"org_id": record.issuer_org,
+                           "name": self.deployment.organisations[record.issuer_org]["name"]}}
+
+    # -- status ------------------------------------------------------------------------
+
+    def change_status(self, actor_org: str, credential_id: str, action: str, *,
+                      reason: int = 0, note: str | None = None,
+                      superseded_by: str | None = None) -> CredentialRecord:
+        record = self.get(credential_id)
+        actor = self._org(actor_org)
+        if actor_org != record.issuer_org and actor["role"] != "bureau":
+            raise PermissionDenied("only the issuer or the bureau may change a credential's status",
+                                   code="not_issuer")
+        if not 0 <= reason < 2**16:
+            raise InvalidInput("reason must be a code from 0 to 65535", code="bad_reason")
+        anchor = self.anchor_for_leaf(bytes.fromhex(record.leaf_hash[2:]))
+        if anchor is None:
+            raise Conflict("the credential is not anchored yet", code="not_anchored")
+        signer = self.keys_for(actor_org).account
+        leaf, root, proof = (bytes.fromhex(record.leaf_hash[2:]), bytes.fromhex(anchor.root[2:]),
+                             anchor.proof_bytes())
+        if action == "supersede":
+            assert superseded_by is not None
+            new_leaf = bytes.fromhex(self.get(superseded_by).leaf_hash[2:])
+            self.registry.supersede(signer, leaf, root, proof, new_leaf, reason)
+            status = "superseded"
+        elif action in STATUS_ACTIONS:
+            getattr(self.registry, action)(signer, leaf, root, proof, reason)
+            status = STATUS_ACTIONS[action]
+        else:
+            raise InvalidInput(f"unknown status action {action!r}", code="bad_action")
+        with session_scope(self.engine) as session:
+            stored = session.get(CredentialRecord, credential_id)
+            assert stored is not None
+            stored.status, stored.status_reason, stored.status_note = status, reason, note
+            stored.status_changed_at = utcnow()
+            if superseded_by:
+                stored.superseded_by = superseded_by
+            session.add(stored)
+        return self.get(credential_id)
+
+    def correct(self, actor_org: str, credential_id: str, row: Any, *, reason: int = 0,
+                note: str | None = None) -> tuple[IssuedBatch, CredentialRecord]:
+        """Issue a corrected credential and mark the old one superseded by it."""
+        old = self.get(credential_id)
+        if actor_org != old.issuer_org:
+            raise PermissionDenied("only the issuer may correct a credential", code="not_issuer")
+        if old.status == "superseded":
+            raise Conflict("this credential has already been corrected", code="already_superseded")
+        batch = self.issue(actor_org, CredentialType(old.type), [row], supersedes=credential_id)
+        new_id = batch.credentials[0].credential_id
+        return batch, self.change_status(actor_org, credential_id, "supersede", reason=reason,
+                                         note=note, superseded_by=new_id)
+
+    # -- sharing -----------------------------------------------------------------------
+
+    def create_share(self, presentation: str, days: int, *, audience: str,
+                     anchor: AnchorRef | None = None) -> tuple[Share, str]:
+        if not isinstance(days, int) or not 1 <= days <= MAX_SHARE_DAYS:
+            raise InvalidInput(f"a share lasts 1 to {MAX_SHARE_DAYS} days", code="bad_share_days")
+        parsed = sdjwt.parse(presentation)
+        if parsed.kb_jwt is None:
+            raise InvalidInput("a shared presentation must be signed by the holder (key binding)",
+                               code="holder_binding_missing")
+        result = self.verifier.verify(presentation, anchor, require_holder_binding=True, aud=audience)
+        broken = [c for c in result.checks if c.name in ("format", "issuer", "signature", "disclosures",
+                                                         "holder_binding") and c.outcome == "failed"]
+        if broken:
+            raise InvalidInput(f"the presentation does not verify: {broken[0].code}", code=broken[0].code)
+        anchor = anchor or self.anchor_for_leaf(credential_leaf(parsed.payload))
+        token = secrets.token_urlsafe(24)
+        share = Share(id=secrets.token_urlsafe(12), presentation=presentation,
+                      anchor_json=json.dumps(anchor.to_dict() if anchor else None),
+                      expires_at=utcnow() + timedelta(days=days), audience=audience,
+                      withdraw_token_hash=_sha256(token))
+        with session_scope(self.engine) as session:
+            session.add(share)
+        return share, token
+
+    def withdraw_share(self, share_id: str, token: str) -> None:
+        with session_scope(self.engine) as session:
+            share = session.get(Share, share_id)
+            if share is None:
+                raise NotFound("no such share", code="share_not_found")
+            if not hmac.compare_digest(share.withdraw_token_hash, _sha256(token or "")):
+                raise PermissionDenied("wrong withdraw token", code="bad_withdraw_token")
+            if share.withdrawn_at is None:
+                share.withdrawn_at = utcnow()
+                session.add(share)
+
+    def verify_share(self, share_id: str, *, now: datetime | None = None) -> tuple[Share, Verification]:
+        with session_scope(self.engine) as session:
+            share = session.get(Share, share_id)
+        if share is None:
+            raise NotFound("no such share", code="share_not_found")
+        raw_anchor = json.loads(share.anchor_json)
+        result = self.verifier.verify(share.presentation,
+                                      AnchorRef.from_dict(raw_anchor) if raw_anchor else None,
+                                      require_holder_binding=True, aud=share.audience)
+        from ledger.credentials.verify import FAILED, PASSED, Check
+
+        now = now or utcnow()
+        if share.withdrawn_at is not None:
+            result.checks.append(Check("share", FAILED, "share_withdrawn"))
+        elif now >= share.expires_at:
+            result.checks.append(Check("share", FAILED, "share_expired",
+                                       {"expired_at": share.expires_at.isoformat()}))
+        else:
+            result.checks.append(Check("share", PASSED, "ok",
+                                       {"expires_at": share.expires_at.isoformat()}))
+        return share, result

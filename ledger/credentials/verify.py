@@ -1,0 +1,299 @@
+"""Verification: every check, its outcome and its reason, against the chain alone.
+
+Trust comes from one place: the AnchorRegistry the verifier is configured with (and the
+Consortium it names). Everything else — the issuer's key, its membership and role when
+the batch was anchored, the anchor itself, the status — is read from the chain; no
+organisation's API or database is trusted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.chain import ChainClient
+from ledger.contracts.bindings import (
+    AnchorRegistryContract,
+    ConsortiumContract,
+    LeafStatus,
+    MemberStatus,
+)
+from ledger.credentials import sdjwt
+from ledger.credentials.anchorproof import AnchorRef, credential_leaf
+from ledger.credentials.did import parse_did, parse_key_id
+from ledger.credentials.messages import message
+from ledger.credentials.types import CredentialType
+from ledger.errors import InvalidInput
+from ledger.merkle import verify_proof
+
+PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+CHECK_ORDER = ("format", "issuer", "signature", "disclosures", "anchor", "membership",
+               "signing_key", "status", "validity", "holder_binding")
+
+
+@dataclass
+class Check:
+    name: str
+    outcome: str
+    code: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        en, zh = message(self.code, self.details)
+        return {"check": self.name, "outcome": self.outcome, "code": self.code,
+                "message": en, "message_zh": zh, **({"details": self.details} if self.details else {})}
+
+
+@dataclass
+class Verification:
+    checks: list[Check]
+    claims: dict[str, Any] | None = None
+    disclosed: list[tuple[tuple[str | int, ...], Any]] = field(default_factory=list)
+    credential_type: str | None = None
+    issuer: dict[str, Any] = field(default_factory=dict)
+    issued_at: str | None = None
+    anchored_at: str | None = None
+    anchor: dict[str, Any] | None = None
+    leaf: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return all(c.outcome != FAILED for c in self.checks)
+
+    @property
+    def failures(self) -> list[str]:
+        return [c.code for c in self.checks if c.outcome == FAILED]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "failures": self.failures,
+            "credential_type": self.credential_type,
+            "issuer": self.issuer,
+            "issued_at": self.issued_at,
+            "anchored_at": self.anchored_at,
+            "claims": self.claims,
+            "disclosed": [{"path": ".".join(str(p) for p in path), "value": value}
+                          for path, value in self.disclosed],
+            "leaf": self.leaf,
+            "anchor": self.anchor,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def _iso(ts: int | float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(int(ts), UTC).isoformat().replace("+00:00", "Z")
+
+
+def _rfc3339(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+class CredentialVerifier:
+    """Checks credentials against one trusted AnchorRegistry on one chain."""
+
+    def __init__(self, client: ChainClient, registry_address: str, *,
+                 find_anchor: Callable[[bytes], AnchorRef | None] | None = None) -> None:
+        self.client = client
+        self.registry = AnchorRegistryContract.at(client, registry_address)
+        self.consortium = ConsortiumContract.at(client, self.registry.consortium_address())
+        self.find_anchor = find_anchor
+        # Facts about past blocks never change: cache them (status is never cached).
+        self._root_info = lru_cache(maxsize=65536)(self.registry.root_info)
+        self._key_info = lru_cache(maxsize=4096)(self._fresh_key_info)
+        self._member_at = lru_cache(maxsize=65536)(
+            lambda member_id, block: self.consortium.member(member_id, block=block))
+        self._block_time = lru_cache(maxsize=65536)(
+            lambda number: int(self.client.block(number)["timestamp"]))
+
+    def _fresh_key_info(self, key: bytes) -> Any:
+        return self.consortium.key_info(key)
+
+    def verify(self, sd_jwt: str, anchor: AnchorRef | None = None, *,
+               require_holder_binding: bool = False, aud: str | None = None,
+               nonce: str | None = None, now: float | None = None) -> Verification:
+        now = time.time() if now is None else now
+        result = Verification(checks=[])
+        checks = result.checks
+
+        def skip_rest(reason: str) -> Verification:
+            done = {c.name for c in checks}
+            for name in CHECK_ORDER:
+                if name not in done:
+                    checks.append(Check(name, SKIPPED, reason))
+            return result
+
+        try:
+            parsed = sdjwt.parse(sd_jwt)
+        except InvalidInput as exc:
+            checks.append(Check("format", FAILED, "malformed", {"problem": exc.message}))
+            return skip_rest("not_checked")
+        checks.append(Check("format", PASSED, "ok"))
+        payload = parsed.payload
+        result.credential_type = _credential_type(payload)
+        result.issued_at = _iso(payload.get("iat")) if isinstance(payload.get("iat"), int) else None
+
+        # -- issuer: the key id names a key registered on chain by the named member -----
+        try:
+            did, public_key = parse_key_id(parsed.header.get("kid"))
+            chain_id, consortium, member_id = parse_did(did)
+        except InvalidInput:
+            checks.append(Check("issuer", FAILED, "issuer_unknown"))
+            return skip_rest("not_checked")
+        issuer = payload.get("issuer")
+        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+        result.issuer = {"id": did, "member_id": member_id,
+                         "name": issuer.get("name") if isinstance(issuer, dict) else None}
+        key = self._key_info(public_key)
+        if (issuer_id != did or chain_id != self.client.chain_id
+                or consortium != self.consortium.address.lower() or key.member_id != member_id):
+            checks.append(Check("issuer", FAILED, "issuer_unknown"))
+            return skip_rest("not_checked")
+        checks.append(Check("issuer", PASSED, "ok"))
+
+        # -- signature, disclosures, key binding ------------------------------------------
+        verified: sdjwt.Verified | None = None
+        holder_failure: Check | None = None
+        try:
+            verified = sdjwt.verify(
+                sd_jwt, issuer_key=lambda _h, _p: Ed25519PublicKey.from_public_bytes(public_key),
+                require_key_binding=require_holder_binding, aud=aud, nonce=nonce, now=int(now))
+        except sdjwt.SdJwtError as exc:
+            stage = {"signature_invalid": "signature", "claim_tampered": "disclosures",
+                     "malformed": "signature"}.get(exc.code, "holder_binding")
+            for name in ("signature", "disclosures"):
+                if name == stage:
+                    checks.append(Check(name, FAILED, exc.code, {"problem": exc.message}))
+                    return skip_rest("not_checked")
+                checks.append(Check(name, PASSED, "ok"))
+            holder_failure = Check("holder_binding", FAILED, exc.code, {"problem": exc.message})
+        if verified is not None:
+            checks += [Check("signature", PASSED, "ok"), Check("disclosures", PASSED, "ok")]
+            result.claims = verified.claims
+            result.disclosed = verified.disclosed
+
+        # -- anchor ----------------------------------------------------------------------
+        leaf = credential_leaf(payload)
+        result.leaf = "0x" + leaf.hex()
+        if anchor is None and self.find_anchor is not None:
+            anchor = self.find_anchor(leaf)
+        root_info = self._check_anchor(checks, leaf, anchor, member_id)
+        if root_info is None:
+            return self._finish(result, checks, holder_failure, verified, require_holder_binding,
+                                payload, now, skip_from="membership")
+        assert anchor is not None
+        block = root_info.block_number
+        result.anchor = anchor.to_dict()
+        result.anchored_at = _iso(self._block_time(block))
+
+        # -- membership and role when anchored; signing key valid then -------------------
+        member = self._member_at(member_id, block)
+        result.issuer["name"] = member.name
+        allowed = _allowed_roles(result.credential_type)
+        if member.status is not MemberStatus.ACTIVE or member.role.name.lower() not in allowed:
+            checks.append(Check("membership", FAILED, "issuer_not_authorised",
+                                {"role": member.role.name.lower(), "status": member.status.name.lower(),
+                                 "block": block}))
+        else:
+            checks.append(Check("membership", PASSED, "ok", {"role": member.role.name.lower()}))
+        if key.valid_at(block):
+            checks.append(Check("signing_key", PASSED, "ok"))
+        else:
+            checks.append(Check("signing_key", FAILED, "signing_key_invalid", {"block": block}))
+
+        # -- status ----------------------------------------------------------------------
+        status = self.registry.status_of(leaf, bytes.fromhex(anchor.root[2:]))
+        if status.status in (LeafStatus.VALID, LeafStatus.REINSTATED):
+            checks.append(Check("status", PASSED, "ok"))
+        else:
+            code = {LeafStatus.REVOKED: "revoked", LeafStatus.SUSPENDED: "suspended",
+                    LeafStatus.SUPERSEDED: "superseded"}[status.status]
+            details: dict[str, Any] = {"reason_code": status.reason,
+                                       "since": _iso(self._block_time(status.block_number))}
+            if status.superseded_by is not None:
+                details["superseded_by"] = "0x" + status.superseded_by.hex()
+            checks.append(Check("status", FAILED, code, details))
+        return self._finish(result, checks, holder_failure, verified, require_holder_binding,
+                            payload, now)
+
+    def _check_anchor(self, checks: list[Check], leaf: bytes, anchor: AnchorRef | None,
+                      member_id: int) -> Any:
+        def fail(why: str) -> None:
+            checks.append(Check("anchor", FAILED, "not_anchored", {"problem": why}))
+
+        if anchor is None:
+            fail("no anchor proof")
+            return None
+        if anchor.leaf != "0x" + leaf.hex():
+            fail("the proof is for another credential")
+            return None
+        trusted = self.registry.address.lower()
+        if anchor.chain_id != self.client.chain_id or anchor.contract.lower() != trusted:
+            fail("anchored in another registry than the trusted one")
+            return None
+        root = bytes.fromhex(anchor.root[2:])
+        if not verify_proof(leaf, anchor.proof_bytes(), root):
+            fail("the Merkle proof does not lead to the root")
+            return None
+        info = self._root_info(root)
+        if not info.anchored:
+            self._root_info.cache_clear()  # not cached as absent: it may be anchored later
+            fail("the root is not on chain")
+            return None
+        if info.member_id != member_id:
+            fail("the root was anchored by another member than the issuer")
+            return None
+        checks.append(Check("anchor", PASSED, "ok", {"block": info.block_number}))
+        return info
+
+    def _finish(self, result: Verification, checks: list[Check], holder_failure: Check | None,
+                verified: Any, required: bool, payload: dict[str, Any], now: float,
+                skip_from: str | None = None) -> Verification:
+        if skip_from is not None:
+            for name in ("membership", "signing_key", "status"):
+                checks.append(Check(name, SKIPPED, "not_checked"))
+        valid_from, valid_until = _rfc3339(payload.get("validFrom")), _rfc3339(payload.get("validUntil"))
+        if valid_until is not None and now >= valid_until:
+            checks.append(Check("validity", FAILED, "expired", {"valid_until": payload["validUntil"]}))
+        elif valid_from is not None and now < valid_from:
+            checks.append(Check("validity", FAILED, "not_yet_valid", {"valid_from": payload["validFrom"]}))
+        else:
+            checks.append(Check("validity", PASSED, "ok"))
+        if holder_failure is not None:
+            checks.append(holder_failure)
+        elif verified is not None and verified.key_binding is not None:
+            checks.append(Check("holder_binding", PASSED, "ok"))
+        elif required:
+            checks.append(Check("holder_binding", FAILED, "holder_binding_missing"))
+        else:
+            checks.append(Check("holder_binding", SKIPPED, "not_required"))
+        return result
+
+
+def _credential_type(payload: dict[str, Any]) -> str | None:
+    types = payload.get("type")
+    if not isinstance(types, list):
+        return None
+    for ctype in CredentialType:
+        if ctype.vc_type in types:
+            return ctype.value
+    return None
+
+
+def _allowed_roles(credential_type: str | None) -> frozenset[str]:
+    if credential_type is None:
+        return frozenset()
+    return frozenset(CredentialType(credential_type).issuer_roles)

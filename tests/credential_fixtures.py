@@ -1,0 +1,55 @@
+"""A served network for credential tests: demo consortium, embedded chain, real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.app import create_app
+from api.cli import DEMO_CONSORTIUM
+from ledger.consortium.network import init_network
+from ledger.node import Node
+from ledger.settings import Settings
+from tests.servers import serve_app
+
+
+@dataclass
+class Served:
+    node: Node
+    base: str
+    api_keys: dict[str, str]
+    http: httpx.Client
+
+    def as_org(self, org: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_keys[org]}"}
+
+    def issue(self, org: str, ctype: str, rows: list[dict[str, Any]], **headers: str) -> httpx.Response:
+        return self.http.post("/v1/credentials", json={"type": ctype, "credentials": rows},
+                              headers={**self.as_org(org), **headers})
+
+
+@contextmanager
+def served_network(data_dir: Path) -> Iterator[Served]:
+    node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
+    try:
+        keys = json.loads((data_dir / "api-keys.json").read_text())
+        with serve_app(create_app(node, background=False)) as base, \
+                httpx.Client(base_url=base, timeout=120) as http:
+            yield Served(node, base, keys, http)
+    finally:
+        node.close()
+
+
+def transcript_row(n: int, courses: int = 10, **extra: Any) -> dict[str, Any]:
+    return {
+        "holder_name": f"学生{n:04d}", "student_id": f"S2026{n:05d}", "program": "计算机科学与技术",
+        "courses": [{"term": "2025-2026-1", "code": f"CS{100 + i}", "name": f"课程{i}",
+                     "credits": "3", "grade": str(70 + i)} for i in range(courses)],
+        **extra,
+    }

@@ -1,0 +1,188 @@
+"""Every verification failure names its reason; checked against the chain, not the API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from api.cli import DEMO_CONSORTIUM
+from api.services import Services
+from ledger.consortium.network import init_network
+from ledger.contracts.bindings import AnchorKind
+from ledger.credentials import jose, sdjwt
+from ledger.credentials.anchorproof import AnchorRef, credential_leaf
+from ledger.credentials.did import issuer_did, key_id
+from ledger.credentials.roster import parse_one
+from ledger.credentials.service import CredentialService
+from ledger.credentials.types import CredentialType, vc_payload
+from ledger.credentials.verify import CredentialVerifier
+from ledger.merkle import MerkleTree
+from ledger.settings import Settings
+from tests.credential_fixtures import transcript_row
+
+URN_1 = "urn:uuid:00000000-0000-4000-8000-000000000001"
+URN_2 = "urn:uuid:00000000-0000-4000-8000-000000000002"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, CredentialService]]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
+    mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    node = init_network(Settings(data_dir=tmp_path_factory.mktemp("data")), DEMO_CONSORTIUM)
+    services = Services(node)
+    yield services, services.credentials
+    node.close()
+    mp.undo()
+
+
+def issue_one(svc: CredentialService, org: str = "school-a", ctype: str = "transcript",
+              **extra: object) -> tuple[str, AnchorRef, str]:
+    row = parse_one(transcript_row(1, courses=3, **extra), CredentialType(ctype))
+    batch = svc.issue(org, CredentialType(ctype), [row])
+    issued = batch.credentials[0]
+    return svc.get(issued.credential_id).sd_jwt, issued.anchor, issued.credential_id
+
+
+def failures(svc: CredentialService, sd_jwt: str, anchor: AnchorRef | None, **kw: object) -> list[str]:
+    return svc.verifier.verify(sd_jwt, anchor, **kw).failures  # type: ignore[arg-type]
+
+
+def test_a_fresh_credential_passes_every_check(world) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    sd_jwt, anchor, _ = issue_one(svc)
+    result = svc.verifier.verify(sd_jwt, anchor)
+    assert result.valid and result.failures == []
+    outcomes = {c.name: c.outcome for c in result.checks}
+    assert outcomes["anchor"] == outcomes["membership"] == outcomes["signing_key"] == "passed"
+    assert outcomes["holder_binding"] == "skipped"
+    assert result.issuer["name"] and result.anchored_at
+    # The same credential verifies with a fresh verifier that only knows the registry.
+    fresh = CredentialVerifier(svc.client, svc.deployment.anchor_registry)
+    assert fresh.verify(sd_jwt, anchor).valid
+    assert fresh.verify(sd_jwt, None).failures == ["not_anchored"]
+
+
+def test_issuer_unknown_and_signature_invalid(world) -> None:  # type: ignore[no-untyped-def]
+    services, svc = world
+    sd_jwt, anchor, _ = issue_one(svc)
+    parsed = sdjwt.parse(sd_jwt)
+    stranger = Ed25519PrivateKey.generate()
+    # Signed by a key nobody registered, under an invented key id.
+    did = issuer_did(svc.client.chain_id, svc.deployment.consortium, 2)
+    foreign_kid = key_id(did, stranger.public_key().public_bytes_raw())
+    forged = jose.sign_jws({**parsed.header, "kid": foreign_kid}, parsed.payload, stranger)
+    assert failures(svc, forged + sd_jwt[len(parsed.issuer_jwt):], anchor) == ["issuer_unknown"]
+    # The school's real key id, but signed by someone else.
+    forged = jose.sign_jws(parsed.header, parsed.payload, stranger)
+    assert failures(svc, forged + sd_jwt[len(parsed.issuer_jwt):], anchor) == ["signature_invalid"]
+
+
+def test_not_anchored(world) -> None:  # type: ignore[no-untyped-def]
+    services, svc = world
+    keys = services.keys_for("school-a")
+    org = svc.deployment.organisations["school-a"]
+    did = issuer_did(svc.client.chain_id, svc.deployment.consortium, org["member_id"])
+    row = parse_one(transcript_row(9, courses=2), CredentialType.TRANSCRIPT)
+    now = datetime.now(UTC).replace(microsecond=0)
+    payload = vc_payload(CredentialType.TRANSCRIPT, row, credential_id=URN_1,
+                         issuer_id=did, issuer_name=org["name"], valid_from=now, valid_until=None)
+    issued = sdjwt.issue(payload, key=keys.ed25519_private, kid=key_id(did, keys.ed25519_public_bytes))
+    leaf = credential_leaf(jose.decode_jws_unverified(issued.issuer_jwt)[1])
+    lonely = AnchorRef("0x" + leaf.hex(), [], "0x" + MerkleTree([leaf]).root.hex(), svc.client.chain_id,
+                       svc.deployment.anchor_registry, None, None)
+    assert failures(svc, issued.compact, lonely) == ["not_anchored"]
+    assert failures(svc, issued.compact, None) == ["not_anchored"]
+
+
+def test_issuer_without_the_role_when_anchored(world) -> None:  # type: ignore[no-untyped-def]
+    """A partner anchors a transcript it signed itself: partners may not issue transcripts."""
+    services, svc = world
+    keys = services.keys_for("partner")
+    org = svc.deployment.organisations["partner"]
+    did = issuer_did(svc.client.chain_id, svc.deployment.consortium, org["member_id"])
+    row = parse_one(transcript_row(3, courses=2), CredentialType.TRANSCRIPT)
+    payload = vc_payload(CredentialType.TRANSCRIPT, row, credential_id=URN_2,
+                         issuer_id=did, issuer_name=org["name"],
+                         valid_from=datetime.now(UTC).replace(microsecond=0), valid_until=None)
+    issued = sdjwt.issue(payload, key=keys.ed25519_private, kid=key_id(did, keys.ed25519_public_bytes))
+    leaf = credential_leaf(jose.decode_jws_unverified(issued.issuer_jwt)[1])
+    tree = MerkleTree([leaf])
+    result = svc.registry.anchor(keys.account, tree.root, AnchorKind.CREDENTIAL, 1, b"\x00" * 32)
+    anchor = AnchorRef("0x" + leaf.hex(), [], "0x" + tree.root.hex(), svc.client.chain_id,
+                       svc.deployment.anchor_registry, result.tx_hash, result.block_number)
+    assert failures(svc, issued.compact, anchor) == ["issuer_not_authorised"]
+
+
+def test_suspend_reinstate_revoke(world) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    sd_jwt, anchor, cid = issue_one(svc)
+    svc.change_status("school-a", cid, "suspend", reason=2)
+    assert failures(svc, sd_jwt, anchor) == ["suspended"]
+    svc.change_status("school-a", cid, "reinstate")
+    assert failures(svc, sd_jwt, anchor) == []
+    # Another school may not touch it; the bureau may.
+    with pytest.raises(Exception) as err:
+        svc.change_status("school-b", cid, "revoke")
+    assert getattr(err.value, "code", "") == "not_issuer"
+    svc.change_status("bureau", cid, "revoke", reason=9)
+    assert failures(svc, sd_jwt, anchor) == ["revoked"]
+    assert svc.get(cid).status == "revoked"
+
+
+def test_correction_supersedes_and_points_to_the_new_credential(world) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    sd_jwt, anchor, cid = issue_one(svc)
+    row = parse_one(transcript_row(1, courses=4), CredentialType.TRANSCRIPT)
+    batch, old = svc.correct("school-a", cid, row, reason=5, note="a grade was wrong")
+    new_id = batch.credentials[0].credential_id
+    assert old.status == "superseded" and old.superseded_by == new_id
+    assert svc.get(new_id).supersedes == cid
+    result = svc.verifier.verify(sd_jwt, anchor)
+    assert result.failures == ["superseded"]
+    status = next(c for c in result.checks if c.name == "status")
+    assert status.details["superseded_by"] == batch.credentials[0].leaf
+    assert svc.verifier.verify(svc.get(new_id).sd_jwt, batch.credentials[0].anchor).valid
+
+
+def test_validity_window(world) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    later = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    sd_jwt, anchor, _ = issue_one(svc, valid_from=later)
+    assert failures(svc, sd_jwt, anchor) == ["not_yet_valid"]
+    until = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    sd_jwt, anchor, _ = issue_one(svc, valid_until=until)
+    assert failures(svc, sd_jwt, anchor) == []
+    in_a_week = (datetime.now(UTC) + timedelta(days=7)).timestamp()
+    assert failures(svc, sd_jwt, anchor, now=in_a_week) == ["expired"]
+
+
+def test_holder_binding_and_shares(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    _, anchor, cid = issue_one(svc)
+    from ledger.credentials.service import _claim_key, claim_code  # noqa: PLC2701
+
+    holder = Ed25519PrivateKey.generate()
+    code = claim_code(_claim_key(svc.keys_for("school-a")), cid)
+    bound = svc.redeem(code, jose.ed25519_jwk(holder.public_key()))["sd_jwt"]
+    assert failures(svc, bound, anchor, require_holder_binding=True) == ["holder_binding_missing"]
+    aud = "https://verifier.example"
+    presented = sdjwt.add_key_binding(bound, holder_key=holder, aud=aud, nonce="n-1")
+    assert failures(svc, presented, anchor, require_holder_binding=True, aud=aud) == []
+    assert failures(svc, presented, anchor, require_holder_binding=True,
+                    aud="https://elsewhere.example") == ["holder_binding_invalid"]
+    # A KB-JWT made by someone else's key (the library refuses to make one, so forge it).
+    kb = jose.sign_jws({"alg": "EdDSA", "typ": "kb+jwt"},
+                       {"iat": int(datetime.now(UTC).timestamp()), "aud": aud, "nonce": "n",
+                        "sd_hash": sdjwt.sd_hash(bound)}, Ed25519PrivateKey.generate())
+    impostor = bound + kb
+    assert failures(svc, impostor, anchor, require_holder_binding=True, aud=aud) == ["holder_binding_invalid"]
+    # Shares expire.
+    share, _token = svc.create_share(presented, 1, audience=aud, anchor=anchor)
+    assert svc.verify_share(share.id)[1].failures == []
+    _, late = svc.verify_share(share.id, now=datetime.now(UTC) + timedelta(days=2))
+    assert late.failures == ["share_expired"]
