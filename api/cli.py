@@ -11,9 +11,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from api.cli_credentials import add_credential_commands
 from ledger.errors import LedgerError
 from ledger.settings import Settings
 from node_config.cli import add_besu_arguments, run_besu
+from wallet.cli import add_wallet_commands
 
 DEMO_CONSORTIUM = Path(__file__).resolve().parents[1] / "node_config" / "demo.toml"
 
@@ -100,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     besu.add_argument("--data-dir", help="create (or reuse) the organisations' keystores here and "
                       "allowlist and fund their accounts")
     besu.set_defaults(func=cmd_network_besu)
+    add_credential_commands(sub)
+    add_wallet_commands(sub)
     return parser
 
 

@@ -7,6 +7,7 @@ from functools import cached_property
 from ledger.consortium.network import signer_loader
 from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
+from ledger.indexer import IndexedLeafStatus
 from ledger.keys import OrganisationKeys, load_keystore
 from ledger.node import Node
 from ledger.settings import keystore_passphrase
@@ -27,4 +28,5 @@ class Services:
         return CredentialService(engine=self.node.engine, client=self.node.client,
                                  deployment=deployment,
                                  anchoring=self.node.anchoring(signer_loader(self.node.settings)),
-                                 keys_for=self.keys_for)
+                                 keys_for=self.keys_for,
+                                 status_index=IndexedLeafStatus(self.node.engine, self.node.indexer()))

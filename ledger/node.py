@@ -18,7 +18,7 @@ from ledger.anchoring import AnchoringService
 from ledger.chain import ChainClient, EmbeddedChain, RpcDispatcher, embedded_client
 from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.errors import ConfigError, NotFound
-from ledger.indexer import Indexer
+from ledger.indexer import Indexer, project_leaf_status
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate
 
@@ -88,7 +88,8 @@ class Node:
         consortium, registry = self.contracts()
         assert self.deployment is not None
         return Indexer(self.engine, self.client, [consortium.contract, registry.contract],
-                       from_block=self.deployment.deployed_block)
+                       from_block=self.deployment.deployed_block,
+                       projections=[project_leaf_status])
 
     def anchoring(self, signer_for: Callable[[str], LocalAccount]) -> AnchoringService:
         _, registry = self.contracts()

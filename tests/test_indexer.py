@@ -70,3 +70,29 @@ def test_cursor_records_progress(engine: Engine, chain_env: ChainEnv) -> None:
     cursor = idx.cursor()
     assert cursor is not None and cursor.last_block == chain_env.client.block_number()
     assert cursor.last_block_hash == chain_env.client.block(cursor.last_block)["hash"].to_0x_hex()
+
+
+def test_leaf_status_projection_agrees_with_the_chain(engine: Engine, chain_env: ChainEnv) -> None:
+    from ledger.contracts.bindings import LeafStatus
+    from ledger.indexer import IndexedLeafStatus, project_leaf_status
+    from ledger.merkle import MerkleTree
+
+    network = deploy_network(chain_env)
+    idx = Indexer(engine, network.env.client, [network.consortium.contract, network.registry.contract],
+                  from_block=network.start_block, projections=[project_leaf_status])
+    status = IndexedLeafStatus(engine, idx, max_age=0)
+    school = network.accounts["school-a"]
+    leaves = [secrets.token_bytes(32) for _ in range(4)]
+    tree = MerkleTree(leaves)
+    network.registry.anchor(school, tree.root, 1, 4, b"\x00" * 32)
+    assert status(leaves[0], tree.root).status is LeafStatus.VALID
+    network.registry.suspend(school, leaves[0], tree.root, tree.proof(0), 4)
+    network.registry.supersede(school, leaves[1], tree.root, tree.proof(1), leaves[2], 5)
+    network.registry.revoke(network.accounts["bureau"], leaves[3], tree.root, tree.proof(3), 6)
+    network.registry.reinstate(school, leaves[0], tree.root, tree.proof(0), 0)
+    for leaf in leaves:
+        on_chain = network.registry.status_of(leaf, tree.root)
+        indexed = status(leaf, tree.root)
+        assert (indexed.status, indexed.reason, indexed.block_number, indexed.superseded_by) == (
+            on_chain.status, on_chain.reason, on_chain.block_number, on_chain.superseded_by)
+    assert status(leaves[1], tree.root).superseded_by == leaves[2]

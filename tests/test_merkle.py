@@ -522,3 +522,28 @@ def test_arbitrary_leaf_values(leaves):
     assert tree.root == reference_root(leaves)
     for leaf, proof in zip(leaves, tree.proofs(), strict=True):
         assert verify_proof(leaf, proof, tree.root)
+
+
+# The stdlib fast path of canonical_json must write exactly what the RFC 8785 emitter writes.
+_plain_json = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(_plain_json)
+def test_canonical_json_fast_path_matches_the_rfc_emitter(value: object) -> None:
+    from ledger import merkle
+
+    slow: list[str] = []
+    try:
+        merkle._emit(value, slow)
+        expected: bytes | None = "".join(slow).encode("utf-8")
+    except (UnicodeEncodeError, InvalidInput):
+        expected = None
+    if expected is None:
+        with pytest.raises(InvalidInput):
+            canonical_json(value)
+    else:
+        assert canonical_json(value) == expected

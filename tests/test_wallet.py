@@ -140,6 +140,7 @@ def test_create_open_and_wrong_passphrase(tmp_path: Path) -> None:
     doc = json.loads((root / "wallet.json").read_text())
     params = doc["key"]["kdfparams"]
     assert (params["n"], params["r"], params["p"]) == (2**15, 8, 1)
+    assert doc["key"]["cipher"] == "aes-256-gcm"
 
 
 def test_scrypt_cost_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,7 +152,6 @@ def test_scrypt_cost_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
         with pytest.raises(WalletError):
             Wallet.create(tmp_path / "b", PASS)
         assert not (tmp_path / "b").exists()
-    assert doc["key"]["cipher"] == "aes-256-gcm"
 
 
 def test_create_refuses_existing_and_open_needs_a_wallet(tmp_path: Path) -> None:
@@ -895,3 +895,10 @@ def test_present_discloses_exactly_the_choice_property(tmp_path: Path) -> None:
         assert claims["credentialSubject"] == expected
 
     check()
+
+
+def test_wired_into_the_main_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import main
+
+    assert main(["wallet", "list", "--wallet-dir", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.startswith("eduledger: no wallet in ")

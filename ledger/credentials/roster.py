@@ -15,8 +15,10 @@ Error codes: ``invalid_roster`` (row problems), ``malformed_roster`` (not UTF-8,
 broken CSV quoting; the message names the line), ``empty_roster``, ``roster_too_large``
 (over ``max_bytes`` or ``max_rows``; HTTP 413).
 
-JSON: a list of objects, or ``{"credentials": [...]}``, with the row model's field names
-(``csv_columns`` lists them; a transcript has ``courses``: a list of course objects).
+JSON: a list of objects, or ``{"credentials": [...]}`` (optionally with ``"type"``, which
+must then be the credential type), with the row model's field names (``csv_columns`` lists
+them; a transcript has ``courses``: a list of course objects). Parsed by ``load_json``:
+nesting limited, NaN/Infinity refused, a repeated key keeps its last value.
 
 CSV: UTF-8 with or without a byte-order mark, comma-separated, RFC 4180 quoting; the first
 non-blank line is the header. Columns are the field names (``csv_columns(ctype)``) or their
@@ -36,7 +38,6 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,6 +45,7 @@ from contextlib import contextmanager
 from typing import Any, Final, Literal
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from ledger.credentials.types import (
     CONTROL_PATTERN,
@@ -64,6 +66,7 @@ __all__ = [
     "MAX_LISTED",
     "RosterError",
     "csv_columns",
+    "load_json",
     "parse_one",
     "parse_roster",
 ]
@@ -216,7 +219,7 @@ def _problem(err: Any) -> str:
     if kind == "string_pattern_mismatch":
         if ctx.get("pattern") in (CONTROL_PATTERN, MULTILINE_PATTERN):
             return "must not contain control characters (line breaks, tabs)"
-        return "must not contain spaces"
+        return "must not contain spaces or control characters"
     if kind == "string_unicode":
         return "not valid Unicode text"
     if kind == "string_type":
@@ -363,45 +366,40 @@ def _decode(data: bytes | str, max_bytes: int) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-class _DuplicateKey(ValueError):
-    pass
+_JSON_WHERE = re.compile(r"at line (\d+) column (\d+)")
 
 
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return obj
+def load_json(text: str | bytes) -> Any:
+    """Parse JSON safely: nesting is limited (to 200 levels, by pydantic-core's parser), so a
+    deeply nested document cannot exhaust the C stack - this process runs with a raised
+    recursion limit (py-evm sets 100,000), under which the standard ``json`` module's C
+    scanner can crash the interpreter on input such as ``[[[[...``. NaN and Infinity are
+    refused; when a key repeats, its last value is kept. Errors are ``malformed_roster``
+    RosterErrors naming the line and column."""
+    try:
+        return from_json(text, allow_inf_nan=False)
+    except ValueError as exc:
+        problem = f"not valid JSON: {exc}"
+        where = _JSON_WHERE.search(str(exc))
+        line = int(where[1]) if where else 0
+        column = int(where[2]) if where else 0
+        raise RosterError(problem, code="malformed_roster", line=line, column=column,
+                          errors=[{"row": 0, "field": "", "problem": problem}]) from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _json_items(text: str, max_rows: int) -> list[Any]:
+def _json_items(text: str, ctype: CredentialType, max_rows: int) -> list[Any]:
     if not text.strip():
         raise _whole("empty_roster", "the roster is empty")
-    try:
-        doc = json.loads(text, object_pairs_hook=_object, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        problem = f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        raise RosterError(problem, code="malformed_roster", line=exc.lineno,
-                          errors=[{"row": 0, "field": "", "problem": problem}]) from None
-    except _DuplicateKey as exc:
-        raise _whole("malformed_roster", f"an object has the key {exc.args[0]!r} twice") from None
-    except (ValueError, RecursionError) as exc:
-        problem = f"not valid JSON: {exc}" if isinstance(exc, ValueError) else "not valid JSON: nested too deeply"
-        raise _whole("malformed_roster", problem) from None
+    doc = load_json(text)
     if isinstance(doc, dict):
-        extra = sorted(set(doc) - {"credentials"})
+        extra = sorted(set(doc) - {"credentials", "type"})
         if extra or "credentials" not in doc:
             raise _whole("malformed_roster",
                          'expected a list of credentials or {"credentials": [...]}'
                          + (f"; unknown keys: {', '.join(extra)}" if extra else ""))
+        if "type" in doc and doc["type"] != ctype.value:
+            raise _whole("malformed_roster",
+                         f"the roster's type {_short(doc['type'])} is not {ctype.value!r}")
         doc = doc["credentials"]
     if not isinstance(doc, list):
         raise _whole("malformed_roster", 'expected a list of credentials or {"credentials": [...]}')
@@ -410,6 +408,11 @@ def _json_items(text: str, max_rows: int) -> list[Any]:
     if len(doc) > max_rows:
         raise _too_many(len(doc), max_rows)
     return doc
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _too_many(count: int | None, max_rows: int) -> RosterError:
@@ -499,8 +502,8 @@ def _csv_items(
         if len(cells) < width:
             cells = cells + [""] * (width - len(cells))
         elif len(cells) > width and any(c.strip() for c in cells[width:]):
-            problems.append({"row": line, "field": "",
-                             "problem": f"the line has {len(cells)} values but the header has {width} columns"})
+            problems.append({"row": line, "field": "", "problem":
+                             f"the line has {len(cells)} values but the header has {width} columns"})
             continue
         holder = {n: v for i, n in holder_keep if (v := cells[i].strip())}
         if not transcript:
@@ -527,14 +530,14 @@ def _csv_items(
             rows.append(line)
             course_rows.append([line])
             continue
-        first = holders[index]
-        if holder != first:
-            for name in sorted(set(holder) | set(first), key=columns.index):
-                if holder.get(name) != first.get(name):
+        earlier = holders[index]
+        if holder != earlier:
+            for column in sorted(set(holder) | set(earlier), key=columns.index):
+                if holder.get(column) != earlier.get(column):
                     problems.append({
-                        "row": line, "field": name,
+                        "row": line, "field": column,
                         "problem": f"differs from line {rows[index]} for student_id {student} "
-                                   f"({holder.get(name, '')!r} here, {first.get(name, '')!r} there)"})
+                                   f"({holder.get(column, '')!r} here, {earlier.get(column, '')!r} there)"})
         items[index]["courses"].append(course)
         course_rows[index].append(line)
     if not items and not problems:
@@ -579,7 +582,7 @@ def parse_roster(
     problems: list[dict[str, Any]] = []
     with _gc_paused():
         if fmt == "json":
-            items = _json_items(text, max_rows)
+            items = _json_items(text, ctype, max_rows)
             source = _Source(list(range(1, len(items) + 1)))
         else:
             items, source = _csv_items(text, ctype, max_rows, problems)

@@ -38,7 +38,7 @@ import json.encoder
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,6 @@ from ledger.credentials.jose import (
     check_signature,
     decode_jws_unverified,
     ed25519_jwk,
-    json_dumps,
     json_loads,
     jwk_to_ed25519,
     sign_jws,
@@ -182,18 +181,36 @@ def issuer_jwt_hash(compact_or_jwt: str) -> bytes:
 # --- issuance ------------------------------------------------------------------------
 
 
-def _salts() -> Iterator[str]:
-    """16-byte CSPRNG salts, base64url (22 characters); one ``secrets`` call per 16 salts."""
-    b2a, urlsafe = binascii.b2a_base64, _TO_URLSAFE
-    while True:
-        pool = secrets.token_bytes(256)
-        for i in range(0, 256, 16):
-            yield b2a(pool[i : i + 16], newline=False)[:22].translate(urlsafe).decode("ascii")
+_SALT_BATCH = 16
+_ZEROS = bytes(_SALT_BATCH)
 
 
-def _decoy(salts: Iterator[str]) -> str:
+def _salt_batch() -> list[str]:
+    """16 salts of 16 CSPRNG bytes each, base64url (22 characters), for one ``secrets`` call
+    and one base64 pass: each salt's 16 bytes are followed by two zero bytes, so every
+    salt starts on a 24-character boundary and its first 22 characters are exactly
+    ``b64url(16 bytes)`` (the zero bytes only fill the last character's spare bits)."""
+    raw = bytearray(secrets.token_bytes(18 * _SALT_BATCH))
+    raw[16::18] = _ZEROS
+    raw[17::18] = _ZEROS
+    text = binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).decode("ascii")
+    return [text[i : i + 22] for i in range(0, 24 * _SALT_BATCH, 24)]
+
+
+def _digests(encoded: list[bytes]) -> list[str]:
+    """base64url SHA-256 of each item; one base64 pass (33-byte groups end on 44 characters)."""
+    sha = _sha256
+    text = (
+        binascii.b2a_base64(b"\0".join([sha(e).digest() for e in encoded]) + b"\0", newline=False)
+        .translate(_TO_URLSAFE)
+        .decode("ascii")
+    )
+    return [text[i : i + 43] for i in range(0, 44 * len(encoded), 44)]
+
+
+def _decoy() -> str:
     # RFC 9901 4.2.5: a digest over a cryptographically secure random value.
-    return b64url(_sha256(next(salts).encode("ascii")).digest())
+    return b64url(_sha256(secrets.token_bytes(16)).digest())
 
 
 def _check_plain(value: Any, depth: int) -> None:
@@ -257,54 +274,58 @@ def _blind(root: Any, decoys: int) -> tuple[Any, list[Disclosure]]:
     """Blind ``root`` recursively; returns its blinded form and the Disclosures (parents
     before children, siblings in input order). Disclosures are compact UTF-8 JSON."""
     out: list[Any] = []
-    salts = _salts()
+    salts: list[str] = []
     ebs = json.encoder.encode_basestring
-    b2a, urlsafe, sha, new = binascii.b2a_base64, _TO_URLSAFE, _sha256, _new_disclosure
-    int_repr = int.__repr__
+    b2a, urlsafe, new, int_repr = binascii.b2a_base64, _TO_URLSAFE, _new_disclosure, int.__repr__
 
-    def blind_value(value: Any, depth: int) -> tuple[Any, str]:
-        """(value as it goes into the Disclosure, its JSON text)."""
-        t = type(value)
-        if t is str:
-            return value, ebs(value)
-        if t is dict:
-            value = obj(value, depth + 1)
-        elif t is list:
-            value = arr(value, depth + 1)
-        elif t is bool:
-            return value, "true" if value else "false"
-        elif t is int:
-            return value, int_repr(value)
-        elif value is None:
-            return value, "null"
-        elif isinstance(value, dict):
+    def value_json(value: Any, depth: int) -> tuple[Any, str]:
+        """Containers and unusual scalars: (value as it goes in the Disclosure, JSON text)."""
+        if isinstance(value, dict):
             value = obj(value, depth + 1)
         elif isinstance(value, list | tuple):
             value = arr(value, depth + 1)
         elif not isinstance(value, _SCALARS):
-            raise _err("malformed", f"claim value of type {t.__name__} is not JSON")
+            raise _err("malformed", f"claim value of type {type(value).__name__} is not JSON")
         return value, _json_value(value)
 
     def obj(o: dict[Any, Any], depth: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
             raise _err("malformed", "claims nested too deeply")
-        sd: list[str] = []
+        slots: list[int] = []  # this level's Disclosures; filled in once their digests are known
+        encs: list[bytes] = []
         for name, value in o.items():
             if type(name) is not str:
                 raise _err("malformed", f"claim name {name!r} is not a string")
             if name in _RESERVED_NAMES:
                 raise _err("malformed", f"claim name {name!r} is reserved by SD-JWT")
-            slot = len(out)
+            slots.append(len(out))
             out.append(None)
-            value, text = blind_value(value, depth)
-            salt = next(salts)
-            encoded = b2a(('["' + salt + '",' + ebs(name) + "," + text + "]").encode("utf-8"), newline=False)
-            encoded = encoded.rstrip(b"=").translate(urlsafe)
-            digest = b2a(sha(encoded).digest(), newline=False)[:43].translate(urlsafe).decode("ascii")
-            out[slot] = new(salt, name, value, encoded.decode("ascii"), digest)
-            sd.append(digest)
-        for _ in range(decoys):
-            sd.append(_decoy(salts))
+            t = type(value)
+            if t is str:
+                text = ebs(value)
+            elif t is int:
+                text = int_repr(value)
+            elif t is bool:
+                text = "true" if value else "false"
+            elif value is None:
+                text = "null"
+            else:
+                value, text = value_json(value, depth)
+            if not salts:
+                salts.extend(_salt_batch())
+            salt = salts.pop()
+            enc = b2a(('["' + salt + '",' + ebs(name) + "," + text + "]").encode("utf-8"), newline=False)
+            enc = enc.rstrip(b"=").translate(urlsafe)
+            encs.append(enc)
+            out[slots[-1]] = (salt, name, value, enc)
+        if not encs:
+            sd = [_decoy() for _ in range(decoys)]
+        else:
+            sd = _digests(encs)
+            for slot, digest in zip(slots, sd, strict=True):
+                salt, name, value, enc = out[slot]
+                out[slot] = new(salt, name, value, enc.decode("ascii"), digest)
+            sd.extend(_decoy() for _ in range(decoys))
         if not sd:
             return {}  # RFC 9901 4.2.4.1: omit an empty _sd
         sd.sort()
@@ -313,18 +334,36 @@ def _blind(root: Any, decoys: int) -> tuple[Any, list[Disclosure]]:
     def arr(a: list[Any] | tuple[Any, ...], depth: int) -> list[dict[str, str]]:
         if depth > MAX_DEPTH:
             raise _err("malformed", "claims nested too deeply")
-        res: list[dict[str, str]] = []
+        slots: list[int] = []  # this level's Disclosures; filled in once their digests are known
+        encs: list[bytes] = []
         for value in a:
-            slot = len(out)
+            slots.append(len(out))
             out.append(None)
-            value, text = blind_value(value, depth)
-            salt = next(salts)
-            encoded = b2a(('["' + salt + '",' + text + "]").encode("utf-8"), newline=False)
-            encoded = encoded.rstrip(b"=").translate(urlsafe)
-            digest = b2a(sha(encoded).digest(), newline=False)[:43].translate(urlsafe).decode("ascii")
-            out[slot] = new(salt, None, value, encoded.decode("ascii"), digest)
-            res.append({"...": digest})
-        return res
+            t = type(value)
+            if t is str:
+                text = ebs(value)
+            elif t is int:
+                text = int_repr(value)
+            elif t is bool:
+                text = "true" if value else "false"
+            elif value is None:
+                text = "null"
+            else:
+                value, text = value_json(value, depth)
+            if not salts:
+                salts.extend(_salt_batch())
+            salt = salts.pop()
+            enc = b2a(('["' + salt + '",' + text + "]").encode("utf-8"), newline=False)
+            enc = enc.rstrip(b"=").translate(urlsafe)
+            encs.append(enc)
+            out[slots[-1]] = (salt, None, value, enc)
+        if not encs:
+            return []
+        digests = _digests(encs)
+        for slot, digest in zip(slots, digests, strict=True):
+            salt, _, value, enc = out[slot]
+            out[slot] = new(salt, None, value, enc.decode("ascii"), digest)
+        return [{"...": d} for d in digests]
 
     try:
         if isinstance(root, dict):
@@ -384,9 +423,13 @@ def issue(
     if holder_jwk is not None:
         signed["cnf"] = {"jwk": dict(holder_jwk)}
     try:
-        jwt = sign_jws({"alg": "EdDSA", "typ": typ, "kid": kid}, signed, key)
-    except (TypeError, ValueError) as exc:  # NaN, lone surrogates, non-JSON header values
+        # = jose.sign_jws, with the cached encoder: _check_plain bounded the depth, so the
+        # payload has no cycles
+        header_json = _json_value({"alg": "EdDSA", "typ": typ, "kid": kid}).encode("utf-8")
+        signing_input = b64url(header_json) + "." + b64url(_json_value(signed).encode("utf-8"))
+    except (TypeError, ValueError, RecursionError) as exc:  # NaN, lone surrogates, huge ints
         raise _err("malformed", f"payload is not JSON-serialisable: {exc}") from exc
+    jwt = signing_input + "." + b64url(key.sign(signing_input.encode("ascii")))
     parts = [jwt]
     parts.extend(d.encoded for d in disclosures)
     parts.append("")

@@ -37,6 +37,7 @@ from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.types import CredentialType, validity_window, vc_payload
 from ledger.credentials.verify import CredentialVerifier, Verification
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ledger.indexer import IndexedLeafStatus
 from ledger.keys import OrganisationKeys
 from ledger.merkle import MerkleTree
 from ledger.store import AnchorBatch, AnchorLeaf, ClaimCode, CredentialRecord, Share, session_scope, utcnow
@@ -90,7 +91,8 @@ def normalise_code(code: str) -> str:
 
 class CredentialService:
     def __init__(self, *, engine: Any, client: Any, deployment: Any, anchoring: AnchoringService,
-                 keys_for: Callable[[str], OrganisationKeys]) -> None:
+                 keys_for: Callable[[str], OrganisationKeys],
+                 status_index: IndexedLeafStatus | None = None) -> None:
         self.engine = engine
         self.client = client
         self.deployment = deployment
@@ -98,8 +100,9 @@ class CredentialService:
         self.keys_for = keys_for
         self.consortium = ConsortiumContract.at(client, deployment.consortium)
         self.registry = AnchorRegistryContract.at(client, deployment.anchor_registry)
+        self.status_index = status_index
         self.verifier = CredentialVerifier(client, deployment.anchor_registry,
-                                           find_anchor=self.anchor_for_leaf)
+                                           find_anchor=self.anchor_for_leaf, status_of=status_index)
 
     # -- issuing -----------------------------------------------------------------------
 
@@ -111,7 +114,8 @@ class CredentialService:
 
     def issue(self, org_id: str, ctype: CredentialType, rows: Sequence[Any], *,
               idempotency_key: str | None = None, now: datetime | None = None,
-              supersedes: str | None = None) -> IssuedBatch:
+              supersedes: str | None = None,
+              progress: Callable[[int, int], None] | None = None) -> IssuedBatch:
         org = self._org(org_id)
         if org["role"] not in ctype.issuer_roles:
             raise PermissionDenied(f"a {org['role']} may not issue {ctype.value} credentials",
@@ -132,8 +136,9 @@ class CredentialService:
         now = now or datetime.now(UTC).replace(microsecond=0)
         did = issuer_did(self.client.chain_id, self.deployment.consortium, org["member_id"])
         kid = key_id(did, keys.ed25519_public_bytes)
-        records: list[CredentialRecord] = []
+        records: list[dict[str, Any]] = []
         leaves: list[bytes] = []
+        codes: list[str] = []
         for position, row in enumerate(rows):
             credential_id = f"urn:uuid:{uuid.uuid4()}"
             start, until = validity_window(row, now)
@@ -144,19 +149,25 @@ class CredentialService:
             signed_payload = jose.decode_jws_unverified(issued.issuer_jwt)[1]
             leaf = credential_leaf(signed_payload)
             leaves.append(leaf)
-            records.append(CredentialRecord(
-                id=credential_id, type=ctype.value, issuer_org=org_id, batch_id="", position=position,
-                leaf_hash="0x" + leaf.hex(), student_id=getattr(row, "student_id", None),
-                sd_jwt=issued.compact, valid_from=start, valid_until=until, supersedes=supersedes))
+            codes.append(claim_code(secret, credential_id))
+            records.append({
+                "id": credential_id, "type": ctype.value, "issuer_org": org_id, "batch_id": "",
+                "position": position, "leaf_hash": "0x" + leaf.hex(),
+                "student_id": getattr(row, "student_id", None), "sd_jwt": issued.compact,
+                "valid_from": start, "valid_until": until, "status": "valid",
+                "supersedes": supersedes, "created_at": now})
+            if progress is not None and (position % 200 == 199 or position == len(rows) - 1):
+                progress(position + 1, len(rows))
+        proofs: list[list[bytes]] = []
 
         def attach(session: Session, batch: AnchorBatch, tree: MerkleTree) -> None:
             for record in records:
-                record.batch_id = batch.id
-            session.add_all(records)
-            session.flush()
+                record["batch_id"] = batch.id
+            session.bulk_insert_mappings(CredentialRecord, records)  # type: ignore[arg-type]
             session.bulk_insert_mappings(ClaimCode, [  # type: ignore[arg-type]
-                {"code_hash": _sha256(claim_code(secret, r.id)), "credential_id": r.id,
-                 "created_at": utcnow()} for r in records])
+                {"code_hash": _sha256(code), "credential_id": record["id"], "created_at": now}
+                for record, code in zip(records, codes, strict=True)])
+            proofs.extend(tree.proofs())
 
         def detach(session: Session, batch_id: str) -> None:
             ids = select(CredentialRecord.id).where(CredentialRecord.batch_id == batch_id)
@@ -165,7 +176,15 @@ class CredentialService:
 
         batch = self.anchoring.anchor(org_id, "credential", leaves, idempotency_key=scoped_key,
                                       attach=attach, detach=detach)
-        return self._issued_batch(batch, secret)
+        if not proofs:  # an idempotent repeat that raced us: read it back
+            return self._issued_batch(batch, secret)
+        return IssuedBatch(batch.id, batch.status, [
+            IssuedCredential(record["id"], record["leaf_hash"], code, record["student_id"],
+                             AnchorRef(leaf=record["leaf_hash"], proof=["0x" + p.hex() for p in proof],
+                                       root=batch.root, chain_id=batch.chain_id or self.client.chain_id,
+                                       contract=self.deployment.anchor_registry, tx_hash=batch.tx_hash,
+                                       block_number=batch.block_number))
+            for record, code, proof in zip(records, codes, proofs, strict=True)])
 
     def _batch_by_key(self, scoped_key: str) -> AnchorBatch | None:
         with session_scope(self.engine) as session:
@@ -269,6 +288,8 @@ class CredentialService:
             status = STATUS_ACTIONS[action]
         else:
             raise InvalidInput(f"unknown status action {action!r}", code="bad_action")
+        if self.status_index is not None:
+            self.status_index.refresh()  # this node's verifications see the change at once
         with session_scope(self.engine) as session:
             stored = session.get(CredentialRecord, credential_id)
             assert stored is not None

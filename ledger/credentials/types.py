@@ -26,10 +26,10 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Final, NamedTuple, TypeVar
 
 from pydantic import (
@@ -417,7 +417,8 @@ def _parse_grade_any(value: Any) -> str:
         raise PydanticCustomError("grade_empty", "must not be empty")
     if _SCORE_RE.fullmatch(text):
         if Decimal(text) > 100:
-            raise PydanticCustomError("grade", "a score must be between 0 and 100, got {value}", {"value": text})
+            raise PydanticCustomError(
+                "grade", "a score must be between 0 and 100, got {value}", {"value": text})
         return text
     if _LETTER_RE.fullmatch(text.upper()):
         return text.upper()
@@ -451,7 +452,8 @@ def _parse_term_any(value: Any) -> str:
     match = _TERM_RE.fullmatch(text) if text else None
     if match is None or text is None:
         raise PydanticCustomError(
-            "term", "expected a term as YYYY-YYYY-N (school year and term 1-4, e.g. 2025-2026-1), got {value}",
+            "term",
+            "expected a term as YYYY-YYYY-N (school year and term 1-4, e.g. 2025-2026-1), got {value}",
             {"value": _show(value)})
     first, second = int(match[1]), int(match[2])
     if second != first + 1 or not MIN_YEAR <= first < MAX_YEAR:
@@ -494,15 +496,17 @@ def _check_student_id(value: str) -> str:
 # Text must not contain control characters (line breaks only in descriptions) or lone surrogates.
 CONTROL_PATTERN: Final = r"^[^\x00-\x1f\x7f]*$"
 MULTILINE_PATTERN: Final = r"^[^\x00-\x09\x0b-\x1f\x7f]*$"
+# Identifiers (student and certificate numbers): no spaces either.
+IDENTIFIER_PATTERN: Final = r"^[^\s\x00-\x1f\x7f]+$"
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=CONTROL_PATTERN)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=CONTROL_PATTERN)]
 LongText = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=MULTILINE_PATTERN)]
 CourseCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=CONTROL_PATTERN)]
-CertificateNumber = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s]+$")]
+CertificateNumber = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
 StudentId = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[^\s]+$"),
+    StringConstraints(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN),
     Field(description="the school's (or partner's) own student number; never a national ID number"),
 ]
 IsoDate = Annotated[date, BeforeValidator(_parse_date)]
@@ -805,7 +809,8 @@ _ACHIEVEMENT_NS: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:eduledger:achieveme
 
 _CRITERIA: Final[dict[str, str]] = {
     CertificateCategory.AWARD: "由{issuer}授予。Awarded by {issuer}.",
-    CertificateCategory.COMPETITION: "在竞赛中获奖，由{issuer}认定。Placed in a competition, as recognised by {issuer}.",
+    CertificateCategory.COMPETITION:
+        "在竞赛中获奖，由{issuer}认定。Placed in a competition, as recognised by {issuer}.",
     CertificateCategory.QUALIFICATION: "通过{issuer}的资格认定。Qualified through an assessment by {issuer}.",
     "training": "完成{issuer}组织的培训课程。Completed a training course given by {issuer}.",
 }

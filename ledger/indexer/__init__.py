@@ -1,5 +1,6 @@
-"""The chain-event indexer: an SQL copy of every contract event."""
+"""The chain-event indexer: an SQL copy of every contract event, and projections of it."""
 
-from ledger.indexer.indexer import Indexer
+from ledger.indexer.indexer import Indexer, Projection
+from ledger.indexer.projections import IndexedLeafStatus, project_leaf_status
 
-__all__ = ["Indexer"]
+__all__ = ["IndexedLeafStatus", "Indexer", "Projection", "project_leaf_status"]

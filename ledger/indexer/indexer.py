@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ from eth_typing import ABIEvent
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from sqlalchemy import Engine, delete
+from sqlmodel import Session
 from web3.contract import Contract
 
 from ledger.chain import ChainClient
@@ -27,6 +28,9 @@ from ledger.store import ChainEvent, IndexerCursor, session_scope, utcnow
 log = logging.getLogger("eduledger.indexer")
 
 CHUNK_BLOCKS = 2_000
+
+# Builds a derived table from newly indexed events, inside the indexing transaction.
+Projection = Callable[[Session, list[ChainEvent]], None]
 REORG_DEPTH = 64
 
 
@@ -44,7 +48,8 @@ def _jsonable(value: Any) -> Any:
 
 class Indexer:
     def __init__(self, engine: Engine, client: ChainClient, contracts: Iterable[Contract], *,
-                 name: str = "contracts", from_block: int = 0) -> None:
+                 name: str = "contracts", from_block: int = 0,
+                 projections: Iterable[Projection] = ()) -> None:
         self.engine = engine
         self.client = client
         self.name = name
@@ -58,6 +63,7 @@ class Indexer:
                 if abi.get("type") == "event":
                     abi = cast(ABIEvent, abi)
                     self._events[bytes(event_abi_to_log_topic(abi))] = (contract, abi["name"])
+        self.projections = list(projections)
         self._lock = threading.Lock()
 
     def cursor(self) -> IndexerCursor | None:
@@ -121,6 +127,9 @@ class Indexer:
         last = self.client.block(end)
         with session_scope(self.engine) as session:
             session.add_all(rows)
+            # Derived tables change in the same transaction as the events they come from.
+            for project in self.projections:
+                project(session, rows)
             cursor = session.get(IndexerCursor, self.name) or IndexerCursor(
                 name=self.name, chain_id=self.client.chain_id, last_block=end, last_block_hash="")
             cursor.last_block = end

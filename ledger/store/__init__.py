@@ -18,6 +18,7 @@ from ledger.store.models import (
     ClaimCode,
     CredentialRecord,
     IndexerCursor,
+    LeafStatusRow,
     Share,
     utcnow,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ClaimCode",
     "CredentialRecord",
     "IndexerCursor",
+    "LeafStatusRow",
     "Share",
     "make_engine",
     "migrate",

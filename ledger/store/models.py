@@ -273,3 +273,17 @@ class Share(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     withdraw_token_hash: str = Field(max_length=64)
+
+
+class LeafStatusRow(SQLModel, table=True):
+    """The latest on-chain status of a leaf under a root: a projection of StatusChanged events."""
+
+    __tablename__ = "leaf_status"
+    __table_args__ = (_lower("leaf"), _lower("root"))
+
+    leaf: str = Field(primary_key=True, max_length=HEX32)
+    root: str = Field(primary_key=True, max_length=HEX32)
+    status: int
+    reason: int
+    block_number: int = Field(sa_type=BigInteger)
+    superseded_by: str | None = Field(default=None, max_length=HEX32)

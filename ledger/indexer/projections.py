@@ -1,0 +1,62 @@
+"""Derived tables kept by the indexer, for questions asked on every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from ledger.contracts.bindings import LeafStatus, LeafStatusInfo
+from ledger.store import ChainEvent, LeafStatusRow, session_scope
+
+if TYPE_CHECKING:
+    from ledger.indexer.indexer import Indexer
+
+ZERO32 = "0x" + "00" * 32
+
+
+def project_leaf_status(session: Session, events: list[ChainEvent]) -> None:
+    """The latest StatusChanged per (leaf, root); events arrive in chain order."""
+    for event in events:
+        if event.event != "StatusChanged":
+            continue
+        args = json.loads(event.args_json)
+        superseded = args.get("supersededBy")
+        session.merge(LeafStatusRow(
+            leaf=args["leaf"], root=args["root"], status=int(args["status"]),
+            reason=int(args["reason"]), block_number=event.block_number,
+            superseded_by=None if superseded in (None, ZERO32) else superseded))
+
+
+class IndexedLeafStatus:
+    """Leaf status from the indexed copy, refreshed at most every `max_age` seconds.
+
+    A status change made through this node re-indexes at once (see `refresh`); changes made
+    elsewhere on the network show up within `max_age`.
+    """
+
+    def __init__(self, engine: Engine, indexer: Indexer, *, max_age: float = 1.0) -> None:
+        self.engine = engine
+        self.indexer = indexer
+        self.max_age = max_age
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def refresh(self) -> None:
+        with self._lock:
+            self.indexer.run_once()
+            self._checked = time.monotonic()
+
+    def __call__(self, leaf: bytes, root: bytes) -> LeafStatusInfo:
+        if time.monotonic() - self._checked > self.max_age:
+            self.refresh()
+        with session_scope(self.engine) as session:
+            row = session.get(LeafStatusRow, ("0x" + leaf.hex(), "0x" + root.hex()))
+        if row is None:
+            return LeafStatusInfo(leaf, root, LeafStatus.VALID, 0, 0, None)
+        return LeafStatusInfo(leaf, root, LeafStatus(row.status), row.reason, row.block_number,
+                              bytes.fromhex(row.superseded_by[2:]) if row.superseded_by else None)

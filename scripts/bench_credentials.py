@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Credential benchmark: issuance end to end, verification over HTTP, gas per credential.
+
+Prints its figures; asserts nothing. Run: .venv/bin/python scripts/bench_credentials.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+
+from api.cli import DEMO_CONSORTIUM  # noqa: E402
+from api.services import Services  # noqa: E402
+from ledger.consortium.network import init_network  # noqa: E402
+from ledger.credentials.anchorproof import envelope  # noqa: E402
+from ledger.credentials.roster import parse_roster  # noqa: E402
+from ledger.credentials.types import CredentialType  # noqa: E402
+from ledger.settings import Settings  # noqa: E402
+from tests.credential_fixtures import transcript_row  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def raw_ed25519_rate(n: int = 20_000) -> float:
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key()
+    message = b"x" * 300
+    signature = key.sign(message)
+    started = time.perf_counter()
+    for _ in range(n):
+        public.verify(signature, message)
+    return n / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--verify", type=int, default=2_000)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    os.environ.setdefault("EDULEDGER_KEYSTORE_PASSPHRASE", "benchmark only")
+    os.environ.setdefault("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
+        services = Services(node)
+        roster = json.dumps([transcript_row(n) for n in range(args.count)]).encode()
+
+        started = time.perf_counter()
+        rows = parse_roster(roster, fmt="json", ctype=CredentialType.TRANSCRIPT)
+        validated = time.perf_counter()
+        batch = services.credentials.issue("school-a", CredentialType.TRANSCRIPT, rows)
+        total = time.perf_counter() - started
+        print(f"issuance of {args.count} transcripts (10 courses each), end to end:")
+        print(f"  {total:.2f} s, {args.count / total:.0f} credentials/s "
+              f"(validation {validated - started:.2f} s)")
+
+        print("gas per credential (one anchor transaction per batch):")
+        sizes = [1, 100, args.count]
+        for size in sizes:
+            b = batch if size == args.count else services.credentials.issue(
+                "school-a", CredentialType.TRANSCRIPT, rows[:size])
+            receipt = node.client.w3.eth.get_transaction_receipt(b.credentials[0].anchor.tx_hash)
+            print(f"  batch of {size:>6}: {receipt['gasUsed'] / size:,.1f} gas per credential "
+                  f"({receipt['gasUsed']} for the batch)")
+
+        files = []
+        for issued in batch.credentials[: args.verify]:
+            record = services.credentials.get(issued.credential_id)
+            files.append(envelope(record.sd_jwt, issued.anchor))
+        node.close()
+
+        port = free_port()
+        # The public rate limit would otherwise be what we measure.
+        env = {**os.environ, "PYTHONPATH": str(REPO), "EDULEDGER_PUBLIC_RATE_LIMIT": "1000000/minute"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    httpx.get(base + "/health", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            with httpx.Client(base_url=base, timeout=30) as warm:
+                assert warm.post("/v1/verify", json={"credential": files[0]}).json()["valid"]
+
+            latencies: list[float] = []
+            local = threading.local()
+
+            def one(doc: dict) -> bool:
+                # One keep-alive connection per client thread, as a real verifier would use.
+                if not hasattr(local, "client"):
+                    local.client = httpx.Client(base_url=base, timeout=30)
+                t0 = time.perf_counter()
+                ok = local.client.post("/v1/verify", json={"credential": doc}).json()["valid"]
+                latencies.append(time.perf_counter() - t0)
+                return bool(ok)
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(args.threads) as pool:
+                valid = sum(pool.map(one, files))
+            elapsed = time.perf_counter() - started
+            rate = len(files) / elapsed
+            latencies.sort()
+            p50 = statistics.median(latencies) * 1000
+            p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+            raw = raw_ed25519_rate()
+            print(f"verification through HTTP ({len(files)} credentials, {args.threads} clients, "
+                  f"{valid} valid):")
+            print(f"  {rate:.0f} verifications/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+            print(f"  raw Ed25519 verify rate in this run: {raw:.0f}/s; ratio {rate / raw:.3f}")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
