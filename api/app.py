@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.routers import credentials, holders, network, rpc
 from api.services import Services
+from ledger.chain.embedded import safe_recursion_limit
 from ledger.consortium.network import signer_loader
 from ledger.node import Node
 
@@ -36,6 +37,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
             if worker is not None:
                 worker.join(timeout=10)
 
+    safe_recursion_limit()
     app = FastAPI(title="eduledger", version="0.1.0", lifespan=lifespan)
     app.state.node = node
     app.state.services = Services(node)

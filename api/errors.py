@@ -37,6 +37,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"code": code, "message": str(exc.detail)},
                             status_code=exc.status_code)
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse({"code": "invalid_input", "message": "the request is nested too deeply"},
+                            status_code=422)
+
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")

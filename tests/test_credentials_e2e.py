@@ -187,3 +187,13 @@ def test_presentation_with_foreign_disclosure_fails(env: Path) -> None:
         assert "claim_tampered" in verdict["failures"]
         copied = copy.deepcopy(verdict)
         assert json.dumps(copied)  # plain JSON all the way down
+
+
+def test_deeply_nested_json_is_refused_not_a_crash(env: Path) -> None:
+    with served_network(env / "data") as served:
+        deep = b"[" * 100_000
+        for path, headers in [("/v1/credentials", served.as_org("school-a")),
+                              ("/v1/claims/redeem", {}), ("/v1/verify", {}), ("/v1/shares", {})]:
+            r = served.http.post(path, content=deep, headers={**headers, "Content-Type": "application/json"})
+            assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
+        assert served.http.get("/health").json()["status"] == "ok"

@@ -12,12 +12,14 @@ Ethereum would otherwise push timestamps ahead of the clock under load.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from eth import EVM_RECURSION_LIMIT
 from eth.abc import BlockHeaderAPI, ComputationAPI, SignedTransactionAPI, StateAPI
 from eth.chains.base import MiningChain
 from eth.consensus import ConsensusApplier, NoProofConsensus
@@ -38,6 +40,16 @@ from eth_tester.exceptions import TransactionFailed
 from eth_utils import to_canonical_address, to_wei
 
 from ledger.chain.kvstore import SqliteKV
+
+
+def safe_recursion_limit() -> None:
+    """Undo py_ecc's recursion limit of 100,000: at that depth the C stack overflows first,
+    so a deeply nested JSON body could crash the process instead of raising. py-evm needs
+    only its own EVM_RECURSION_LIMIT (1,024 call frames)."""
+    sys.setrecursionlimit(EVM_RECURSION_LIMIT)
+
+
+safe_recursion_limit()
 
 DEFAULT_CHAIN_ID = 4477
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)

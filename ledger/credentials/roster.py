@@ -29,6 +29,10 @@ transcript is one line per course (columns term, code, name, credits, grade, kin
 grouped by ``student_id`` in order of first appearance; the student's other columns are
 repeated on each of their lines and must agree.
 
+Across rows: graduation and degree rosters may not repeat a student_id or a
+certificate_number, a JSON transcript roster a student_id; a certificate or training roster
+may not repeat a row exactly (same student_id and every other field).
+
 Privacy: a column or field that looks like a national ID number (身份证号, 证件号码,
 id_number, passport ...) is rejected with its own message, as is a student_id that is one.
 """
@@ -283,7 +287,7 @@ def _validate(
             row, field = where
             if err["type"] == "extra_forbidden":
                 key = str(loc[-1])
-                allowed = list(COURSE_FIELDS) if "courses" in field else columns
+                allowed = list(COURSE_FIELDS) if field.startswith("courses[") else columns
                 problem = _unknown_problem(key, [c for c in allowed if c != "courses"], "field")
             else:
                 problem = _problem(err)
@@ -315,9 +319,12 @@ def _check_unique(
 
 
 def _check_repeats(rows: list[Any], source: _Source, problems: list[dict[str, Any]]) -> None:
-    """A student may get several certificates in one roster, but not the same one twice."""
+    """A student may get several certificates in one roster, but not the same one twice.
+    Rows without a student_id are not compared: two people may share a name."""
     seen: dict[Any, int] = {}
     for index, row in enumerate(rows):
+        if row.student_id is None:
+            continue
         first = seen.setdefault(row, index)
         if first != index:
             problems.append({"row": source.rows[index], "field": "",
@@ -451,7 +458,7 @@ def _records(text: str) -> Iterable[tuple[int, list[str]]]:
         except csv.Error as exc:
             raise _csv_malformed(reader.line_num, exc, start) from None
         end = reader.line_num
-        if any(c.strip() for c in cells):
+        if "".join(cells).strip():
             yield start, cells
 
 
@@ -492,47 +499,57 @@ def _csv_items(
     rows: list[int] = []
     items: list[Any] = []
     transcript = ctype is CredentialType.TRANSCRIPT
-    holder_keep = [(i, n) for i, n in keep if not (transcript and n in COURSE_FIELDS)]
-    course_keep = [(i, n) for i, n in keep if transcript and n in COURSE_FIELDS]
+    holder_at = [i for i, n in keep if not (transcript and n in COURSE_FIELDS)]
+    holder_names = [n for i, n in keep if not (transcript and n in COURSE_FIELDS)]
+    course_at = [i for i, n in keep if transcript and n in COURSE_FIELDS]
+    course_names = [n for i, n in keep if transcript and n in COURSE_FIELDS]
+    student_at = {n: i for i, n in keep}.get("student_id")
     groups: dict[str, int] = {}
     holders: list[dict[str, str]] = []
+    first_cells: list[tuple[str, ...]] = []  # a transcript's holder cells on its first line
     course_rows: list[list[int]] = []
 
     for line, cells in records:
         if len(cells) < width:
             cells = cells + [""] * (width - len(cells))
-        elif len(cells) > width and any(c.strip() for c in cells[width:]):
+        elif len(cells) > width and "".join(cells[width:]).strip():
             problems.append({"row": line, "field": "", "problem":
                              f"the line has {len(cells)} values but the header has {width} columns"})
             continue
-        holder = {n: v for i, n in holder_keep if (v := cells[i].strip())}
         if not transcript:
             if len(items) >= max_rows:
                 raise _too_many(None, max_rows)
-            items.append(holder)
+            items.append({n: s for n, v in zip(holder_names, map(cells.__getitem__, holder_at), strict=True)
+                          if (s := v.strip())})
             rows.append(line)
             continue
-        course = {n: v for i, n in course_keep if (v := cells[i].strip())}
-        student = holder.get("student_id")
-        if student is None:
+        # transcripts: one line per course, grouped by student_id
+        student = cells[student_at].strip() if student_at is not None else ""
+        if not student:
             if "student_id" not in absent:
                 problems.append({"row": line, "field": "student_id",
                                  "problem": "required field is missing (a transcript's lines are "
                                             "grouped by student_id)"})
             continue
+        course = {n: s for n, v in zip(course_names, map(cells.__getitem__, course_at), strict=True)
+                  if (s := v.strip())}
+        held = tuple(map(cells.__getitem__, holder_at))
         index = groups.get(student)
         if index is None:
             if len(items) >= max_rows:
                 raise _too_many(None, max_rows)
+            holder = {n: s for n, v in zip(holder_names, held, strict=True) if (s := v.strip())}
             groups[student] = len(items)
             holders.append(holder)
+            first_cells.append(held)
             items.append({**holder, "courses": [course]})
             rows.append(line)
             course_rows.append([line])
             continue
-        earlier = holders[index]
-        if holder != earlier:
-            for column in sorted(set(holder) | set(earlier), key=columns.index):
+        if held != first_cells[index]:
+            holder = {n: s for n, v in zip(holder_names, held, strict=True) if (s := v.strip())}
+            earlier = holders[index]
+            for column in holder_names:
                 if holder.get(column) != earlier.get(column):
                     problems.append({
                         "row": line, "field": column,

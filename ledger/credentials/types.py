@@ -710,10 +710,13 @@ def claim_name(field: str) -> str:
 
 # Bilingual (zh, en) labels of every claim the payloads carry; nested claims are dotted.
 CLAIM_LABELS: Final[dict[str, tuple[str, str]]] = {
-    # the credential itself
+    # the credential itself (and credentialSubject.type of Open Badges)
     "id": ("凭证编号", "Credential ID"),
+    "type": ("类型", "Type"),
     "name": ("凭证名称", "Credential"),
     "issuer": ("颁发机构", "Issuer"),
+    "issuer.id": ("颁发机构标识", "Issuer ID"),
+    "issuer.type": ("类型", "Type"),
     "issuer.name": ("颁发机构", "Issuer"),
     "validFrom": ("生效时间", "Valid from"),
     "validUntil": ("有效期至", "Valid until"),
@@ -747,6 +750,8 @@ CLAIM_LABELS: Final[dict[str, tuple[str, str]]] = {
     "completionDate": ("结业日期", "Completion date"),
     "trainingResult": ("考核结果", "Result"),
     "achievement": ("成就", "Achievement"),
+    "achievement.id": ("成就编号", "Achievement ID"),
+    "achievement.type": ("类型", "Type"),
     "achievement.name": ("名称", "Title"),
     "achievement.description": ("说明", "Description"),
     "achievement.achievementType": ("成就类型", "Achievement type"),
