@@ -197,3 +197,28 @@ def test_deeply_nested_json_is_refused_not_a_crash(env: Path) -> None:
             r = served.http.post(path, content=deep, headers={**headers, "Content-Type": "application/json"})
             assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
         assert served.http.get("/health").json()["status"] == "ok"
+
+
+def test_issuer_did_resolves_to_a_document_from_the_chain(env: Path) -> None:
+    with served_network(env / "data") as served:
+        deployment = served.node.deployment
+        assert deployment is not None
+        school = deployment.organisations["school-a"]
+        did = f"did:eduledger:{deployment.chain_id}:{deployment.consortium.lower()}:{school['member_id']}"
+        doc = served.http.get(f"/v1/dids/{did}").json()
+        assert doc["id"] == did and doc["role"] == "school" and doc["status"] == "active"
+        [method] = doc["verificationMethod"]
+        assert method["id"] == f"{did}#ed25519-{school['signing_key']}"
+        assert method["publicKeyJwk"]["crv"] == "Ed25519" and method["validUntilBlock"] is None
+        assert doc["assertionMethod"] == [method["id"]]
+        # The kid in an issued credential is exactly this verification method.
+        batch = served.issue("school-a", "transcript", [transcript_row(1, courses=1)]).json()
+        from api.services import Services
+        from ledger.credentials import sdjwt
+
+        record = Services(served.node).credentials.get(batch["credentials"][0]["credential_id"])
+        assert sdjwt.parse(record.sd_jwt).header["kid"] == method["id"]
+        other = f"did:eduledger:{deployment.chain_id}:{deployment.consortium.lower()}:99"
+        assert served.http.get(f"/v1/dids/{other}").status_code == 404
+        bad = served.http.get("/v1/dids/did:web:example.com")
+        assert bad.status_code == 422 and bad.json()["code"] == "bad_did"
