@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import Request
 from limits import parse
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter
 
 from ledger.consortium.apikeys import authenticate
 from ledger.errors import LedgerError, PermissionDenied
@@ -48,12 +48,13 @@ def require_role(*roles: str) -> Callable[[Request], ApiKey]:
     return dependency
 
 
-_limiter = MovingWindowRateLimiter(MemoryStorage())
+# A fixed window: O(1) per request (a moving window scans its stored hits on every request).
+_limiter = FixedWindowRateLimiter(MemoryStorage())
 PUBLIC_LIMIT = parse(env("PUBLIC_RATE_LIMIT", "600/minute") or "600/minute")
 
 
 def rate_limited(request: Request) -> None:
-    """Public endpoints (verify, share pages, DID documents): a moving window per client."""
+    """Public endpoints (verify, share pages, DID documents): a window per client."""
     client = request.client.host if request.client else "unknown"
     if not _limiter.hit(PUBLIC_LIMIT, "public", client):
         raise RateLimited("too many requests; try again in a minute", code="rate_limited")

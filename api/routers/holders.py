@@ -15,6 +15,7 @@ from api.pages import error_page, share_page
 from ledger.credentials.anchorproof import AnchorRef, read_credential
 from ledger.credentials.did import did_document_for
 from ledger.credentials.messages import message
+from ledger.credentials.roster import load_json
 from ledger.errors import InvalidInput, LedgerError
 from wallet.qr import qr_png, qr_svg
 
@@ -129,7 +130,7 @@ def _verify(request: Request, item: VerifyOne) -> dict[str, Any]:
 
 
 @router.post("/v1/verify")
-async def verify(request: Request) -> dict[str, Any]:
+async def verify(request: Request) -> JSONResponse:
     """A credential or presentation: JSON {"credential": ...}, or the file itself as the body."""
     body = await request.body()
     if len(body) > MAX_CREDENTIAL_CHARS + 4096:
@@ -137,17 +138,16 @@ async def verify(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     item: VerifyOne
     if content_type == "application/json":
-        import json
-
         try:
-            doc = json.loads(body)
-        except ValueError:
+            doc = load_json(body)
+        except InvalidInput:
             raise InvalidInput("the body is not valid JSON", code="malformed") from None
         item = (VerifyOne.model_validate(doc) if isinstance(doc, dict) and "credential" in doc
                 else VerifyOne(credential=doc if isinstance(doc, dict) else str(doc)))
     else:
         item = VerifyOne(credential=body.decode("utf-8", errors="replace"))
-    return await run_in_threadpool(_verify, request, item)
+    # A plain JSONResponse: the result is JSON already, FastAPI's encoder would walk it again.
+    return JSONResponse(await run_in_threadpool(_verify, request, item))
 
 
 class VerifyBatch(BaseModel):
@@ -156,7 +156,7 @@ class VerifyBatch(BaseModel):
 
 
 @router.post("/v1/verify/batch")
-async def verify_batch(body: VerifyBatch, request: Request) -> dict[str, Any]:
+async def verify_batch(body: VerifyBatch, request: Request) -> JSONResponse:
     def run() -> list[dict[str, Any]]:
         out = []
         for raw in body.credentials:
@@ -167,7 +167,8 @@ async def verify_batch(body: VerifyBatch, request: Request) -> dict[str, Any]:
         return out
 
     results = await run_in_threadpool(run)
-    return {"count": len(results), "valid": sum(1 for r in results if r["valid"]), "results": results}
+    return JSONResponse({"count": len(results), "valid": sum(1 for r in results if r["valid"]),
+                         "results": results})
 
 
 @router.get("/v1/dids/{did}")

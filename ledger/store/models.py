@@ -287,3 +287,8 @@ class LeafStatusRow(SQLModel, table=True):
     reason: int
     block_number: int = Field(sa_type=BigInteger)
     superseded_by: str | None = Field(default=None, max_length=HEX32)
+
+
+# Tables owned by other capabilities live in their own modules; importing them here puts
+# them in the one metadata that migrations compare against.
+from ledger.store import models_access, models_audit  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Tables of the access log (ledger/audit/accesslog.py)."""

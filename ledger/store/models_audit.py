@@ -1,0 +1,1 @@
+"""Tables of integrity audit runs (ledger/audit/integrity.py)."""
