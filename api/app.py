@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import credentials, holders, network, rpc
+from api.routers import audit, credentials, holders, network, rpc
 from api.services import Services
 from ledger.chain.embedded import safe_recursion_limit
 from ledger.consortium.network import signer_loader
@@ -45,6 +45,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     app.include_router(network.router)
     app.include_router(credentials.router)
     app.include_router(holders.router)
+    app.include_router(audit.router)
     if node.dispatcher is not None:
         app.include_router(rpc.router)
     return app

@@ -11,6 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from api.cli_audit import add_audit_commands
 from api.cli_credentials import add_credential_commands
 from ledger.errors import LedgerError
 from ledger.settings import Settings
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     besu.set_defaults(func=cmd_network_besu)
     add_credential_commands(sub)
     add_wallet_commands(sub)
+    add_audit_commands(sub)
     return parser
 
 
