@@ -172,8 +172,10 @@ def setStatus(
         assert supersededBy == empty(bytes32), "unexpected-superseded-by"
     assert self._verify(leaf, proof, root), "bad-proof"
     current: uint256 = self._status[root][leaf] & 255
-    assert current != convert(REVOKED, uint256), "status-final"
+    # Superseded is final. Revoked is final too, except that a revoked credential may
+    # still be superseded by its correction, so that the record points to the new one.
     assert current != convert(SUPERSEDED, uint256), "status-final"
+    assert current != convert(REVOKED, uint256) or status == SUPERSEDED, "status-final"
     if status == REINSTATED:
         assert current == convert(SUSPENDED, uint256), "bad-transition"
     elif status == SUSPENDED:

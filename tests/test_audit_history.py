@@ -19,12 +19,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_history_of_a_suspended_then_superseded_credential(env: Path) -> None:
+def test_history_of_a_revoked_then_superseded_credential(env: Path) -> None:
     with served_network(env / "data") as served:
         http, school, auditor = served.http, served.as_org("school-a"), served.as_org("auditor")
         batch = served.issue("school-a", "transcript", [transcript_row(1, courses=2)]).json()
         cid = batch["credentials"][0]["credential_id"]
-        assert http.post(f"/v1/credentials/{cid}/status", json={"action": "suspend", "reason": 4},
+        assert http.post(f"/v1/credentials/{cid}/status", json={"action": "revoke", "reason": 4},
                          headers=school).status_code == 200
         fixed = http.post(f"/v1/credentials/{cid}/correct",
                           json={"credential": transcript_row(1, courses=3), "reason": 5}, headers=school)
@@ -32,7 +32,7 @@ def test_history_of_a_suspended_then_superseded_credential(env: Path) -> None:
 
         body = http.get(f"/v1/audit/history/{cid}", headers=auditor).json()
         entries = body["history"]
-        assert [e["action"] for e in entries] == ["issue", "anchor", "suspend", "supersede"]
+        assert [e["action"] for e in entries] == ["issue", "anchor", "revoke", "supersede"]
         blocks = [e["block_number"] for e in entries[1:]]
         assert blocks == sorted(blocks) and len(set(blocks)) == 3
         assert all(e["actor"] == "school-a" for e in entries)
@@ -46,7 +46,7 @@ def test_history_of_a_suspended_then_superseded_credential(env: Path) -> None:
         # The same history by leaf, the batch by its root, and a member.
         leaf, root = body["subject"]["leaf"], body["subject"]["root"]
         by_leaf = http.get(f"/v1/audit/history/{leaf}", headers=auditor).json()
-        assert [e["action"] for e in by_leaf["history"]] == ["anchor", "suspend", "supersede"]
+        assert [e["action"] for e in by_leaf["history"]] == ["anchor", "revoke", "supersede"]
         by_root = http.get(f"/v1/audit/history/{root}", headers=auditor).json()
         assert by_root["subject"]["kind"] == "batch" and by_root["history"][0]["action"] == "anchor"
         member = http.get("/v1/audit/history/school-a", headers=auditor).json()

@@ -343,7 +343,8 @@ FINAL = "status-final"
     ((SUS, REI), REV, None), ((SUS, REI), SUS, None), ((SUS, REI), REI, "bad-transition"),
     ((SUS, REI), SUP, None),
     ((SUS, REI, SUS), REI, None),
-    ((REV,), REV, FINAL), ((REV,), SUS, FINAL), ((REV,), REI, FINAL), ((REV,), SUP, FINAL),
+    ((REV,), REV, FINAL), ((REV,), SUS, FINAL), ((REV,), REI, FINAL), ((REV,), SUP, None),
+    ((REV, SUP), REV, FINAL), ((REV, SUP), SUP, FINAL),
     ((SUP,), REV, FINAL), ((SUP,), SUS, FINAL), ((SUP,), REI, FINAL), ((SUP,), SUP, FINAL),
     ((SUS, REV), REI, FINAL), ((SUS, SUP), REI, FINAL),
 ])

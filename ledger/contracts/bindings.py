@@ -189,6 +189,7 @@ class LeafStatusInfo:
 
     @property
     def is_final(self) -> bool:
+        """Never valid again (a revoked leaf may still be superseded by its correction)."""
         return self.status in (LeafStatus.REVOKED, LeafStatus.SUPERSEDED)
 
 
