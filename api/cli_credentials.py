@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ledger.errors import ConfigError, InvalidInput
 
@@ -40,7 +40,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", code="unreadable_roster") from None
-    fmt = args.format or ("csv" if path.suffix.lower() == ".csv" else "json")
+    fmt: Literal["json", "csv"] = args.format or ("csv" if path.suffix.lower() == ".csv" else "json")
     try:
         ctype = CredentialType(args.type)
     except ValueError:

@@ -6,7 +6,6 @@ Both the API and the CLI open one of these; nothing here knows about HTTP.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from ledger.anchoring import AnchoringService
 from ledger.chain import ChainClient, EmbeddedChain, RpcDispatcher, embedded_client
 from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.errors import ConfigError, NotFound
+from ledger.fileio import atomic_write
 from ledger.indexer import Indexer, project_leaf_status
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate
@@ -36,12 +36,9 @@ class Deployment:
     organisations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def save(self, data_dir: Path) -> None:
-        path = data_dir / DEPLOYMENT_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, ensure_ascii=False), encoding="utf-8")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(data_dir / DEPLOYMENT_FILE,
+                     json.dumps(asdict(self), indent=2, ensure_ascii=False).encode("utf-8"),
+                     mode=0o644)
 
     @classmethod
     def load(cls, data_dir: Path) -> Deployment:

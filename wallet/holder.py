@@ -22,12 +22,10 @@ presentation keeps the disclosures the holder chooses, by dotted path
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +39,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ledger.credentials import jose
 from ledger.errors import InvalidInput
+from ledger.fileio import atomic_write, fsync_dir
 
 FORMAT = "eduledger-holder-wallet"
 CREDENTIAL_FORMAT = "eduledger-holder-credential"
@@ -201,55 +200,6 @@ def claim_selector(
 
 
 # --------------------------------------------------------------------------- files
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_temp(path: Path, data: bytes) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(name)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    return tmp
-
-
-def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
-    """Write `data` to `path` (mode 0600): all of it or nothing, never a partial file.
-
-    With `exclusive`, fail with FileExistsError rather than replace an existing file
-    (hard-linking the complete temporary file into place is atomic and never overwrites).
-    """
-    tmp = _write_temp(path, data)
-    try:
-        if exclusive:
-            os.link(tmp, path)
-            tmp.unlink()
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
 
 
 def _json_bytes(doc: Mapping[str, Any]) -> bytes:
@@ -519,7 +469,7 @@ class Wallet:
             },
         }
         try:
-            _atomic_write(path, _json_bytes(doc), exclusive=True)
+            atomic_write(path, _json_bytes(doc), exclusive=True)
         except FileExistsError:
             raise WalletError(f"a wallet already exists in {root}", code="wallet_exists") from None
         except OSError as exc:
@@ -657,7 +607,7 @@ class Wallet:
                               code="credential_exists")
         _ensure_dir(path.parent)
         try:
-            _atomic_write(path, _json_bytes(record.to_json()))
+            atomic_write(path, _json_bytes(record.to_json()))
         except OSError as exc:
             raise WalletError(f"cannot write {path}: {exc.strerror}", code="wallet_io") from None
         return record
@@ -740,7 +690,7 @@ class Wallet:
         path = self._share_path(record.share_id)
         _ensure_dir(path.parent)
         try:
-            _atomic_write(path, _json_bytes(record.to_json()))
+            atomic_write(path, _json_bytes(record.to_json()))
         except OSError as exc:
             raise WalletError(f"cannot write {path}: {exc.strerror}", code="wallet_io") from None
         return record
@@ -771,6 +721,6 @@ class Wallet:
             pass
         except OSError as exc:
             raise WalletError(f"cannot remove {path}: {exc.strerror}", code="wallet_io") from None
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return record
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 from pathlib import Path
 
 from sqlmodel import select
 
 from ledger.errors import PermissionDenied
+from ledger.fileio import atomic_write
 from ledger.settings import Settings
 from ledger.store import ApiKey, make_engine, migrate, session_scope
 from node_config.definition import ConsortiumDefinition
@@ -40,13 +40,7 @@ def issue_api_keys(settings: Settings, definition: ConsortiumDefinition) -> Path
             session.add(ApiKey(org_id=org.id, role=org.role, key_hash=hash_key(plain[org.id]),
                                label="initial"))
     path = settings.data_dir / "api-keys.json"
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(plain, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(plain, indent=2).encode("utf-8"))
     engine.dispose()
     return path
 

@@ -18,14 +18,12 @@ Private material is never put in a ``repr``, a ``str``, a log line or an error m
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
 import secrets
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -46,6 +44,7 @@ from eth_keys.backends.base import BaseECCBackend
 
 from ledger import settings
 from ledger.errors import InvalidInput, KeystoreError
+from ledger.fileio import atomic_write
 
 FORMAT = "eduledger-organisation-keystore"
 FORMAT_VERSION = 1
@@ -205,37 +204,6 @@ def _ethereum_keystore(private_key: bytes, passphrase: str, n: int) -> dict[str,
 # --------------------------------------------------------------------------- files
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` (mode 0600): all of it or nothing, never a partial file."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
 def _ensure_dir(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -376,7 +344,7 @@ def create_keystore(
     created_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     data = _document(org_id, account, ed_private, created_at, secret, scrypt_n)
     try:
-        _atomic_write(path, data)
+        atomic_write(path, data)
     except OSError as exc:
         raise KeystoreError(f"cannot write keystore file {path}: {exc.strerror}") from None
     return OrganisationKeys(
@@ -523,7 +491,7 @@ def change_passphrase(
     created_at = read_keystore_info(directory, org_id).created_at
     data = _document(org_id, keys.account, keys.ed25519_private, created_at, new_secret, scrypt_n)
     try:
-        _atomic_write(path, data)
+        atomic_write(path, data)
     except OSError as exc:
         raise KeystoreError(f"cannot write keystore file {path}: {exc.strerror}") from None
     return keys
