@@ -63,7 +63,11 @@ def _malformed(message: str) -> SdJwtError:
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
-_PAD = ("", "", "==", "=")  # by len % 4; len % 4 == 1 is never valid
+_PAD = (b"", b"", b"==", b"=")  # by len % 4; len % 4 == 1 is never valid
+_B64URL_VALUE = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+_SPARE_BITS = (0, 0, 0x0F, 0x03)  # bits of the last character that must be zero, by len % 4
 
 
 def b64url(data: bytes) -> str:
@@ -84,12 +88,12 @@ def b64url_decode(s: str) -> bytes:
     if rem == 1 or _B64URL_RE.fullmatch(s) is None:
         raise _malformed("invalid base64url")
     try:
-        raw = binascii.a2b_base64(s.encode("ascii").translate(_FROM_URLSAFE) + _PAD[rem].encode())
+        raw = binascii.a2b_base64(s.encode("ascii").translate(_FROM_URLSAFE) + _PAD[rem])
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - the regex already guards
         raise _malformed("invalid base64url") from exc
-    # Non-canonical trailing bits ("AB" and "AC" both decode to b"\x00"): reject them so
+    # Non-canonical trailing bits ("AB" and "AA" both decode to b"\x00"): reject them so
     # the encoded form is unique. Only the last character can carry such bits.
-    if rem and b64url(raw[-1:] if rem == 2 else raw[-2:])[-1] != s[-1]:
+    if rem and _B64URL_VALUE[s[-1]] & _SPARE_BITS[rem]:
         raise _malformed("non-canonical base64url (trailing bits set)")
     return raw
 
@@ -118,10 +122,49 @@ def _pairs_no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_pairs_no_duplicates)
 
 
+JSON_MAX_DEPTH = 100
+"""Deepest JSON nesting accepted from untrusted input.
+
+Not only a sanity limit: CPython's C JSON decoder recurses on the C stack and relies on
+the interpreter recursion limit to stop, and ``py_ecc`` (imported with web3/eth) raises
+that limit to 100,000, so ``json.loads("[" * 100_000)`` segfaults the process."""
+
+# A JSON string, or an unterminated one up to the end: each quote is scanned at most once,
+# so this is linear even on crafted input (a pattern that must find the closing quote is
+# quadratic on '"\\"\\"\\"...').
+_JSON_STRING_RE = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET_RE = re.compile(r"[^\[\]{}]+")
+_JSON_START = frozenset('[{"-0123456789tfn')
+_JSON_END = frozenset(']}"0123456789el')
+
+
+def _too_deep(text: str) -> bool:
+    if text.count("[") + text.count("{") <= JSON_MAX_DEPTH:
+        return False  # the common case: too few brackets to nest that deep
+    depth = deepest = 0
+    for ch in _NOT_BRACKET_RE.sub("", _JSON_STRING_RE.sub("", text)):
+        if ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest > JSON_MAX_DEPTH
+
+
 def json_loads(raw: bytes, what: str = "JSON") -> Any:
-    """Strict JSON from UTF-8 bytes; any problem is ``malformed``."""
+    """Strict JSON from UTF-8 bytes; any problem (including nesting deeper than
+    :data:`JSON_MAX_DEPTH`) is ``malformed``."""
     try:
-        return _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        if _too_deep(text):
+            raise _malformed(f"{what} is nested more than {JSON_MAX_DEPTH} deep")
+        if text[:1] in _JSON_START and text[-1:] in _JSON_END:
+            # no surrounding white space: skip JSONDecoder.decode's two regex passes
+            value, end = _DECODER.raw_decode(text)
+            if end == len(text):
+                return value
+        return _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _malformed(f"{what} is not valid JSON") from exc
 
@@ -210,7 +253,9 @@ def verify_jws(token: str, key: Ed25519PublicKey) -> tuple[dict[str, Any], dict[
     return header, payload
 
 
-def check_signature(header: dict[str, Any], signing_input: bytes, signature: bytes, key: Ed25519PublicKey) -> None:
+def check_signature(
+    header: dict[str, Any], signing_input: bytes, signature: bytes, key: Ed25519PublicKey
+) -> None:
     """The signature half of :func:`verify_jws`, for callers that already decoded the token."""
     if header.get("alg") != ALG:
         raise SdJwtError(f"unsupported JWS algorithm {header.get('alg')!r}", code="signature_invalid")

@@ -114,7 +114,7 @@ class Disclosure:
 @dataclass(frozen=True)
 class Issued:
     compact: str
-    """``issuer_jwt + "~" + "~".join(d.encoded for d in disclosures) + "~"``."""
+    """``issuer_jwt + "~" + "".join(d.encoded + "~" for d in disclosures)`` (so ``jwt~`` with none)."""
     issuer_jwt: str
     disclosures: list[Disclosure]
 
@@ -249,14 +249,18 @@ if _c_make_encoder is not None:
         return "".join(_fast_encoder(value, 0))
 
 else:  # pragma: no cover - pure-Python json
-    _json_value = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    _slow_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+    def _json_value(value: Any) -> str:
+        return _slow_encoder.encode(value)
 
 
-_set_salt = Disclosure.salt.__set__  # type: ignore[attr-defined]
-_set_name = Disclosure.name.__set__  # type: ignore[attr-defined]
-_set_value = Disclosure.value.__set__  # type: ignore[attr-defined]
-_set_encoded = Disclosure.encoded.__set__  # type: ignore[attr-defined]
-_set_digest = Disclosure.digest.__set__  # type: ignore[attr-defined]
+_DISCLOSURE_SLOTS: Any = Disclosure.__dict__  # the slot descriptors
+_set_salt = _DISCLOSURE_SLOTS["salt"].__set__
+_set_name = _DISCLOSURE_SLOTS["name"].__set__
+_set_value = _DISCLOSURE_SLOTS["value"].__set__
+_set_encoded = _DISCLOSURE_SLOTS["encoded"].__set__
+_set_digest = _DISCLOSURE_SLOTS["digest"].__set__
 
 
 def _new_disclosure(salt: str, name: str | None, value: Any, encoded: str, digest: str) -> Disclosure:
@@ -475,7 +479,7 @@ def _decode_disclosure(encoded: str, digest: str | None = None) -> Disclosure:
         raise _err("malformed", "disclosure is not a 2- or 3-element array")
     if type(salt) is not str:
         raise _err("malformed", "disclosure salt is not a string")
-    return Disclosure(salt, name, value, encoded, digest or disclosure_digest(encoded))
+    return _new_disclosure(salt, name, value, encoded, digest or disclosure_digest(encoded))
 
 
 def parse(compact: str) -> Parsed:

@@ -176,8 +176,9 @@ class CredentialVerifier:
                 sd_jwt, issuer_key=lambda _h, _p: Ed25519PublicKey.from_public_bytes(public_key),
                 require_key_binding=require_holder_binding, aud=aud, nonce=nonce, now=int(now))
         except sdjwt.SdJwtError as exc:
+            # parse() already passed, so a later "malformed" is about the disclosed content.
             stage = {"signature_invalid": "signature", "claim_tampered": "disclosures",
-                     "malformed": "signature"}.get(exc.code, "holder_binding")
+                     "malformed": "disclosures"}.get(exc.code, "holder_binding")
             for name in ("signature", "disclosures"):
                 if name == stage:
                     checks.append(Check(name, FAILED, exc.code, {"problem": exc.message}))
