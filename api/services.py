@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from fastapi import Request
+
+from ledger.audit.accesslog import AccessLog
 from ledger.consortium.network import signer_loader
 from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
@@ -19,6 +22,16 @@ class Services:
 
     def keys_for(self, org_id: str) -> OrganisationKeys:
         return load_keystore(self.node.settings.keystore_dir, org_id, keystore_passphrase())
+
+    @cached_property
+    def access_log(self) -> AccessLog:
+        return AccessLog(self.node.engine)
+
+    def record_access(self, request: Request, actor: str, role: str, action: str, kind: str,
+                      resource_id: str, purpose: str | None = None) -> None:
+        """Log a read of personal data: who, when, what and why (committed before we answer)."""
+        client = request.client.host if request.client else None
+        self.access_log.record(actor, role, action, kind, resource_id, purpose=purpose, client=client)
 
     @cached_property
     def credentials(self) -> CredentialService:

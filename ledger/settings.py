@@ -29,6 +29,10 @@ class Settings:
     host: str = field(default_factory=lambda: env("HOST", "127.0.0.1") or "127.0.0.1")
     port: int = field(default_factory=lambda: int(env("PORT", "8000") or "8000"))
     consortium_file: str = field(default_factory=lambda: env("CONSORTIUM_FILE", "") or "")
+    # The organisation this node belongs to: it anchors the node's access-log checkpoints.
+    node_org: str = field(default_factory=lambda: env("NODE_ORG", "bureau") or "bureau")
+    access_checkpoint_seconds: float = field(
+        default_factory=lambda: float(env("ACCESS_CHECKPOINT_SECONDS", "300") or "300"))
 
     @property
     def chain_dir(self) -> Path:

@@ -83,7 +83,11 @@ def test_auditor_keys_can_change_nothing(env: Path) -> None:
                                                 "action": "revoke"}, headers=auditor)
             assert r.status_code == 403 and r.json()["code"] == "role_not_allowed", (path, r.text)
         # Auditors read what an audit needs.
-        assert http.get(f"/v1/credentials/{cid}", headers=auditor).status_code == 200
+        no_purpose = http.get(f"/v1/credentials/{cid}", headers=auditor)
+        assert no_purpose.status_code == 422
+        read = http.get(f"/v1/credentials/{cid}", params={"purpose": "annual audit", "content": "true"},
+                        headers=auditor)
+        assert read.status_code == 200 and read.json()["sd_jwt"].count("~") > 2
         assert http.get(f"/v1/batches/{batch['batch_id']}", headers=auditor).status_code == 200
         assert served.node.client.block_number() == head
 
@@ -105,3 +109,60 @@ def test_cli_prints_the_history_as_a_table(env: Path, capsys: pytest.CaptureFixt
         assert lines[3].rstrip().endswith("confirmed")
         assert main(["audit", "history", "0x12", "--data-dir", str(env / "data"),
                      "--rpc", served.base + "/rpc"]) == 2
+
+
+def test_reads_of_personal_data_are_logged_with_who_what_and_why(env: Path) -> None:
+    from ledger.audit.accesslog import AccessLog
+    from wallet.holder import Wallet
+
+    with served_network(env / "data") as served:
+        http = served.http
+        batch = served.issue("school-a", "transcript", [transcript_row(1, courses=2)]).json()
+        issued = batch["credentials"][0]
+        http.get(f"/v1/credentials/{issued['credential_id']}", params={"purpose": "reissue request"},
+                 headers=served.as_org("school-a"))
+        wallet = Wallet.create(env / "w", passphrase="p", scrypt_n=2**10)
+        redeemed = http.post("/v1/claims/redeem", json={"code": issued["claim_code"],
+                                                         "holder_jwk": wallet.holder_jwk}).json()
+        wallet.add_credential(redeemed["sd_jwt"], credential_id=redeemed["credential_id"])
+        presentation = wallet.present(redeemed["credential_id"], ["credentialSubject.holderName"],
+                                      aud=served.base)
+        share = http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 1}).json()
+        http.get(share["url"])
+        http.get(f"/v1/audit/history/{issued['credential_id']}", headers=served.as_org("auditor"))
+
+        log = AccessLog(served.node.engine)
+        rows = [(e.actor, e.actor_role, e.action, e.resource_kind, e.resource_id, e.purpose)
+                for e in log.entries(limit=100)]
+        assert rows == [
+            ("school-a", "school", "read", "credential", issued["credential_id"], "reissue request"),
+            ("holder", "holder", "redeem", "claim", issued["credential_id"], None),
+            ("public", "public", "view", "share", share["share_id"], None),
+            ("auditor", "auditor", "audit_read", "history", issued["credential_id"], "audit trail"),
+        ]
+        assert log.verify().ok
+
+
+def test_serving_node_anchors_access_log_checkpoints(env: Path) -> None:
+    import time
+
+    from api.app import create_app
+    from api.cli import DEMO_CONSORTIUM
+    from ledger.audit.accesslog import AccessLog
+    from ledger.consortium.network import init_network
+    from ledger.settings import Settings
+    from tests.servers import serve_app
+
+    node = init_network(Settings(data_dir=env / "data", access_checkpoint_seconds=0.2), DEMO_CONSORTIUM)
+    try:
+        log = AccessLog(node.engine)
+        log.record("public", "public", "view", "share", "abc")
+        with serve_app(create_app(node, background=True)):
+            deadline = time.monotonic() + 30
+            while not log.checkpoints() and time.monotonic() < deadline:
+                time.sleep(0.1)
+        [checkpoint] = log.checkpoints()[:1]
+        assert checkpoint.seq == 1 and checkpoint.tx_hash
+        assert log.verify().ok
+    finally:
+        node.close()

@@ -26,7 +26,6 @@ from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import SQLModel, func, select
 
-import ledger.store.models as store_models
 from ledger.errors import ConfigError
 from ledger.merkle import MerkleTree, canonical_json, new_salt, record_hash, verify_proof
 from ledger.store import (
@@ -50,11 +49,8 @@ from ledger.store.db import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "EDULEDGER_TEST_POSTGRES_URL"
 # every table model defined in ledger.store.models (and so covered by its migrations)
-STORE_TABLES = {
-    m.__tablename__
-    for m in vars(store_models).values()
-    if isinstance(m, type) and issubclass(m, SQLModel) and hasattr(m, "__table__")
-}
+# Every table of the store: models.py and the capability modules it imports.
+STORE_TABLES = set(SQLModel.metadata.tables)
 
 
 # --- fixtures --------------------------------------------------------------------------

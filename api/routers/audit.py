@@ -18,7 +18,8 @@ Reader = Annotated[ApiKey, Depends(require_role("auditor", "bureau"))]
 
 
 @router.get("/history/{record_id:path}")
-async def history(record_id: str, request: Request, key: Reader, check: str | None = None) -> JSONResponse:
+async def history(record_id: str, request: Request, key: Reader, check: str | None = None,
+                  purpose: str | None = None) -> JSONResponse:
     node = request.app.state.node
 
     def read() -> dict[str, Any]:
@@ -28,4 +29,7 @@ async def history(record_id: str, request: Request, key: Reader, check: str | No
             raise NotFound("no network deployed here", code="no_network")
         return History(node.engine, node.client, deployment).of(record_id, check_chain=check == "chain")
 
-    return JSONResponse(await run_in_threadpool(read))
+    result = await run_in_threadpool(read)
+    request.app.state.services.record_access(request, key.org_id, key.role, "audit_read", "history",
+                                             record_id[:200], purpose or "audit trail")
+    return JSONResponse(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -83,11 +83,21 @@ def _record_view(record: Any) -> dict[str, Any]:
 
 
 @router.get("/credentials/{credential_id}")
-def get_credential(credential_id: str, request: Request, key: Reader) -> dict[str, Any]:
-    record = request.app.state.services.credentials.get(credential_id)
+def get_credential(credential_id: str, request: Request, key: Reader,
+                   purpose: Annotated[str, Query(min_length=3, max_length=200)],
+                   content: bool = False) -> dict[str, Any]:
+    """A credential's record; with ?content=true also the SD-JWT with every claim. Personal
+    data: the reader gives a purpose, and the read is written to the access log."""
+    services = request.app.state.services
+    record = services.credentials.get(credential_id)
     if key.role in ("school", "partner") and key.org_id != record.issuer_org:
         raise NotFound(f"no credential {credential_id}", code="credential_not_found")
-    return _record_view(record)
+    action = "audit_read" if key.role == "auditor" else "read"
+    services.record_access(request, key.org_id, key.role, action, "credential", credential_id, purpose)
+    view = _record_view(record)
+    if content:
+        view["sd_jwt"] = record.sd_jwt
+    return view
 
 
 class StatusChange(BaseModel):

@@ -32,7 +32,10 @@ class Redeem(BaseModel):
 
 @router.post("/v1/claims/redeem")
 def redeem(body: Redeem, request: Request) -> dict[str, Any]:
-    return request.app.state.services.credentials.redeem(body.code, body.holder_jwk)
+    services = request.app.state.services
+    result: dict[str, Any] = services.credentials.redeem(body.code, body.holder_jwk)
+    services.record_access(request, "holder", "holder", "redeem", "claim", result["credential_id"])
+    return result
 
 
 class NewShare(BaseModel):
@@ -73,8 +76,10 @@ def _wants_json(request: Request) -> bool:
 
 @router.get("/s/{share_id}", response_model=None)
 def view_share(share_id: str, request: Request) -> Response:
+    services = request.app.state.services
     try:
-        share, result = request.app.state.services.credentials.verify_share(share_id)
+        share, result = services.credentials.verify_share(share_id)
+        services.record_access(request, "public", "public", "view", "share", share_id)
     except LedgerError as exc:
         if _wants_json(request):
             raise
