@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.routers import audit, credentials, holders, network, rpc
+from api.routers.audit import resume_audit_runs
 from api.services import Services
 from ledger.audit.accesslog import AccessLog
 from ledger.chain.embedded import safe_recursion_limit
@@ -29,7 +30,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
         stop = threading.Event()
         worker = None
         if background and node.deployment is not None:
-            worker = threading.Thread(target=_background, args=(node, stop), daemon=True,
+            worker = threading.Thread(target=_background, args=(node, app.state.services, stop), daemon=True,
                                       name="eduledger-background")
             worker.start()
         try:
@@ -53,7 +54,7 @@ def create_app(node: Node, *, background: bool = True) -> FastAPI:
     return app
 
 
-def _background(node: Node, stop: threading.Event) -> None:
+def _background(node: Node, services: Services, stop: threading.Event) -> None:
     """Finish batches accepted before a restart, keep the event index current, and anchor
     the access log's head now and then so that rewriting the log is evident on chain."""
     anchoring = node.anchoring(signer_loader(node.settings))
@@ -63,6 +64,11 @@ def _background(node: Node, stop: threading.Event) -> None:
             log.warning("resumed %d accepted anchor batches", len(resumed))
     except Exception:  # noqa: BLE001 - retried at the next start; the API keeps serving
         log.exception("resuming accepted anchor batches failed")
+    try:
+        if resume_audit_runs(services):
+            log.warning("resumed interrupted audit runs")
+    except Exception:  # noqa: BLE001 - retried at the next start
+        log.exception("resuming audit runs failed")
     indexer, access = node.indexer(), AccessLog(node.engine)
     next_checkpoint = time.monotonic() + node.settings.access_checkpoint_seconds
     while not stop.is_set():

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from ledger.audit.cli import add_audit_access_command
+from ledger.audit.cli_run import add_audit_run_command
 from ledger.errors import NotFound
 
 
@@ -62,13 +64,5 @@ def add_audit_commands(sub: Any) -> None:
     history.add_argument("--data-dir")
     history.add_argument("--rpc", help="a node's JSON-RPC URL (use the serving node's /rpc)")
     history.set_defaults(func=cmd_history)
-    for module, name in (("ledger.audit.cli", "add_audit_access_command"),
-                         ("ledger.audit.cli_run", "add_audit_run_command")):
-        import importlib
-
-        try:
-            add = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-        add(audit_sub)
-
+    add_audit_access_command(audit_sub)
+    add_audit_run_command(audit_sub)

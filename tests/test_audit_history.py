@@ -166,3 +166,31 @@ def test_serving_node_anchors_access_log_checkpoints(env: Path) -> None:
         assert log.verify().ok
     finally:
         node.close()
+
+
+def test_audit_run_through_the_api(env: Path) -> None:
+    import time
+
+    with served_network(env / "data") as served:
+        http, auditor = served.http, served.as_org("auditor")
+        served.issue("school-a", "transcript", [transcript_row(n, courses=2) for n in range(20)])
+        # Only auditors start runs.
+        assert http.post("/v1/audit/runs", headers=served.as_org("bureau")).status_code == 403
+        started = http.post("/v1/audit/runs", headers=auditor)
+        assert started.status_code == 202, started.text
+        run_id = started.json()["run_id"]
+        deadline = time.monotonic() + 120
+        status = started.json()
+        while status["status"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = http.get(f"/v1/audit/runs/{run_id}", headers=auditor).json()
+        assert status["status"] == "done", status
+        assert status["progress"]["fraction"] == 1.0 and status["finding_count"] == 0
+        assert status["report"]["summary"] and status["signature"] and status["anchor"]
+        csv = http.get(f"/v1/audit/runs/{run_id}", params={"format": "csv"}, headers=auditor)
+        assert csv.status_code == 200 and csv.text.splitlines()[0] == "seq,kind,kind_zh,item,details"
+        html = http.get(f"/v1/audit/runs/{run_id}", params={"format": "html"}, headers=auditor)
+        assert html.status_code == 200 and "审计" in html.text
+        assert http.get("/v1/audit/runs/nope", headers=auditor).status_code == 404
+        bad = http.get(f"/v1/audit/runs/{run_id}", params={"format": "pdf"}, headers=auditor)
+        assert bad.status_code == 422 and bad.json()["code"] == "bad_format"
