@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from ledger.contracts.bindings import LeafStatus, LeafStatusInfo
 from ledger.store import ChainEvent, LeafStatusRow, session_scope
@@ -35,6 +35,8 @@ def project_leaf_status(session: Session, events: list[ChainEvent]) -> None:
 class IndexedLeafStatus:
     """Leaf status from the indexed copy, refreshed at most every `max_age` seconds.
 
+    The projection holds only leaves whose status ever changed, so it is kept in memory and
+    each refresh reads just the rows changed since the last one; a lookup is a dict access.
     A status change made through this node re-indexes at once (see `refresh`); changes made
     elsewhere on the network show up within `max_age`.
     """
@@ -45,17 +47,24 @@ class IndexedLeafStatus:
         self.max_age = max_age
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._rows: dict[tuple[str, str], LeafStatusRow] = {}
+        self._seen_block = -1
 
     def refresh(self) -> None:
         with self._lock:
             self.indexer.run_once()
+            with session_scope(self.engine) as session:
+                changed = session.exec(select(LeafStatusRow).where(
+                    LeafStatusRow.block_number >= self._seen_block)).all()
+            for row in changed:
+                self._rows[(row.leaf, row.root)] = row
+                self._seen_block = max(self._seen_block, row.block_number)
             self._checked = time.monotonic()
 
     def __call__(self, leaf: bytes, root: bytes) -> LeafStatusInfo:
         if time.monotonic() - self._checked > self.max_age:
             self.refresh()
-        with session_scope(self.engine) as session:
-            row = session.get(LeafStatusRow, ("0x" + leaf.hex(), "0x" + root.hex()))
+        row = self._rows.get(("0x" + leaf.hex(), "0x" + root.hex()))
         if row is None:
             return LeafStatusInfo(leaf, root, LeafStatus.VALID, 0, 0, None)
         return LeafStatusInfo(leaf, root, LeafStatus(row.status), row.reason, row.block_number,
