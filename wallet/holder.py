@@ -202,6 +202,22 @@ def claim_selector(
 # --------------------------------------------------------------------------- files
 
 
+def _save(path: Path, doc: Mapping[str, Any]) -> None:
+    """Write one wallet record (a credential or a share) atomically, mode 0600."""
+    _ensure_dir(path.parent)
+    try:
+        atomic_write(path, _json_bytes(doc))
+    except OSError as exc:
+        raise WalletError(f"cannot write {path}: {exc.strerror}", code="wallet_io") from None
+
+
+def _load_all(folder: Path, kind: Any, what: str) -> list[Any]:
+    """Every record of one kind in `folder` (none if it does not exist)."""
+    if not folder.is_dir():
+        return []
+    return [kind.from_json(_read_json(path, what), path) for path in sorted(folder.glob("*.json"))]
+
+
 def _json_bytes(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -605,22 +621,12 @@ class Wallet:
                 return existing
             raise WalletError(f"the wallet already holds a different credential {credential_id}",
                               code="credential_exists")
-        _ensure_dir(path.parent)
-        try:
-            atomic_write(path, _json_bytes(record.to_json()))
-        except OSError as exc:
-            raise WalletError(f"cannot write {path}: {exc.strerror}", code="wallet_io") from None
+        _save(path, record.to_json())
         return record
 
     def list_credentials(self) -> list[StoredCredential]:
         """The stored credentials, oldest first."""
-        folder = self.directory / CREDENTIALS_DIR
-        if not folder.is_dir():
-            return []
-        records = [
-            StoredCredential.from_json(_read_json(path, "credential file"), path)
-            for path in sorted(folder.glob("*.json"))
-        ]
+        records = _load_all(self.directory / CREDENTIALS_DIR, StoredCredential, "credential file")
         return sorted(records, key=lambda r: (r.received_at, r.credential_id))
 
     def get(self, credential_id: str) -> StoredCredential:
@@ -688,22 +694,12 @@ class Wallet:
         except (KeyError, TypeError) as exc:
             raise WalletError(f"the share response lacks {exc}", code="bad_response") from None
         path = self._share_path(record.share_id)
-        _ensure_dir(path.parent)
-        try:
-            atomic_write(path, _json_bytes(record.to_json()))
-        except OSError as exc:
-            raise WalletError(f"cannot write {path}: {exc.strerror}", code="wallet_io") from None
+        _save(path, record.to_json())
         return record
 
     def list_shares(self) -> list[ShareRecord]:
         """The shares made from this wallet and not forgotten, oldest first."""
-        folder = self.directory / SHARES_DIR
-        if not folder.is_dir():
-            return []
-        records = [
-            ShareRecord.from_json(_read_json(path, "share file"), path)
-            for path in sorted(folder.glob("*.json"))
-        ]
+        records = _load_all(self.directory / SHARES_DIR, ShareRecord, "share file")
         return sorted(records, key=lambda r: (r.created_at, r.share_id))
 
     def get_share(self, share_id: str) -> ShareRecord:
