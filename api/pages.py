@@ -21,10 +21,9 @@ OUTCOME = {"passed": ("✔", "通过 Passed"), "failed": ("✘", "未通过 Fail
 
 def _label(path: str) -> str:
     parts = [p for p in path.split(".") if p != "credentialSubject"]
-    if parts and parts[-1].isdigit():
-        zh, en = _label_of(".".join(p for p in parts if not p.isdigit()))
-        return f"{zh} {en} #{int(parts[-1]) + 1}"
     zh, en = _label_of(".".join(p for p in parts if not p.isdigit()))
+    if parts and parts[-1].isdigit():
+        return f"{zh} {en} #{int(parts[-1]) + 1}"
     return f"{zh} {en}" if zh != en else en
 
 
@@ -32,12 +31,40 @@ def _label_of(key: str) -> tuple[str, str]:
     return CLAIM_LABELS.get(key) or CLAIM_LABELS.get(key.split(".")[-1]) or (key, key)
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, context: str = "") -> str:
+    """A claim value as text; the fields of an object are labelled in its context
+    (a course's "name" is the course's name, not the credential's)."""
     if isinstance(value, dict):
-        return "; ".join(f"{_label(k)}: {_value(v)}" for k, v in value.items())
+        fields = []
+        for key, inner in value.items():
+            zh, en = _label_of(f"{context}.{key}" if context else key)
+            fields.append(f"{zh} {en}: {_value(inner, f'{context}.{key}' if context else key)}")
+        return " · ".join(fields)
     if isinstance(value, list):
-        return " | ".join(_value(v) for v in value)
+        return " | ".join(_value(v, context) for v in value)
     return str(value)
+
+
+def _claim_rows(disclosed: list[dict[str, Any]]) -> list[str]:
+    """One row per disclosed claim; a container whose parts are disclosed one by one (the
+    transcript's course list) is shown through those parts, not twice."""
+    paths = [item["path"] for item in disclosed]
+    rows = []
+    for item in disclosed:
+        path = item["path"]
+        if any(other.startswith(path + ".") for other in paths if other != path) and \
+                isinstance(item["value"], list | dict) and not _is_element(path):
+            continue
+        if _is_element(path.rsplit(".", 1)[0]):
+            continue  # a field of a listed element: shown inside the element's row
+        context = ".".join(p for p in path.split(".")[1:] if not p.isdigit())
+        rows.append(f"<tr><th>{escape(_label(path))}</th>"
+                    f"<td>{escape(_value(item['value'], context))}</td></tr>")
+    return rows
+
+
+def _is_element(path: str) -> bool:
+    return path.rsplit(".", 1)[-1].isdigit()
 
 
 def share_page(result: dict[str, Any]) -> str:
@@ -46,22 +73,22 @@ def share_page(result: dict[str, Any]) -> str:
     kind = CredentialType(ctype) if ctype in {t.value for t in CredentialType} else None
     title_zh, title_en = ("凭证有效", "Credential is valid") if valid else ("凭证无效", "Credential is NOT valid")
     issuer = result.get("issuer") or {}
-    rows = []
-    for item in result.get("disclosed", []):
-        path = item["path"]
-        if path.count(".") > 2:
-            continue  # shown inside its parent line
-        rows.append(f"<tr><th>{escape(_label(path))}</th><td>{escape(_value(item['value']))}</td></tr>")
+    rows = _claim_rows(result.get("disclosed", []))
     checks = []
     for check in result.get("checks", []):
         mark, word = OUTCOME.get(check["outcome"], ("?", check["outcome"]))
         zh, en = CHECK_LABELS.get(check["check"], (check["check"], check["check"]))
         checks.append(
             f'<li class="{escape(check["outcome"])}"><span class="mark">{mark}</span> '
-            f"<b>{escape(zh)} {escape(en)}</b> — {escape(word)}<br>"
-            f'<span lang="zh">{escape(check["message_zh"])}</span><br>'
-            f'<span lang="en">{escape(check["message"])}</span></li>')
+            f"<b>{escape(zh)} {escape(en)}</b> — {escape(word)}"
+            + ("" if check["outcome"] == "passed" else
+               f'<br><span lang="zh">{escape(check["message_zh"])}</span>'
+               f'<br><span lang="en">{escape(check["message"])}</span>')
+            + "</li>")
     kind_text = f"{kind.label_zh} {kind.label_en}" if kind else "—"
+    failed = [c for c in result.get("checks", []) if c["outcome"] == "failed"]
+    reasons = "".join(f'<p lang="zh">{escape(c["message_zh"])}</p><p lang="en">{escape(c["message"])}</p>'
+                      for c in failed)
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -69,20 +96,20 @@ def share_page(result: dict[str, Any]) -> str:
 <style>
 body{{font-family:system-ui,"PingFang SC","Noto Sans CJK SC",sans-serif;margin:0;padding:1rem;max-width:44rem;margin:auto;color:#1a1a1a}}
 .banner{{padding:1rem;border-radius:.5rem;color:#fff;background:{"#1e7d32" if valid else "#b71c1c"}}}
-.banner h1{{margin:0;font-size:1.4rem}} table{{border-collapse:collapse;width:100%;margin:1rem 0}}
+.banner h1{{margin:0;font-size:1.4rem}} .banner p{{margin:.3rem 0 0}} table{{border-collapse:collapse;width:100%;margin:1rem 0}}
 th,td{{text-align:left;padding:.4rem;border-bottom:1px solid #ddd;vertical-align:top}} th{{width:40%;font-weight:600}}
 ul{{list-style:none;padding:0}} li{{padding:.5rem 0;border-bottom:1px solid #eee}}
-li.failed{{color:#b71c1c}} li.skipped{{color:#777}} .mark{{font-weight:bold}} small{{color:#555}}
+li.failed{{color:#b71c1c}} li.skipped{{color:#777}} .mark{{font-weight:bold}} small{{color:#555}} .did{{word-break:break-all}}
 </style></head><body>
-<div class="banner"><h1>{escape(title_zh)} · {escape(title_en)}</h1></div>
+<div class="banner"><h1>{escape(title_zh)} · {escape(title_en)}</h1>{reasons}</div>
 <table>
 <tr><th>凭证类型 Credential type</th><td>{escape(kind_text)}</td></tr>
-<tr><th>签发机构 Issuer</th><td>{escape(str(issuer.get("name") or "—"))}<br><small>{escape(str(issuer.get("id") or ""))}</small></td></tr>
+<tr><th>签发机构 Issuer</th><td>{escape(str(issuer.get("name") or "—"))}<br><small class="did">{escape(str(issuer.get("id") or ""))}</small></td></tr>
 <tr><th>签发时间 Issued</th><td>{escape(str(result.get("issued_at") or "—"))}</td></tr>
 <tr><th>存证时间 Anchored</th><td>{escape(str(result.get("anchored_at") or "—"))}</td></tr>
 </table>
 <h2>出示的信息 Disclosed claims</h2>
-<table>{"".join(rows) or "<tr><td>—</td></tr>"}</table>
+<table>{"".join(rows) or "<tr><td>— 无 None</td></tr>"}</table>
 <h2>核验项目 Checks</h2>
 <ul>{"".join(checks)}</ul>
 <p><small>核验依据区块链上的记录，不依赖任何单一机构的数据库。 Checked against the ledger, not against any one organisation's database.</small></p>

@@ -132,7 +132,9 @@ def test_issue_share_verify_story(env: Path) -> None:
         assert gone.status_code == 204
         result = served.http.get(share_body["url"], headers={"Accept": "application/json"}).json()
         assert result["valid"] is False and result["failures"] == ["share_withdrawn"]
-        assert "已撤回" in served.http.get(share_body["url"]).text
+        assert result["claims"] is None and result["disclosed"] == []  # none of the holder's data
+        withdrawn_page = served.http.get(share_body["url"]).text
+        assert "已撤回" in withdrawn_page and "学生0007" not in withdrawn_page
 
 
 def test_bad_input_gets_a_clear_4xx(env: Path) -> None:

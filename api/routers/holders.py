@@ -88,6 +88,9 @@ def view_share(share_id: str, request: Request) -> Response:
     body = {**result.to_dict(), "valid": result.valid,
             "share": {"id": share.id, "expires_at": share.expires_at.isoformat(),
                       "withdrawn": share.withdrawn_at is not None}}
+    if {"share_withdrawn", "share_expired"} & set(result.failures):
+        # The holder no longer shares this: show why, but none of their data.
+        body["claims"], body["disclosed"] = None, []
     if _wants_json(request):
         return JSONResponse(body)
     return HTMLResponse(share_page(body))
