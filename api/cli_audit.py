@@ -7,8 +7,6 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from ledger.audit.cli import add_audit_access_command
 from ledger.audit.cli_run import add_audit_run_command
 from ledger.errors import NotFound
@@ -27,10 +25,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         deployment = node.deployment
         if deployment is None:
             raise NotFound(f"no network deployed in {settings.data_dir}", code="no_network")
-        try:
-            node.indexer().run_once()
-        except IntegrityError:
-            pass  # the serving node indexed the same events at the same moment
+        node.indexer().run_once()
         result = History(node.engine, node.client, deployment).of(args.id, check_chain=args.check_chain)
     finally:
         node.close()

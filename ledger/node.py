@@ -56,6 +56,7 @@ class Node:
         self.settings = settings
         self.chain: EmbeddedChain | None = None
         self.dispatcher: RpcDispatcher | None = None
+        self._indexer: Indexer | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url())
         migrate(self.engine)
@@ -82,11 +83,15 @@ class Node:
                 AnchorRegistryContract.at(self.client, deployment.anchor_registry))
 
     def indexer(self) -> Indexer:
-        consortium, registry = self.contracts()
-        assert self.deployment is not None
-        return Indexer(self.engine, self.client, [consortium.contract, registry.contract],
-                       from_block=self.deployment.deployed_block,
-                       projections=[project_leaf_status])
+        """The node's one indexer: every user shares it, and so its lock."""
+        if self._indexer is None:
+            consortium, registry = self.contracts()
+            assert self.deployment is not None
+            self._indexer = Indexer(self.engine, self.client,
+                                    [consortium.contract, registry.contract],
+                                    from_block=self.deployment.deployed_block,
+                                    projections=[project_leaf_status])
+        return self._indexer
 
     def anchoring(self, signer_for: Callable[[str], LocalAccount]) -> AnchoringService:
         _, registry = self.contracts()

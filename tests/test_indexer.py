@@ -96,3 +96,16 @@ def test_leaf_status_projection_agrees_with_the_chain(engine: Engine, chain_env:
         assert (indexed.status, indexed.reason, indexed.block_number, indexed.superseded_by) == (
             on_chain.status, on_chain.reason, on_chain.block_number, on_chain.superseded_by)
     assert status(leaves[1], tree.root).superseded_by == leaves[2]
+
+
+def test_a_second_indexer_racing_the_first_neither_fails_nor_duplicates(
+        engine: Engine, chain_env: ChainEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes (a serving node and a CLI) may index the same range at the same time."""
+    network = deploy_network(chain_env)
+    first, second = indexer(engine, network), indexer(engine, network)
+    stored = first.run_once()
+    # The second read the cursor before the first committed: it starts from the beginning.
+    monkeypatch.setattr(second, "_start_block", lambda: network.start_block)
+    assert second.run_once() == 0
+    with session_scope(engine) as s:
+        assert s.exec(select(func.count()).select_from(ChainEvent)).one() == stored

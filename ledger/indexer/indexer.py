@@ -19,6 +19,7 @@ from eth_typing import ABIEvent
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from web3.contract import Contract
 
@@ -78,7 +79,13 @@ class Indexer:
             stored = 0
             while start <= head:
                 end = min(start + CHUNK_BLOCKS - 1, head)
-                stored += self._index_range(start, end)
+                try:
+                    stored += self._index_range(start, end)
+                except IntegrityError:
+                    # Another process (a CLI next to the serving node) indexed this range
+                    # first; nothing was written here, and the next pass starts from its cursor.
+                    log.info("indexer %s: blocks %s-%s already indexed elsewhere", self.name, start, end)
+                    break
                 start = end + 1
             return stored
 
