@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ledger.credentials.jose import b64url, b64url_decode
+from ledger.credentials.types import CHINA_TZ
 from tests.credential_fixtures import served_network, transcript_row
 from wallet.holder import Wallet
 from wallet.qr import decode_qr_png
@@ -115,7 +116,8 @@ def test_issue_share_verify_story(env: Path) -> None:
         assert status_check["details"]["reason_code"] == 3 and status_check["details"]["since"]
 
         # An expired one: valid until the end of today, checked as of the day after tomorrow.
-        today = datetime.now(UTC).date()
+        # (Validity days are dates in China: "today" is China's today, whatever the UTC date.)
+        today = datetime.now(CHINA_TZ).date()
         expired = served.issue("school-a", "transcript",
                                [transcript_row(5000, valid_until=today.isoformat())]).json()
         wallet3 = Wallet.create(env / "wallet3", scrypt_n=2**10)
@@ -224,3 +226,13 @@ def test_issuer_did_resolves_to_a_document_from_the_chain(env: Path) -> None:
         assert served.http.get(f"/v1/dids/{other}").status_code == 404
         bad = served.http.get("/v1/dids/did:web:example.com")
         assert bad.status_code == 422 and bad.json()["code"] == "bad_did"
+
+
+def test_an_oversized_roster_is_refused_whole(env: Path) -> None:
+    with served_network(env / "data") as served:
+        head = served.node.client.block_number()
+        big = b"holder_name,student_id\n" + b"x" * (21 * 2**20)
+        r = served.http.post("/v1/credentials?type=transcript", content=big,
+                             headers={**served.as_org("school-a"), "Content-Type": "text/csv"})
+        assert r.status_code in (413, 422) and r.json()["code"] == "roster_too_large"
+        assert served.node.client.block_number() == head

@@ -18,7 +18,7 @@ from ledger.credentials.anchorproof import AnchorRef, credential_leaf
 from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.roster import parse_one
 from ledger.credentials.service import CredentialService
-from ledger.credentials.types import CredentialType, vc_payload
+from ledger.credentials.types import CHINA_TZ, CredentialType, vc_payload
 from ledger.credentials.verify import CredentialVerifier
 from ledger.merkle import MerkleTree
 from ledger.settings import Settings
@@ -154,7 +154,7 @@ def test_validity_window(world) -> None:  # type: ignore[no-untyped-def]
     later = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     sd_jwt, anchor, _ = issue_one(svc, valid_from=later)
     assert failures(svc, sd_jwt, anchor) == ["not_yet_valid"]
-    until = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    until = (datetime.now(CHINA_TZ) + timedelta(days=1)).date().isoformat()  # a date in China
     sd_jwt, anchor, _ = issue_one(svc, valid_until=until)
     assert failures(svc, sd_jwt, anchor) == []
     in_a_week = (datetime.now(UTC) + timedelta(days=7)).timestamp()

@@ -37,13 +37,15 @@ async def _body(request: Request) -> bytes:
     if declared and declared.isdigit() and int(declared) > MAX_ROSTER_BYTES:
         raise InvalidInput(f"the request is larger than {MAX_ROSTER_BYTES // 2**20} MiB",
                            code="roster_too_large")
-    body = b""
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_ROSTER_BYTES:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_ROSTER_BYTES:
             raise InvalidInput(f"the request is larger than {MAX_ROSTER_BYTES // 2**20} MiB",
                                code="roster_too_large")
-    return body
+    return b"".join(chunks)
 
 
 @router.post("/credentials", status_code=201)
