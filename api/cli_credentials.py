@@ -41,10 +41,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", code="unreadable_roster") from None
     fmt: Literal["json", "csv"] = args.format or ("csv" if path.suffix.lower() == ".csv" else "json")
-    try:
-        ctype = CredentialType(args.type)
-    except ValueError:
-        raise InvalidInput(f"unknown credential type {args.type!r}", code="unknown_type") from None
+    ctype = CredentialType.parse(args.type)
     rows = parse_roster(data, fmt=fmt, ctype=ctype)
     print(f"{len(rows)} rows valid", file=sys.stderr)
     node = Node(_settings(args))

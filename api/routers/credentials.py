@@ -23,14 +23,6 @@ StatusActor = Annotated[ApiKey, Depends(require_role("school", "partner", "burea
 Reader = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "auditor"))]
 
 
-def _ctype(value: Any) -> CredentialType:
-    try:
-        return CredentialType(value)
-    except ValueError:
-        names = ", ".join(t.value for t in CredentialType)
-        raise InvalidInput(f"unknown credential type {value!r} (expected one of {names})",
-                           code="unknown_type") from None
-
 
 async def _body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
@@ -58,13 +50,13 @@ async def issue(request: Request, key: Issuer) -> JSONResponse:
 
     def validate() -> tuple[CredentialType, list[Any]]:
         if content_type == "text/csv":
-            ctype = _ctype(query_type)
+            ctype = CredentialType.parse(query_type)
             return ctype, parse_roster(body, fmt="csv", ctype=ctype)
         doc = load_json(body)
         if isinstance(doc, dict) and "credential" in doc:
-            ctype = _ctype(doc.get("type", query_type))
+            ctype = CredentialType.parse(doc.get("type", query_type))
             return ctype, [parse_one(doc["credential"], ctype)]
-        ctype = _ctype(doc.get("type", query_type) if isinstance(doc, dict) else query_type)
+        ctype = CredentialType.parse(doc.get("type", query_type) if isinstance(doc, dict) else query_type)
         return ctype, parse_roster(body, fmt="json", ctype=ctype)
 
     # Parsing 10,000 rows and signing them is CPU work: keep it off the event loop.

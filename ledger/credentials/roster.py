@@ -589,10 +589,7 @@ def parse_roster(
     max_bytes: int = 20 * 2**20,
 ) -> list[AnyRow]:
     """Every row of a roster, validated, in roster order; or RosterError with every problem."""
-    try:
-        ctype = CredentialType(ctype)
-    except ValueError:
-        raise InvalidInput(f"unknown credential type {ctype!r}") from None
+    ctype = CredentialType.parse(ctype)
     if fmt not in ("json", "csv"):
         raise InvalidInput(f"unknown roster format {fmt!r}; expected json or csv")
     text = _decode(data, max_bytes)

@@ -180,10 +180,7 @@ class CredentialService:
             return self._issued_batch(batch, secret)
         return IssuedBatch(batch.id, batch.status, [
             IssuedCredential(record["id"], record["leaf_hash"], code, record["student_id"],
-                             AnchorRef(leaf=record["leaf_hash"], proof=["0x" + p.hex() for p in proof],
-                                       root=batch.root, chain_id=batch.chain_id or self.client.chain_id,
-                                       contract=self.deployment.anchor_registry, tx_hash=batch.tx_hash,
-                                       block_number=batch.block_number))
+                             self._anchor_ref(batch, record["leaf_hash"], ["0x" + p.hex() for p in proof]))
             for record, code, proof in zip(records, codes, proofs, strict=True)])
 
     def _batch_by_key(self, scoped_key: str) -> AnchorBatch | None:
@@ -200,11 +197,12 @@ class CredentialService:
             ).all()
         return IssuedBatch(batch.id, batch.status, [
             IssuedCredential(record.id, record.leaf_hash, claim_code(secret, record.id),
-                             record.student_id, self._anchor_ref(batch, leaf))
+                             record.student_id,
+                             self._anchor_ref(batch, leaf.leaf_hash, json.loads(leaf.proof_json)))
             for record, leaf in rows])
 
-    def _anchor_ref(self, batch: AnchorBatch, leaf: AnchorLeaf) -> AnchorRef:
-        return AnchorRef(leaf=leaf.leaf_hash, proof=json.loads(leaf.proof_json), root=batch.root,
+    def _anchor_ref(self, batch: AnchorBatch, leaf_hash: str, proof: list[str]) -> AnchorRef:
+        return AnchorRef(leaf=leaf_hash, proof=proof, root=batch.root,
                          chain_id=batch.chain_id or self.client.chain_id,
                          contract=self.deployment.anchor_registry, tx_hash=batch.tx_hash,
                          block_number=batch.block_number)
@@ -215,7 +213,7 @@ class CredentialService:
             batch = session.get(AnchorBatch, row.batch_id) if row is not None else None
         if row is None or batch is None or batch.status != "anchored":
             return None
-        return self._anchor_ref(batch, row)
+        return self._anchor_ref(batch, row.leaf_hash, json.loads(row.proof_json))
 
     # -- reading -----------------------------------------------------------------------
 

@@ -129,6 +129,16 @@ class CredentialType(StrEnum):
     def row_model(self) -> type[_Row]:
         return _ROW_MODELS[self]
 
+    @classmethod
+    def parse(cls, value: Any) -> CredentialType:
+        """A type named by a user (API field, query or CLI option), or InvalidInput."""
+        try:
+            return cls(value)
+        except ValueError:
+            names = ", ".join(t.value for t in cls)
+            raise InvalidInput(f"unknown credential type {value!r} (expected one of {names})",
+                               code="unknown_type") from None
+
 
 _SCHOOL = frozenset({"school"})
 _PARTNER = frozenset({"partner"})
