@@ -53,8 +53,11 @@ _limiter = FixedWindowRateLimiter(MemoryStorage())
 PUBLIC_LIMIT = parse(env("PUBLIC_RATE_LIMIT", "600/minute") or "600/minute")
 
 
-def rate_limited(request: Request) -> None:
-    """Public endpoints (verify, share pages, DID documents): a window per client."""
-    client = request.client.host if request.client else "unknown"
+def check_public_rate(client: str) -> None:
+    """Public endpoints (verify, share pages, DID documents): a window per client address."""
     if not _limiter.hit(PUBLIC_LIMIT, "public", client):
         raise RateLimited("too many requests; try again in a minute", code="rate_limited")
+
+
+def rate_limited(request: Request) -> None:
+    check_public_rate(request.client.host if request.client else "unknown")

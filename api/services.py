@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from fastapi import Request
 
@@ -17,8 +18,13 @@ from ledger.settings import keystore_passphrase
 
 
 class Services:
-    def __init__(self, node: Node) -> None:
+    """`status_generation`: see IndexedLeafStatus; `indexing=False` in processes that must only
+    read what the node's indexer writes (the verification workers)."""
+
+    def __init__(self, node: Node, *, status_generation: Any = None, indexing: bool = True) -> None:
         self.node = node
+        self.status_generation = status_generation
+        self.indexing = indexing
 
     def keys_for(self, org_id: str) -> OrganisationKeys:
         return load_keystore(self.node.settings.keystore_dir, org_id, keystore_passphrase())
@@ -42,4 +48,6 @@ class Services:
                                  deployment=deployment,
                                  anchoring=self.node.anchoring(signer_loader(self.node.settings)),
                                  keys_for=self.keys_for,
-                                 status_index=IndexedLeafStatus(self.node.engine, self.node.indexer()))
+                                 status_index=IndexedLeafStatus(
+                                     self.node.engine, self.node.indexer() if self.indexing else None,
+                                     generation=self.status_generation))

@@ -7,11 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited
 from api.pages import error_page, share_page
+from api.services import Services
 from ledger.credentials.anchorproof import AnchorRef, read_credential
 from ledger.credentials.did import did_document_for
 from ledger.credentials.messages import message
@@ -125,35 +126,51 @@ class VerifyOne(BaseModel):
     at: datetime | None = None
 
 
-def _verify(request: Request, item: VerifyOne) -> dict[str, Any]:
+MAX_VERIFY_BODY = MAX_CREDENTIAL_CHARS + 4096
+
+
+def _verify(services: Services, item: VerifyOne) -> dict[str, Any]:
     sd_jwt, anchor = read_credential(item.credential)
     if item.at is not None and item.at.utcoffset() is None:
         raise InvalidInput("'at' needs a time zone, e.g. 2026-07-01T00:00:00Z", code="bad_time")
-    result = request.app.state.services.credentials.verifier.verify(
+    result = services.credentials.verifier.verify(
         sd_jwt, anchor, require_holder_binding=item.require_holder_binding, aud=item.aud,
         nonce=item.nonce, now=item.at.timestamp() if item.at else None)
     return result.to_dict()
 
 
-@router.post("/v1/verify")
-async def verify(request: Request) -> JSONResponse:
-    """A credential or presentation: JSON {"credential": ...}, or the file itself as the body."""
-    body = await request.body()
-    if len(body) > MAX_CREDENTIAL_CHARS + 4096:
+def verify_request(services: Services, body: bytes, content_type: str) -> dict[str, Any]:
+    """POST /v1/verify once its body is read; shared by the route and api.fastpath."""
+    if len(body) > MAX_VERIFY_BODY:
         raise InvalidInput("the credential is too large", code="too_large")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     item: VerifyOne
-    if content_type == "application/json":
+    if content_type.split(";")[0].strip().lower() == "application/json":
         try:
             doc = load_json(body)
         except InvalidInput:
             raise InvalidInput("the body is not valid JSON", code="malformed") from None
-        item = (VerifyOne.model_validate(doc) if isinstance(doc, dict) and "credential" in doc
-                else VerifyOne(credential=doc if isinstance(doc, dict) else str(doc)))
+        try:
+            item = (VerifyOne.model_validate(doc) if isinstance(doc, dict) and "credential" in doc
+                    else VerifyOne(credential=doc if isinstance(doc, dict) else str(doc)))
+        except ValidationError as exc:
+            raise InvalidInput("the request is not valid", code="invalid_input", problems=[
+                {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg", "")}
+                for err in exc.errors()]) from None
     else:
         item = VerifyOne(credential=body.decode("utf-8", errors="replace"))
+    return _verify(services, item)
+
+
+@router.post("/v1/verify")
+async def verify(request: Request) -> JSONResponse:
+    """A credential or presentation: JSON {"credential": ...}, or the file itself as the body.
+
+    Served by api.fastpath (same function, without the framework's per-request cost); this
+    route documents it and serves apps built without the fast path."""
+    body = await request.body()
+    result = verify_request(request.app.state.services, body, request.headers.get("content-type", ""))
     # A plain JSONResponse: the result is JSON already, FastAPI's encoder would walk it again.
-    return JSONResponse(await run_in_threadpool(_verify, request, item))
+    return JSONResponse(result)
 
 
 class VerifyBatch(BaseModel):
@@ -163,11 +180,13 @@ class VerifyBatch(BaseModel):
 
 @router.post("/v1/verify/batch")
 async def verify_batch(body: VerifyBatch, request: Request) -> JSONResponse:
+    services = request.app.state.services
+
     def run() -> list[dict[str, Any]]:
         out = []
         for raw in body.credentials:
             try:
-                out.append(_verify(request, VerifyOne(credential=raw)))
+                out.append(_verify(services, VerifyOne(credential=raw)))
             except InvalidInput as exc:
                 out.append({"valid": False, "failures": [exc.code], "error": exc.to_dict()})
         return out

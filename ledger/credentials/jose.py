@@ -75,17 +75,18 @@ def b64url(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_TO_URLSAFE).decode("ascii")
 
 
-def b64url_decode(s: str) -> bytes:
+def b64url_decode(s: str, *, alphabet_checked: bool = False) -> bytes:
     """Strict inverse of :func:`b64url`.
 
     Rejects (``malformed``) anything but the URL-safe alphabet, ``=`` padding, a length
     that is 1 mod 4, and non-zero trailing bits, so ``b64url(b64url_decode(s)) == s``
-    whenever it returns.
+    whenever it returns. ``alphabet_checked``: the caller has already matched ``s``
+    against the alphabet (binascii would silently skip foreign characters otherwise).
     """
     if type(s) is not str:
         raise _malformed("base64url value is not a string")
     rem = len(s) & 3
-    if rem == 1 or _B64URL_RE.fullmatch(s) is None:
+    if rem == 1 or (not alphabet_checked and _B64URL_RE.fullmatch(s) is None):
         raise _malformed("invalid base64url")
     try:
         raw = binascii.a2b_base64(s.encode("ascii").translate(_FROM_URLSAFE) + _PAD[rem])

@@ -73,6 +73,7 @@ __all__ = [
     "sd_hash",
     "select",
     "verify",
+    "verify_parsed",
 ]
 
 SD_ALG = "sha-256"
@@ -117,6 +118,9 @@ class Issued:
     """``issuer_jwt + "~" + "".join(d.encoded + "~" for d in disclosures)`` (so ``jwt~`` with none)."""
     issuer_jwt: str
     disclosures: list[Disclosure]
+    signed_payload: dict[str, Any] | None = None
+    """The payload as signed (digests, ``_sd_alg``, ``cnf``), without decoding the JWT again;
+    it shares clear-text values with the payload given to :func:`issue`."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,8 @@ class Parsed:
     kb_jwt: str | None
     presentation_without_kb: str
     """Everything up to and including the last ``~``: what ``sd_hash`` is computed over."""
+    signing_input: bytes
+    signature: bytes
 
 
 @dataclass(frozen=True)
@@ -437,7 +443,8 @@ def issue(
     parts = [jwt]
     parts.extend(d.encoded for d in disclosures)
     parts.append("")
-    return Issued(compact="~".join(parts), issuer_jwt=jwt, disclosures=disclosures)
+    return Issued(compact="~".join(parts), issuer_jwt=jwt, disclosures=disclosures,
+                  signed_payload=signed)
 
 
 # --- parsing -------------------------------------------------------------------------
@@ -463,7 +470,11 @@ def _split(compact: Any) -> tuple[str, list[str], str | None]:
 
 
 def _decode_disclosure(encoded: str, digest: str | None = None) -> Disclosure:
-    arr = json_loads(b64url_decode(encoded), "disclosure")
+    # _split matched the whole compact form against base64url plus "." and "~"; "~" cannot
+    # occur in a part, so excluding "." leaves exactly the base64url alphabet.
+    if "." in encoded:
+        raise _err("malformed", "invalid base64url")
+    arr = json_loads(b64url_decode(encoded, alphabet_checked=True), "disclosure")
     if type(arr) is not list:
         raise _err("malformed", "disclosure is not a JSON array")
     if len(arr) == 3:
@@ -490,10 +501,10 @@ def parse(compact: str) -> Parsed:
     as a string and not decoded here.
     """
     jwt, raws, kb = _split(compact)
-    header, payload, _, _ = decode_jws_unverified(jwt)
+    header, payload, signing_input, signature = decode_jws_unverified(jwt)
     disclosures = [_decode_disclosure(r) for r in raws]
     without_kb = compact if kb is None else compact[: len(compact) - len(kb)]
-    return Parsed(jwt, header, payload, disclosures, kb, without_kb)
+    return Parsed(jwt, header, payload, disclosures, kb, without_kb, signing_input, signature)
 
 
 # --- resolving digests ---------------------------------------------------------------
@@ -767,23 +778,50 @@ def verify(
     """
     jwt, raws, kb = _split(compact)
     header, payload, signing_input, signature = decode_jws_unverified(jwt)
-    key = issuer_key(header, payload)
-    check_signature(header, signing_input, signature, key)
+    check_signature(header, signing_input, signature, issuer_key(header, payload))
+    # Disclosures decoded lazily: a foreign one is claim_tampered whatever its content.
+    return _verified(jwt, header, payload, _Resolver(raws), kb, compact[: len(compact) - len(kb or "")],
+                     require_key_binding, aud, nonce, now, kb_max_age)
 
-    resolver = _Resolver(raws)
+
+def verify_parsed(
+    parsed: Parsed,
+    *,
+    issuer_key: Callable[[dict[str, Any], dict[str, Any]], Ed25519PublicKey],
+    require_key_binding: bool = False,
+    aud: str | None = None,
+    nonce: str | None = None,
+    now: int | None = None,
+    kb_max_age: int = 10**9,
+) -> Verified:
+    """:func:`verify` for an SD-JWT that :func:`parse` has decoded (its Disclosures decoded once)."""
+    header, payload = parsed.header, parsed.payload
+    check_signature(header, parsed.signing_input, parsed.signature, issuer_key(header, payload))
+    resolver = _Resolver([d.encoded for d in parsed.disclosures], parsed.disclosures)
+    return _verified(parsed.issuer_jwt, header, payload, resolver, parsed.kb_jwt,
+                     parsed.presentation_without_kb, require_key_binding, aud, nonce, now, kb_max_age)
+
+
+def _verified(
+    jwt: str,
+    header: dict[str, Any],
+    payload: dict[str, Any],
+    resolver: _Resolver,
+    kb: str | None,
+    without_kb: str,
+    require_key_binding: bool,
+    aud: str | None,
+    nonce: str | None,
+    now: int | None,
+    kb_max_age: int,
+) -> Verified:
+    """The digests and key binding, once the issuer signature has passed."""
     claims = resolver.run(payload)
-
     holder_jwk = _cnf_jwk(payload)
     key_binding: dict[str, Any] | None = None
     if kb is not None:
         key_binding = _check_key_binding(
-            kb,
-            holder_jwk,
-            compact[: len(compact) - len(kb)],
-            aud,
-            nonce,
-            int(time.time()) if now is None else now,
-            kb_max_age,
+            kb, holder_jwk, without_kb, aud, nonce, int(time.time()) if now is None else now, kb_max_age
         )
     elif require_key_binding:
         if holder_jwk is None:

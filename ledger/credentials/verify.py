@@ -172,8 +172,8 @@ class CredentialVerifier:
         verified: sdjwt.Verified | None = None
         holder_failure: Check | None = None
         try:
-            verified = sdjwt.verify(
-                sd_jwt, issuer_key=lambda _h, _p: Ed25519PublicKey.from_public_bytes(public_key),
+            verified = sdjwt.verify_parsed(
+                parsed, issuer_key=lambda _h, _p: _public_key(public_key),
                 require_key_binding=require_holder_binding, aud=aud, nonce=nonce, now=int(now))
         except sdjwt.SdJwtError as exc:
             # parse() already passed, so a later "malformed" is about the disclosed content.
@@ -286,6 +286,11 @@ class CredentialVerifier:
         else:
             checks.append(Check("holder_binding", SKIPPED, "not_required"))
         return result
+
+
+@lru_cache(maxsize=4096)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 def _credential_type(payload: dict[str, Any]) -> str | None:

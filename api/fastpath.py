@@ -1,0 +1,85 @@
+"""POST /v1/verify straight on ASGI, and optionally on worker processes.
+
+Verification is the public endpoint with by far the most traffic (every employer, every
+QR scan). Through the framework's routing, dependency injection and response classes a
+verification costs several times the checks themselves; this middleware answers that one
+route with the very same function (`verify_request`), the same rate limit and the same
+errors, and passes every other request on untouched. With verification workers (see
+api.verifyworkers) the checks run on other cores while this process keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.auth import check_public_rate
+from api.routers.holders import MAX_VERIFY_BODY, verify_request
+from api.services import Services
+from ledger.errors import InvalidInput, LedgerError
+
+log = logging.getLogger("eduledger.api")
+
+
+def verify_answer(services: Services, content_type: str, body: bytes) -> tuple[int, bytes]:
+    """HTTP status and JSON body for one POST /v1/verify (in this process or in a worker)."""
+    status = 200
+    try:
+        answer: dict[str, Any] = verify_request(services, body, content_type)
+    except LedgerError as exc:
+        status, answer = exc.http_status, exc.to_dict()
+    except RecursionError:  # as api.errors: deep input is the client's problem, not ours
+        status, answer = 422, {"code": "invalid_input", "message": "the request is nested too deeply"}
+    # as starlette's JSONResponse renders it
+    return status, json.dumps(answer, ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":")).encode("utf-8")
+
+
+class VerifyFastPath:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/verify" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        try:
+            client = scope.get("client")
+            check_public_rate(client[0] if client else "unknown")
+            body = await _read_body(receive, MAX_VERIFY_BODY)
+        except LedgerError as exc:
+            await _send_json(send, exc.http_status, json.dumps(exc.to_dict()).encode())
+            return
+        content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), "")
+        workers = getattr(state, "verify_workers", None)
+        answer = await workers.verify(content_type, body) if workers is not None else None
+        if answer is None:  # no workers, or none alive right now: answer here
+            answer = verify_answer(state.services, content_type, body)
+        await _send_json(send, *answer)
+
+
+async def _send_json(send: Send, status: int, data: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("the client went away", code="disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise InvalidInput("the credential is too large", code="too_large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
