@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.fastpath import VerifyFastPath
+from api.fastpath import FastVerifyAPI
 from api.routers import audit, credentials, holders, network, rpc
 from api.routers.audit import resume_audit_runs
 from api.services import Services
@@ -26,11 +26,12 @@ log = logging.getLogger("eduledger.api")
 
 
 def create_app(node: Node, *, background: bool = True, verify_workers: int = 0,
-               url: str | None = None) -> FastAPI:
+               url: str | None = None) -> FastVerifyAPI:
     """The app over an open node; `background` runs the indexer and finishes accepted work;
     `verify_workers` processes run POST /v1/verify, reaching the chain at `url`/rpc (this
     app's own address) unless the node has an RPC URL."""
-    generation = multiprocessing.get_context("spawn").Value("q", 0) if verify_workers > 0 else None
+    # shared memory without a lock: only this process writes it (under the projection's lock)
+    generation = multiprocessing.get_context("spawn").RawValue("q", 0) if verify_workers > 0 else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -57,12 +58,11 @@ def create_app(node: Node, *, background: bool = True, verify_workers: int = 0,
                 worker.join(timeout=10)
 
     safe_recursion_limit()
-    app = FastAPI(title="eduledger", version="0.1.0", lifespan=lifespan)
+    app = FastVerifyAPI(title="eduledger", version="0.1.0", lifespan=lifespan)
     app.state.node = node
     app.state.services = Services(node, status_generation=generation)
     app.state.verify_workers = None
     install_error_handlers(app)
-    app.add_middleware(VerifyFastPath)
     app.include_router(network.router)
     app.include_router(credentials.router)
     app.include_router(holders.router)

@@ -35,6 +35,7 @@ log = logging.getLogger("eduledger.api")
 _SIZE = struct.Struct("!i")  # the framing of multiprocessing.connection (messages < 2 GiB)
 _STATUS = struct.Struct("!H")
 _ANSWER_IT_YOURSELF = 0
+QUEUE = 2
 
 
 def _serve(conn: Connection, settings: Settings, chain_url: str, generation: Any) -> None:
@@ -107,11 +108,17 @@ class VerifyWorkers:
         task.add_done_callback(self._tasks.discard)
 
     async def verify(self, content_type: str, body: bytes) -> tuple[int, bytes] | None:
-        """The worker's answer, or None: answer it in this process."""
+        """The worker's answer, or None: answer it in this process.
+
+        When every worker already has `QUEUE` requests waiting, this process verifies too:
+        with one worker per spare core the node's own core is not left idle between the
+        requests it passes on."""
         alive = [w for w in self._workers if w.alive]
         if not alive:
             return None
         worker = min(alive, key=lambda w: len(w.pending))
+        if len(worker.pending) >= QUEUE:
+            return None
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         worker.pending.append(future)
         head = content_type.encode("latin-1", "replace").replace(b"\n", b" ") + b"\n"

@@ -91,3 +91,36 @@ def test_a_killed_worker_is_replaced_and_no_request_fails(env: Path) -> None:
         for _ in range(6):
             assert served.http.post("/v1/verify", json={"credential": doc}).json()["valid"] is True
         assert workers.answered == before + 6
+
+
+def test_public_rate_limit_per_client_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api import auth
+    from ledger.errors import ConfigError
+
+    limit = auth.FixedWindowLimit("3/minute")
+    assert (limit.amount, limit.seconds) == (3, 60)
+    assert [limit.hit("a") for _ in range(4)] == [True, True, True, False]
+    assert limit.hit("b") is True  # another client has its own count
+    monkeypatch.setattr(auth.time, "time", lambda: 10**9 + 3600)  # a later window starts afresh
+    assert limit.hit("a") is True
+    for bad in ("3", "x/minute", "3/fortnight", "-1/second"):
+        with pytest.raises(ConfigError):
+            auth.FixedWindowLimit(bad)
+
+
+def test_public_endpoints_are_rate_limited_over_http(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from api import auth
+
+    with served_network(env / "data", verify_workers=1) as served:
+        monkeypatch.setattr(auth, "PUBLIC_LIMIT", auth.FixedWindowLimit("5/minute"))
+        codes = [served.http.post("/v1/verify", content=b"x", headers={"Content-Type": "text/plain"})
+                 for _ in range(5)]
+        assert [r.status_code for r in codes] == [200] * 5
+        refused = served.http.post("/v1/verify", content=b"x", headers={"Content-Type": "text/plain"})
+        assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+        # The same window covers the other public endpoints (served by the framework) ...
+        page = served.http.get("/s/nosuchshare", headers={"Accept": "application/json"})
+        assert page.status_code == 429 and page.json()["code"] == "rate_limited"
+        # ... but not the organisations' authenticated API.
+        batch = served.http.get("/v1/batches/none", headers=served.as_org("school-a"))
+        assert batch.status_code == 404

@@ -51,7 +51,7 @@ class IndexedLeafStatus:
         self.engine = engine
         self.indexer = indexer
         self.max_age = max_age
-        self.generation = generation  # a multiprocessing.Value("q") or None
+        self.generation = generation  # a multiprocessing.RawValue("q") or None
         self._generation_seen = generation.value if generation is not None else 0
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -76,9 +76,8 @@ class IndexedLeafStatus:
                 self._seen_block = max(self._seen_block, row.block_number)
             self._checked = time.monotonic()
             if news and self.indexer is not None and self.generation is not None:
-                with self.generation.get_lock():
-                    self.generation.value += 1
-                    self._generation_seen = self.generation.value
+                self.generation.value += 1  # the only writer: this node, under self._lock
+                self._generation_seen = self.generation.value
 
     def __call__(self, leaf: bytes, root: bytes) -> LeafStatusInfo:
         if time.monotonic() - self._checked > self.max_age or (
