@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -16,7 +16,6 @@ from api.fastpath import FastVerifyAPI
 from api.routers import audit, credentials, holders, network, rpc
 from api.routers.audit import resume_audit_runs
 from api.services import Services
-from api.verifyworkers import VerifyWorkers
 from ledger.audit.accesslog import AccessLog
 from ledger.chain.embedded import safe_recursion_limit
 from ledger.consortium.network import signer_loader
@@ -25,13 +24,9 @@ from ledger.node import Node
 log = logging.getLogger("eduledger.api")
 
 
-def create_app(node: Node, *, background: bool = True, verify_workers: int = 0,
-               url: str | None = None) -> FastVerifyAPI:
+def create_app(node: Node, *, background: bool = True, status_generation: Any = None) -> FastVerifyAPI:
     """The app over an open node; `background` runs the indexer and finishes accepted work;
-    `verify_workers` processes run POST /v1/verify, reaching the chain at `url`/rpc (this
-    app's own address) unless the node has an RPC URL."""
-    # shared memory without a lock: only this process writes it (under the projection's lock)
-    generation = multiprocessing.get_context("spawn").RawValue("q", 0) if verify_workers > 0 else None
+    `status_generation` is shared with worker processes (see api.workers)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -41,27 +36,17 @@ def create_app(node: Node, *, background: bool = True, verify_workers: int = 0,
             worker = threading.Thread(target=_background, args=(node, app.state.services, stop), daemon=True,
                                       name="eduledger-background")
             worker.start()
-        workers = None
-        if verify_workers > 0 and node.deployment is not None:
-            chain_url = node.settings.rpc_url or f"{(url or '').rstrip('/')}/rpc"
-            workers = VerifyWorkers(node.settings, verify_workers, chain_url, generation)
-            await workers.start()
-            app.state.verify_workers = workers
         try:
             yield
         finally:
             stop.set()
-            if workers is not None:
-                app.state.verify_workers = None
-                await workers.stop()
             if worker is not None:
                 worker.join(timeout=10)
 
     safe_recursion_limit()
     app = FastVerifyAPI(title="eduledger", version="0.1.0", lifespan=lifespan)
     app.state.node = node
-    app.state.services = Services(node, status_generation=generation)
-    app.state.verify_workers = None
+    app.state.services = Services(node, status_generation=status_generation)
     install_error_handlers(app)
     app.include_router(network.router)
     app.include_router(credentials.router)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import Request
 
@@ -51,11 +53,17 @@ def require_role(*roles: str) -> Callable[[Request], ApiKey]:
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 
+SHARED_SLOTS = 65536
+
+
 class FixedWindowLimit:
     """At most `amount` hits per client in each window of `seconds` (aligned to the clock).
 
-    O(1) per request and one dict of the current window's clients: it is asked on every
-    public request, so it must cost next to nothing."""
+    O(1) per request: it is asked on every public request, so it must cost next to nothing.
+    Counts live in a dict of the current window's clients, or, when several serving
+    processes share the limit (api.workers), in a shared table of SHARED_SLOTS (window,
+    count) slots indexed by a hash of the client: two clients that land on one slot share
+    a count, which can only make the limit stricter for them."""
 
     def __init__(self, spec: str) -> None:
         match = re.fullmatch(r"\s*(\d+)\s*/\s*(second|minute|hour|day)s?\s*", spec)
@@ -64,10 +72,22 @@ class FixedWindowLimit:
         self.amount, self.seconds = int(match[1]), _UNITS[match[2]]
         self._window = -1
         self._hits: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock: Any = threading.Lock()
+        self._shared: Any = None
+
+    def share(self, counts: Any, lock: Any) -> None:
+        """Count in `counts` (a shared array of 2 * SHARED_SLOTS int64) under `lock`."""
+        self._shared, self._lock = counts, lock
 
     def hit(self, client: str) -> bool:
         window = int(time.time()) // self.seconds
+        if self._shared is not None:
+            slot = 2 * (zlib.crc32(client.encode("utf-8", "replace")) % SHARED_SLOTS)
+            with self._lock:
+                if self._shared[slot] != window:
+                    self._shared[slot], self._shared[slot + 1] = window, 0
+                self._shared[slot + 1] += 1
+                return bool(self._shared[slot + 1] <= self.amount)
         with self._lock:
             if window != self._window:
                 self._window, self._hits = window, {}
@@ -77,6 +97,10 @@ class FixedWindowLimit:
 
 
 PUBLIC_LIMIT = FixedWindowLimit(env("PUBLIC_RATE_LIMIT", "600/minute") or "600/minute")
+
+
+def share_public_limit(counts: Any, lock: Any) -> None:
+    PUBLIC_LIMIT.share(counts, lock)
 
 
 def check_public_rate(client: str) -> None:

@@ -29,10 +29,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         settings = replace(settings, host=args.host)
     if getattr(args, "port", None):
         settings = replace(settings, port=args.port)
-    if getattr(args, "verify_workers", None) is not None:
-        if args.verify_workers < 0:
-            raise LedgerError("--verify-workers must be 0 or more", code="bad_argument")
-        settings = replace(settings, verify_workers=args.verify_workers)
+    if getattr(args, "workers", None) is not None:
+        if args.workers < 0:
+            raise LedgerError("--workers must be 0 or more", code="bad_argument")
+        settings = replace(settings, workers=args.workers)
     return settings
 
 
@@ -49,10 +49,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         print(f"eduledger: chain {node.client.chain_id}, head {node.client.block_number()}, "
               f"serving on http://{settings.host}:{settings.port}", file=sys.stderr)
-        wildcard = settings.host in ("0.0.0.0", "::", "")  # noqa: S104 - compared, not bound
-        own = "127.0.0.1" if wildcard else settings.host
-        app = create_app(node, verify_workers=settings.verify_workers, url=f"http://{own}:{settings.port}")
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        if settings.workers > 0:
+            from api.workers import SharedState, run_in_process
+
+            shared = SharedState()
+            shared.install_rate_limit()
+            run_in_process(node, settings, shared, create_app(node, status_generation=shared.generation))
+        else:
+            uvicorn.run(create_app(node), host=settings.host, port=settings.port, log_level="warning")
     finally:
         node.close()
     return 0
@@ -97,9 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--verify-workers", type=int, metavar="N",
-                       help="processes that verify credentials next to this one "
-                            "(default: EDULEDGER_VERIFY_WORKERS or 0)")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="more processes serving the same port, each verifying credentials itself "
+                            "(default: EDULEDGER_WORKERS, or one per CPU core beyond the first)")
     serve.set_defaults(func=cmd_serve)
 
     network = sub.add_parser("network", help="set up and describe the consortium network")

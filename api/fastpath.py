@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -47,39 +48,58 @@ def _json(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
+CLIENT_HEADER = b"x-eduledger-client"
+"""The original client's address, on requests a worker passes to the node (api.workers);
+trusted only on the node's Unix socket."""
+
+
+def trusted_client(scope: Scope) -> None:
+    """On the node: a request from a worker (over the Unix socket) carries its client's
+    address; from anywhere else the header is dropped, so nobody can claim another address."""
+    headers = scope["headers"]
+    server = scope.get("server")
+    if server is not None and server[1] is None:  # a Unix socket: ours
+        forwarded = next((v for k, v in headers if k == CLIENT_HEADER), None)
+        if forwarded is not None:
+            scope["client"] = (forwarded.decode("latin-1"), 0)
+    elif any(k == CLIENT_HEADER for k, _ in headers):
+        scope["headers"] = [(k, v) for k, v in headers if k != CLIENT_HEADER]
+
+
 class FastVerifyAPI(FastAPI):
     """The FastAPI app, with POST /v1/verify answered before the framework's middleware
     stack, routing and dependency injection (the route itself stays, for the schema)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/v1/verify" and scope["method"] == "POST":
-            try:
-                await _serve_verify(self.state, scope, receive, send)
-            except Exception:  # as api.errors does for every other route: logged, never shown
-                log.exception("unexpected error")
-                await _send_json(send, 500, b'{"code":"internal_error",'
-                                            b'"message":"an unexpected error; it has been logged"}')
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        trusted_client(scope)
+        if scope["path"] == "/v1/verify" and scope["method"] == "POST":
+            await serve_verify(lambda: self.state.services, scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
 
-async def _serve_verify(state: Any, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve_verify(services: Callable[[], Services], scope: Scope, receive: Receive, send: Send) -> None:
+    """POST /v1/verify on ASGI (in the node and in its workers)."""
     try:
-        client = scope.get("client")
-        check_public_rate(client[0] if client else "unknown")
-        body = await _read_body(receive, MAX_VERIFY_BODY)
-    except LedgerError as exc:
-        await _send_json(send, exc.http_status, _json(exc.to_dict()))
-        return
-    content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), "")
-    workers = state.verify_workers
-    answer = await workers.verify(content_type, body) if workers is not None else None
-    if answer is None:  # no workers, or all busy or gone right now: answer here
-        answer = verify_answer(state.services, content_type, body)
-    await _send_json(send, *answer)
+        try:
+            client = scope.get("client")
+            check_public_rate(client[0] if client else "unknown")
+            body = await _read_body(receive, MAX_VERIFY_BODY)
+        except LedgerError as exc:
+            await send_json(send, exc.http_status, _json(exc.to_dict()))
+            return
+        content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), "")
+        await send_json(send, *verify_answer(services(), content_type, body))
+    except Exception:  # as api.errors does for every other route: logged, never shown
+        log.exception("unexpected error")
+        await send_json(send, 500, b'{"code":"internal_error",'
+                                   b'"message":"an unexpected error; it has been logged"}')
 
 
-async def _send_json(send: Send, status: int, data: bytes) -> None:
+async def send_json(send: Send, status: int, data: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(data)).encode())]})

@@ -220,18 +220,29 @@ def canonical_json(obj: Any) -> bytes:
 
 def _plain(value: Any) -> bool:
     """JSON made of dicts with str keys in the BMP, lists, str, int, bool and None only."""
+    # Scalars are checked where they are met, so only containers go on the stack: this runs
+    # on every verification (the leaf of the signed payload).
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            for key, inner in item.items():
-                if type(key) is not str or (key and max(key) > "\uffff"):
+            for key in item:
+                if type(key) is not str or not (key.isascii() or not key or max(key) <= "\uffff"):
                     return False
-                stack.append(inner)
+            children: Any = item.values()
         elif isinstance(item, list):
-            stack.extend(item)
-        elif not (item is None or type(item) in (str, int, bool)):
+            children = item
+        elif item is None or type(item) in (str, int, bool):
+            continue
+        else:
             return False
+        for inner in children:
+            kind = type(inner)
+            if kind is str or kind is int or kind is bool or inner is None:
+                continue
+            if kind is float:
+                return False
+            stack.append(inner)
     return True
 
 

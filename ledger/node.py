@@ -52,14 +52,16 @@ class Deployment:
 
 
 class Node:
-    def __init__(self, settings: Settings, *, alloc: dict[str, int] | None = None) -> None:
+    def __init__(self, settings: Settings, *, alloc: dict[str, int] | None = None,
+                 migrate_schema: bool = True) -> None:
         self.settings = settings
         self.chain: EmbeddedChain | None = None
         self.dispatcher: RpcDispatcher | None = None
         self._indexer: Indexer | None = None
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url())
-        migrate(self.engine)
+        if migrate_schema:  # not in a serving node's worker processes: the node did it
+            migrate(self.engine)
         if settings.rpc_url:
             self.client = ChainClient.from_url(settings.rpc_url)
         else:

@@ -33,8 +33,8 @@ class Settings:
     node_org: str = field(default_factory=lambda: env("NODE_ORG", "bureau") or "bureau")
     access_checkpoint_seconds: float = field(
         default_factory=lambda: float(env("ACCESS_CHECKPOINT_SECONDS", "300") or "300"))
-    # Processes that run POST /v1/verify next to the serving one (0: verify in the serving process).
-    verify_workers: int = field(default_factory=lambda: int(env("VERIFY_WORKERS", "0") or "0"))
+    # Processes serving the port next to the node, each verifying credentials itself (api.workers).
+    workers: int = field(default_factory=lambda: int(env("WORKERS", "") or max((os.cpu_count() or 1) - 1, 0)))
     # Processes that sign large rosters (empty: one per CPU); 0 or 1 signs in the serving process.
     signing_workers: int = field(
         default_factory=lambda: int(env("SIGNING_WORKERS", "") or os.cpu_count() or 1))

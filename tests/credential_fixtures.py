@@ -16,7 +16,7 @@ from api.cli import DEMO_CONSORTIUM
 from ledger.consortium.network import init_network
 from ledger.node import Node
 from ledger.settings import Settings
-from tests.servers import free_port, serve_app
+from tests.servers import serve_app
 
 
 @dataclass
@@ -36,14 +36,12 @@ class Served:
 
 
 @contextmanager
-def served_network(data_dir: Path, *, verify_workers: int = 0) -> Iterator[Served]:
+def served_network(data_dir: Path) -> Iterator[Served]:
     node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
-        port = free_port()
-        app = create_app(node, background=False, verify_workers=verify_workers,
-                         url=f"http://127.0.0.1:{port}")
-        with serve_app(app, port) as base, \
+        app = create_app(node, background=False)
+        with serve_app(app) as base, \
                 httpx.Client(base_url=base, timeout=120) as http:
             yield Served(node, base, keys, http, app)
     finally:

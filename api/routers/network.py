@@ -14,7 +14,11 @@ router = APIRouter()
 @router.get("/health")
 def health(request: Request) -> dict[str, Any]:
     node = request.app.state.node
-    return {"status": "ok", "chain_id": node.client.chain_id, "head": node.client.block_number()}
+    answer = {"status": "ok", "chain_id": node.client.chain_id, "head": node.client.block_number()}
+    workers = getattr(request.app.state, "workers", None)
+    if workers is not None:  # serve --workers N: how many of them accept connections
+        answer["workers"] = {"configured": workers.count, "ready": workers.ready()}
+    return answer
 
 
 @router.get("/v1/network")

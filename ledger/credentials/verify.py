@@ -89,9 +89,12 @@ class Verification:
 
 
 def _iso(ts: int | float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(int(ts), UTC).isoformat().replace("+00:00", "Z")
+    return None if ts is None else _iso_seconds(int(ts))
+
+
+@lru_cache(maxsize=4096)  # the same few issuance and anchoring times, over and over
+def _iso_seconds(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _rfc3339(value: Any) -> float | None:
@@ -152,8 +155,7 @@ class CredentialVerifier:
 
         # -- issuer: the key id names a key registered on chain by the named member -----
         try:
-            did, public_key = parse_key_id(parsed.header.get("kid"))
-            chain_id, consortium, member_id = parse_did(did)
+            did, public_key, (chain_id, consortium, member_id) = _issuer_of(parsed.header.get("kid"))
         except InvalidInput:
             checks.append(Check("issuer", FAILED, "issuer_unknown"))
             return skip_rest("not_checked")
@@ -289,6 +291,19 @@ class CredentialVerifier:
 
 
 @lru_cache(maxsize=4096)
+def _issuer_key_id(kid: str) -> tuple[str, bytes, tuple[int, str, int]]:
+    did, public_key = parse_key_id(kid)
+    return did, public_key, parse_did(did)
+
+
+def _issuer_of(kid: Any) -> tuple[str, bytes, tuple[int, str, int]]:
+    """(DID, public key, (chain id, consortium, member id)) named by a key id."""
+    if type(kid) is not str or len(kid) > 512:
+        return _issuer_key_id.__wrapped__(kid)  # raises InvalidInput; not worth caching
+    return _issuer_key_id(kid)
+
+
+@lru_cache(maxsize=4096)
 def _public_key(raw: bytes) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
@@ -303,6 +318,7 @@ def _credential_type(payload: dict[str, Any]) -> str | None:
     return None
 
 
+@lru_cache(maxsize=64)
 def _allowed_roles(credential_type: str | None) -> frozenset[str]:
     if credential_type is None:
         return frozenset()
