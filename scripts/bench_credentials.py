@@ -130,13 +130,15 @@ def main() -> int:
             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # the node, and every worker accepting connections
                 try:
-                    httpx.get(base + "/health", timeout=1)
-                    break
+                    health = httpx.get(base + "/health", timeout=1).json()
+                    if health.get("workers", {}).get("ready", 0) >= args.workers:
+                        break
                 except httpx.HTTPError:
-                    time.sleep(0.2)
+                    pass
+                time.sleep(0.2)
             with httpx.Client(base_url=base, timeout=30) as warm:
                 answer = warm.post("/v1/verify", json={"credential": files[0]}).json()
                 if not answer.get("valid"):
