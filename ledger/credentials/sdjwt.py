@@ -502,7 +502,9 @@ def parse(compact: str) -> Parsed:
     """
     jwt, raws, kb = _split(compact)
     header, payload, signing_input, signature = decode_jws_unverified(jwt)
-    disclosures = [_decode_disclosure(r) for r in raws]
+    # _split checked that every part is ASCII; one base64 pass for all the digests
+    digests = _digests([r.encode("ascii") for r in raws]) if raws else []
+    disclosures = [_decode_disclosure(r, d) for r, d in zip(raws, digests, strict=True)]
     without_kb = compact if kb is None else compact[: len(compact) - len(kb)]
     return Parsed(jwt, header, payload, disclosures, kb, without_kb, signing_input, signature)
 
