@@ -18,7 +18,6 @@ import hmac
 import json
 import secrets
 import uuid
-from base64 import b32encode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, update
+from sqlalchemy import Table, delete, insert, update
 from sqlmodel import Session, select
 
 from ledger.anchoring import AnchoringService
@@ -34,7 +33,9 @@ from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.anchorproof import AnchorRef, credential_leaf
 from ledger.credentials.did import issuer_did, key_id
-from ledger.credentials.types import CredentialType, validity_window, vc_payload
+from ledger.credentials.roster import _gc_paused
+from ledger.credentials.signing import SigningJob, SigningPool, claim_code, shared_pool
+from ledger.credentials.types import CredentialType
 from ledger.credentials.verify import CredentialVerifier, Verification
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ledger.indexer import IndexedLeafStatus
@@ -43,6 +44,8 @@ from ledger.merkle import MerkleTree
 from ledger.store import AnchorBatch, AnchorLeaf, ClaimCode, CredentialRecord, Share, session_scope, utcnow
 
 MAX_SHARE_DAYS = 180
+_CREDENTIAL: Table = CredentialRecord.__table__  # type: ignore[attr-defined]
+_CLAIM_CODE: Table = ClaimCode.__table__  # type: ignore[attr-defined]
 STATUS_ACTIONS = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}
 
 
@@ -72,17 +75,15 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _claim_key(keys: OrganisationKeys) -> bytes:
-    raw = keys.ed25519_private.private_bytes(serialization.Encoding.Raw,
-                                             serialization.PrivateFormat.Raw,
-                                             serialization.NoEncryption())
+def _raw_private_key(keys: OrganisationKeys) -> bytes:
+    return keys.ed25519_private.private_bytes(serialization.Encoding.Raw,
+                                              serialization.PrivateFormat.Raw,
+                                              serialization.NoEncryption())
+
+
+def _claim_key(keys: OrganisationKeys, raw: bytes | None = None) -> bytes:
+    raw = raw if raw is not None else _raw_private_key(keys)
     return HKDF(hashes.SHA256(), 32, salt=None, info=b"eduledger claim codes").derive(raw)
-
-
-def claim_code(secret: bytes, credential_id: str) -> str:
-    digest = hmac.new(secret, credential_id.encode(), hashlib.sha256).digest()
-    text = b32encode(digest[:10]).decode()  # 80 bits, 16 characters
-    return "-".join(text[i:i + 4] for i in range(0, 16, 4))
 
 
 def normalise_code(code: str) -> str:
@@ -92,7 +93,8 @@ def normalise_code(code: str) -> str:
 class CredentialService:
     def __init__(self, *, engine: Any, client: Any, deployment: Any, anchoring: AnchoringService,
                  keys_for: Callable[[str], OrganisationKeys],
-                 status_index: IndexedLeafStatus | None = None) -> None:
+                 status_index: IndexedLeafStatus | None = None,
+                 signing: SigningPool | None = None) -> None:
         self.engine = engine
         self.client = client
         self.deployment = deployment
@@ -101,6 +103,9 @@ class CredentialService:
         self.consortium = ConsortiumContract.at(client, deployment.consortium)
         self.registry = AnchorRegistryContract.at(client, deployment.anchor_registry)
         self.status_index = status_index
+        # Signs the rows of large rosters in worker processes; by default the process's
+        # shared pool, whose workers start with the first large roster (or warm() them).
+        self.signing = signing if signing is not None else shared_pool()
         self.verifier = CredentialVerifier(client, deployment.anchor_registry,
                                            find_anchor=self.anchor_for_leaf, status_of=status_index)
 
@@ -124,7 +129,8 @@ class CredentialService:
             raise InvalidInput("nothing to issue", code="empty_roster")
         scoped_key = f"{org_id}:{idempotency_key}" if idempotency_key else None
         keys = self.keys_for(org_id)
-        secret = _claim_key(keys)
+        raw_key = _raw_private_key(keys)
+        secret = _claim_key(keys, raw_key)
         if scoped_key is not None:
             existing = self._batch_by_key(scoped_key)
             if existing is not None:
@@ -136,35 +142,34 @@ class CredentialService:
         now = now or datetime.now(UTC).replace(microsecond=0)
         did = issuer_did(self.client.chain_id, self.deployment.consortium, org["member_id"])
         kid = key_id(did, keys.ed25519_public_bytes)
+        job = SigningJob(ctype=ctype, issuer_did=did, kid=kid, issuer_name=org["name"], now=now,
+                         private_key=raw_key, claim_secret=secret)
+        ids = [f"urn:uuid:{uuid.uuid4()}" for _ in rows]
         records: list[dict[str, Any]] = []
         leaves: list[bytes] = []
         codes: list[str] = []
-        for position, row in enumerate(rows):
-            credential_id = f"urn:uuid:{uuid.uuid4()}"
-            start, until = validity_window(row, now)
-            payload = vc_payload(ctype, row, credential_id=credential_id, issuer_id=did,
-                                 issuer_name=org["name"], valid_from=start, valid_until=until)
-            payload["iat"] = int(now.timestamp())
-            issued = sdjwt.issue(payload, key=keys.ed25519_private, kid=kid)
-            signed_payload = jose.decode_jws_unverified(issued.issuer_jwt)[1]
-            leaf = credential_leaf(signed_payload)
-            leaves.append(leaf)
-            codes.append(claim_code(secret, credential_id))
-            records.append({
-                "id": credential_id, "type": ctype.value, "issuer_org": org_id, "batch_id": "",
-                "position": position, "leaf_hash": "0x" + leaf.hex(),
-                "student_id": getattr(row, "student_id", None), "sd_jwt": issued.compact,
-                "valid_from": start, "valid_until": until, "status": "valid",
-                "supersedes": supersedes, "created_at": now})
-            if progress is not None and (position % 200 == 199 or position == len(rows) - 1):
-                progress(position + 1, len(rows))
+        with _gc_paused():  # what is built here is many small objects, none in a cycle
+            for chunk in self.signing.sign(job, rows, ids):
+                for signed in chunk:
+                    leaves.append(signed.leaf)
+                    codes.append(signed.claim_code)
+                    records.append({
+                        "id": signed.credential_id, "type": ctype.value, "issuer_org": org_id,
+                        "batch_id": "", "position": len(records), "leaf_hash": "0x" + signed.leaf.hex(),
+                        "student_id": signed.student_id, "sd_jwt": signed.sd_jwt,
+                        "valid_from": signed.valid_from, "valid_until": signed.valid_until,
+                        "status": "valid", "supersedes": supersedes, "created_at": now})
+                if progress is not None:
+                    progress(len(records), len(rows))
         proofs: list[list[bytes]] = []
 
         def attach(session: Session, batch: AnchorBatch, tree: MerkleTree) -> None:
             for record in records:
                 record["batch_id"] = batch.id
-            session.bulk_insert_mappings(CredentialRecord, records)  # type: ignore[arg-type]
-            session.bulk_insert_mappings(ClaimCode, [  # type: ignore[arg-type]
+            # Core INSERTs (one executemany each): the ORM's bulk path costs as much as the
+            # database here, and the rows are complete (no defaults to fill in).
+            session.execute(insert(_CREDENTIAL), records)
+            session.execute(insert(_CLAIM_CODE), [
                 {"code_hash": _sha256(code), "credential_id": record["id"], "created_at": now}
                 for record, code in zip(records, codes, strict=True)])
             proofs.extend(tree.proofs())
@@ -174,14 +179,16 @@ class CredentialService:
             session.execute(delete(ClaimCode).where(ClaimCode.credential_id.in_(ids)))  # type: ignore[attr-defined]
             session.execute(delete(CredentialRecord).where(CredentialRecord.batch_id == batch_id))  # type: ignore[arg-type]
 
-        batch = self.anchoring.anchor(org_id, "credential", leaves, idempotency_key=scoped_key,
-                                      attach=attach, detach=detach)
-        if not proofs:  # an idempotent repeat that raced us: read it back
-            return self._issued_batch(batch, secret)
-        return IssuedBatch(batch.id, batch.status, [
-            IssuedCredential(record["id"], record["leaf_hash"], code, record["student_id"],
-                             self._anchor_ref(batch, record["leaf_hash"], ["0x" + p.hex() for p in proof]))
-            for record, code, proof in zip(records, codes, proofs, strict=True)])
+        with _gc_paused():
+            batch = self.anchoring.anchor(org_id, "credential", leaves, idempotency_key=scoped_key,
+                                          attach=attach, detach=detach)
+            if not proofs:  # an idempotent repeat that raced us: read it back
+                return self._issued_batch(batch, secret)
+            return IssuedBatch(batch.id, batch.status, [
+                IssuedCredential(record["id"], record["leaf_hash"], code, record["student_id"],
+                                 self._anchor_ref(batch, record["leaf_hash"],
+                                                  ["0x" + p.hex() for p in proof]))
+                for record, code, proof in zip(records, codes, proofs, strict=True)])
 
     def _batch_by_key(self, scoped_key: str) -> AnchorBatch | None:
         with session_scope(self.engine) as session:
@@ -189,17 +196,18 @@ class CredentialService:
 
     def _issued_batch(self, batch: AnchorBatch, secret: bytes) -> IssuedBatch:
         with session_scope(self.engine) as session:
+            # only the columns needed (not the SD-JWTs, most of a batch's bytes)
             rows = session.exec(
-                select(CredentialRecord, AnchorLeaf)
+                select(CredentialRecord.id, CredentialRecord.student_id, AnchorLeaf.leaf_hash,
+                       AnchorLeaf.proof_json)
                 .join(AnchorLeaf, AnchorLeaf.leaf_hash == CredentialRecord.leaf_hash)  # type: ignore[arg-type]
                 .where(CredentialRecord.batch_id == batch.id)
                 .order_by(CredentialRecord.position)  # type: ignore[arg-type]
             ).all()
         return IssuedBatch(batch.id, batch.status, [
-            IssuedCredential(record.id, record.leaf_hash, claim_code(secret, record.id),
-                             record.student_id,
-                             self._anchor_ref(batch, leaf.leaf_hash, json.loads(leaf.proof_json)))
-            for record, leaf in rows])
+            IssuedCredential(credential_id, leaf_hash, claim_code(secret, credential_id), student_id,
+                             self._anchor_ref(batch, leaf_hash, json.loads(proof_json)))
+            for credential_id, student_id, leaf_hash, proof_json in rows])
 
     def _anchor_ref(self, batch: AnchorBatch, leaf_hash: str, proof: list[str]) -> AnchorRef:
         return AnchorRef(leaf=leaf_hash, proof=proof, root=batch.root,
