@@ -41,6 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
     from ledger.consortium.network import ensure_network
+    from ledger.credentials.signing import shared_pool
     from ledger.node import Node
 
     settings = _settings(args)
@@ -49,6 +50,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         print(f"eduledger: chain {node.client.chain_id}, head {node.client.block_number()}, "
               f"serving on http://{settings.host}:{settings.port}", file=sys.stderr)
+        # The node signs large rosters on a pool of processes: start it now, not at the first
+        # roster (only here: the --workers processes never sign).
+        shared_pool().warm_in_background()
         if settings.workers > 0:
             from api.workers import SharedState, run_in_process
 

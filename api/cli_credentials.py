@@ -32,6 +32,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
     from api.cli import _settings
     from api.services import Services
     from ledger.credentials.roster import parse_roster
+    from ledger.credentials.signing import shared_pool
     from ledger.credentials.types import CredentialType
     from ledger.node import Node
 
@@ -42,6 +43,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", code="unreadable_roster") from None
     fmt: Literal["json", "csv"] = args.format or ("csv" if path.suffix.lower() == ".csv" else "json")
     ctype = CredentialType.parse(args.type)
+    if len(data) > 100_000:  # a few hundred rows or more: start the signing processes meanwhile
+        shared_pool().warm_in_background()
     rows = parse_roster(data, fmt=fmt, ctype=ctype)
     print(f"{len(rows)} rows valid", file=sys.stderr)
     node = Node(_settings(args))

@@ -10,8 +10,8 @@ process or in another.
 :class:`SigningPool` runs it over a roster: in this process for small rosters (or when the
 pool has fewer than two workers), otherwise in chunks on a persistent pool of worker
 processes, created on first use or ahead of time with :meth:`SigningPool.warm`. Workers are
-started with ``forkserver`` (``spawn`` where that is missing), never ``fork``: the serving
-process has threads and an embedded chain with open SQLite connections. Rows travel as plain
+spawned, never forked (the serving process has threads and an embedded chain with open
+SQLite connections), and stop by themselves when the process that started them dies. Rows travel as plain
 dicts (``model_dump``: pickling the pydantic models themselves costs ten times as much) and
 are rebuilt in the worker without validating them again. The private key travels as its raw 32
 bytes over the pool's pipe only: it is never logged nor written (the job's ``repr`` leaves
@@ -146,12 +146,19 @@ def _sign_plain(job: SigningJob, rows: list[dict[str, Any]], ids: list[str]) -> 
         return sign_rows(job, [_rebuild(model, row) for row in rows], ids)
 
 
-def _start_worker() -> None:
+def _start_worker(parent: int) -> None:
     # What the worker inherited (the fork server's imports) lives as long as it does: keep
     # it out of garbage collection, which would walk it again and copy every page it touches.
     gc.freeze()
     # Ctrl-C is for the parent, which stops the pool; not for each worker to report.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def orphaned() -> None:  # the parent was killed (kill -9): nobody will stop us, so stop
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True, name="eduledger-signing-parent").start()
 
 
 def _ready(hold: float) -> int:
@@ -164,15 +171,10 @@ def _ready(hold: float) -> int:
 
 
 def _context() -> Any:
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
-    if method == "forkserver":
-        # Import this module once, in the fork server, rather than in every worker (no effect
-        # once the fork server runs). "__main__" too where Python honours it; 3.11 does not
-        # (CPython gh-126631), so each worker imports the main script itself: for the
-        # eduledger command, the whole API, a second or two once per pool start.
-        ctx.set_forkserver_preload(["__main__", __name__])
-    return ctx
+    # spawn, not fork (the serving process has threads and open databases) and not
+    # forkserver: a fork server outlives a node that is killed, with its workers. Spawned
+    # workers are the node's own children, so they can tell when it is gone (_start_worker).
+    return multiprocessing.get_context("spawn")
 
 
 class _PoolUnavailable(Exception):
@@ -302,7 +304,7 @@ class SigningPool:
         with self._lock:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(self.workers, mp_context=_context(),
-                                                     initializer=_start_worker)
+                                                     initializer=_start_worker, initargs=(os.getpid(),))
                 if not self._exit_hook:
                     atexit.register(self.close)
                     self._exit_hook = True
