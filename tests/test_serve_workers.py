@@ -64,7 +64,9 @@ def serving(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], dict
     init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM).close()
     keys = json.loads((data_dir / "api-keys.json").read_text())
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "EDULEDGER_PUBLIC_RATE_LIMIT": f"{LIMIT}/hour"}
+    # No signing pool here, so that the node's only other children are its serving workers.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "EDULEDGER_PUBLIC_RATE_LIMIT": f"{LIMIT}/hour",
+           "EDULEDGER_SIGNING_WORKERS": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir),
                              "--port", str(port), "--workers", "1"],
                             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

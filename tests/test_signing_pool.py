@@ -260,3 +260,31 @@ def test_a_failing_row_leaves_no_trace(service: CredentialService) -> None:
     with pytest.raises(InvalidInput, match="2020-01-01 is already past"):
         service.issue("school-a", CredentialType.TRANSCRIPT, rows)
     assert stored_credentials(service) == before
+
+
+def test_workers_stop_when_their_parent_is_killed() -> None:
+    """kill -9 of the process that owns the pool: nobody shuts the pool down, the workers
+    notice on their own and exit (no orphans left holding memory)."""
+    import json
+    import subprocess
+    import sys
+
+    script = ("import json, time\n"
+              "from ledger.credentials.signing import SigningPool\n"
+              "if __name__ == '__main__':\n"
+              "    print(json.dumps(SigningPool(2).warm()), flush=True)\n"
+              "    time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[1],
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        assert proc.stdout is not None
+        pids = json.loads(proc.stdout.readline())
+        assert len(pids) == 2 and all(Path(f"/proc/{p}").exists() for p in pids)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{p}").exists() for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{p}").exists() for p in pids)
