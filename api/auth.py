@@ -99,10 +99,6 @@ class FixedWindowLimit:
 PUBLIC_LIMIT = FixedWindowLimit(env("PUBLIC_RATE_LIMIT", "600/minute") or "600/minute")
 
 
-def share_public_limit(counts: Any, lock: Any) -> None:
-    PUBLIC_LIMIT.share(counts, lock)
-
-
 def check_public_rate(client: str) -> None:
     """Public endpoints (verify, share pages, DID documents): a window per client address."""
     if not PUBLIC_LIMIT.hit(client):

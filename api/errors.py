@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +16,12 @@ from ledger.errors import LedgerError
 log = logging.getLogger("eduledger.api")
 
 
+def validation_problems(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """pydantic's errors as {"field": "a.b.0", "problem": ...}, the shape of every 422."""
+    return [{"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg", "")}
+            for err in errors]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def ledger_error(_: Request, exc: LedgerError) -> JSONResponse:
@@ -21,13 +29,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg", "")}
-            for err in exc.errors()
-        ]
         return JSONResponse(
             {"code": "invalid_input", "message": "the request is not valid",
-             "details": {"problems": problems}},
+             "details": {"problems": validation_problems(exc.errors())}},
             status_code=422,
         )
 

@@ -1,11 +1,11 @@
-"""POST /v1/verify straight on ASGI, and optionally on worker processes.
+"""POST /v1/verify straight on ASGI, in the node and in its worker processes.
 
 Verification is the public endpoint with by far the most traffic (every employer, every
 QR scan). Through the framework's middleware, routing, dependency injection and response
 classes a verification costs several times the checks themselves; the app answers that
 one route with the very same function (`verify_request`), the same rate limit and the same
-errors before the framework sees the request, and leaves every other request to it. With
-verification workers (api.verifyworkers) the checks also run on other cores.
+errors before the framework sees the request, and leaves every other request to it. The
+node's worker processes (api.workers) answer it with the same function.
 """
 
 from __future__ import annotations
@@ -87,7 +87,11 @@ async def serve_verify(services: Callable[[], Services], scope: Scope, receive: 
         try:
             client = scope.get("client")
             check_public_rate(client[0] if client else "unknown")
-            body = await _read_body(receive, MAX_VERIFY_BODY)
+            body = await read_body(receive, MAX_VERIFY_BODY)
+        except BodyTooLarge:
+            exc = InvalidInput("the credential is too large", code="too_large")
+            await send_json(send, exc.http_status, _json(exc.to_dict()))
+            return
         except LedgerError as exc:
             await send_json(send, exc.http_status, _json(exc.to_dict()))
             return
@@ -106,7 +110,13 @@ async def send_json(send: Send, status: int, data: bytes) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+class BodyTooLarge(Exception):
+    """The request body passed the limit (reading stopped there)."""
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; BodyTooLarge beyond `limit` bytes, InvalidInput
+    ``disconnected`` if the client goes away first."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -116,7 +126,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise InvalidInput("the credential is too large", code="too_large")
+            raise BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

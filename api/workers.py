@@ -37,8 +37,9 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from api import auth
-from api.fastpath import CLIENT_HEADER, send_json, serve_verify
+from api.fastpath import CLIENT_HEADER, BodyTooLarge, read_body, send_json, serve_verify
 from api.services import Services
+from ledger.errors import InvalidInput
 from ledger.node import Node
 from ledger.settings import Settings
 
@@ -61,7 +62,7 @@ class SharedState:
         self.rate_lock = context.Lock()
 
     def install_rate_limit(self) -> None:
-        auth.share_public_limit(self.rate_counts, self.rate_lock)
+        auth.PUBLIC_LIMIT.share(self.rate_counts, self.rate_lock)
 
 
 # -- the node's side ------------------------------------------------------------------
@@ -115,9 +116,6 @@ class WorkerProcesses:
         for _ in range(self.count):
             self._spawn()
         self._watcher.start()
-
-    def pids(self) -> list[int]:
-        return [p.pid for p in self._processes if p.is_alive()]
 
     def ready(self) -> int:
         """How many workers are accepting connections."""
@@ -241,19 +239,13 @@ class WorkerApp:
                 return
 
     async def _pass_to_node(self, scope: Scope, receive: Receive, send: Send) -> None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > MAX_PASSED_BODY:
-                await send_json(send, 413, b'{"code":"too_large","message":"the request is too large"}')
-                return
-            if not message.get("more_body", False):
-                break
+        try:
+            body = await read_body(receive, MAX_PASSED_BODY)
+        except BodyTooLarge:
+            await send_json(send, 413, b'{"code":"too_large","message":"the request is too large"}')
+            return
+        except InvalidInput:  # the client went away: nobody to answer
+            return
         client = scope.get("client")
         headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
         headers.append((CLIENT_HEADER, (client[0] if client else "unknown").encode("latin-1")))
@@ -262,7 +254,7 @@ class WorkerApp:
             target += b"?" + scope["query_string"]
         assert self._node is not None
         request = self._node.build_request(scope["method"], "http://node" + target.decode("latin-1"),
-                                           headers=headers, content=b"".join(chunks))
+                                           headers=headers, content=body)
         try:
             response = await self._node.send(request, stream=True)
         except httpx.HTTPError:

@@ -124,7 +124,7 @@ class MerkleTree:
     Building hashes each node once (~2n hashes); each proof then costs O(log n) lookups.
     """
 
-    __slots__ = ("_index", "_levels", "leaves")
+    __slots__ = ("_index", "_levels", "_proofs", "leaves")
 
     def __init__(self, leaves: Sequence[bytes]) -> None:
         if isinstance(leaves, bytes | bytearray | str):
@@ -142,6 +142,7 @@ class MerkleTree:
                 )
         self.leaves: tuple[bytes, ...] = checked
         self._index = index
+        self._proofs: list[list[bytes]] | None = None
         level = [_leaf_node(leaf) for leaf in checked]
         levels = [level]
         while len(level) > 1:
@@ -181,8 +182,11 @@ class MerkleTree:
         return path
 
     def proofs(self) -> list[list[bytes]]:
-        """Every leaf's proof, in leaf order; O(n log n) in total."""
-        return [self.proof(i) for i in range(len(self.leaves))]
+        """Every leaf's proof, in leaf order; O(n log n) in total, once per tree (the
+        anchoring service and its caller both want them). Do not change the lists."""
+        if self._proofs is None:
+            self._proofs = [self.proof(i) for i in range(len(self.leaves))]
+        return self._proofs
 
 
 def verify_proof(leaf: bytes, proof: Sequence[bytes], root: bytes) -> bool:
@@ -240,9 +244,7 @@ def _plain(value: Any) -> bool:
             kind = type(inner)
             if kind is str or kind is int or kind is bool or inner is None:
                 continue
-            if kind is float:
-                return False
-            stack.append(inner)
+            stack.append(inner)  # a container, or something that is refused when popped
     return True
 
 

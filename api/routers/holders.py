@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited
+from api.errors import validation_problems
 from api.pages import error_page, share_page
 from api.services import Services
 from ledger.credentials.anchorproof import AnchorRef, read_credential
@@ -153,9 +154,8 @@ def verify_request(services: Services, body: bytes, content_type: str) -> dict[s
             item = (VerifyOne.model_validate(doc) if isinstance(doc, dict) and "credential" in doc
                     else VerifyOne(credential=doc if isinstance(doc, dict) else str(doc)))
         except ValidationError as exc:
-            raise InvalidInput("the request is not valid", code="invalid_input", problems=[
-                {"field": ".".join(str(p) for p in err.get("loc", ())), "problem": err.get("msg", "")}
-                for err in exc.errors()]) from None
+            raise InvalidInput("the request is not valid", code="invalid_input",
+                               problems=validation_problems(exc.errors())) from None
     else:
         item = VerifyOne(credential=body.decode("utf-8", errors="replace"))
     return _verify(services, item)

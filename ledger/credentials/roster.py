@@ -563,7 +563,7 @@ def _csv_items(
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a large roster is parsed.
 
     Parsing allocates hundreds of thousands of small objects (dicts, models), none in
@@ -594,7 +594,7 @@ def parse_roster(
         raise InvalidInput(f"unknown roster format {fmt!r}; expected json or csv")
     text = _decode(data, max_bytes)
     problems: list[dict[str, Any]] = []
-    with _gc_paused():
+    with gc_paused():
         if fmt == "json":
             items = _json_items(text, ctype, max_rows)
             source = _Source(list(range(1, len(items) + 1)))

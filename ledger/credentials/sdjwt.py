@@ -118,7 +118,7 @@ class Issued:
     """``issuer_jwt + "~" + "".join(d.encoded + "~" for d in disclosures)`` (so ``jwt~`` with none)."""
     issuer_jwt: str
     disclosures: list[Disclosure]
-    signed_payload: dict[str, Any] | None = None
+    signed_payload: dict[str, Any]
     """The payload as signed (digests, ``_sd_alg``, ``cnf``), without decoding the JWT again;
     it shares clear-text values with the payload given to :func:`issue`."""
 

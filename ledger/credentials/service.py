@@ -33,7 +33,7 @@ from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.anchorproof import AnchorRef, credential_leaf
 from ledger.credentials.did import issuer_did, key_id
-from ledger.credentials.roster import _gc_paused
+from ledger.credentials.roster import gc_paused
 from ledger.credentials.signing import SigningJob, SigningPool, claim_code, shared_pool
 from ledger.credentials.types import CredentialType
 from ledger.credentials.verify import CredentialVerifier, Verification
@@ -81,9 +81,8 @@ def _raw_private_key(keys: OrganisationKeys) -> bytes:
                                               serialization.NoEncryption())
 
 
-def _claim_key(keys: OrganisationKeys, raw: bytes | None = None) -> bytes:
-    raw = raw if raw is not None else _raw_private_key(keys)
-    return HKDF(hashes.SHA256(), 32, salt=None, info=b"eduledger claim codes").derive(raw)
+def _claim_key(keys: OrganisationKeys) -> bytes:
+    return HKDF(hashes.SHA256(), 32, salt=None, info=b"eduledger claim codes").derive(_raw_private_key(keys))
 
 
 def normalise_code(code: str) -> str:
@@ -129,8 +128,7 @@ class CredentialService:
             raise InvalidInput("nothing to issue", code="empty_roster")
         scoped_key = f"{org_id}:{idempotency_key}" if idempotency_key else None
         keys = self.keys_for(org_id)
-        raw_key = _raw_private_key(keys)
-        secret = _claim_key(keys, raw_key)
+        secret = _claim_key(keys)
         if scoped_key is not None:
             existing = self._batch_by_key(scoped_key)
             if existing is not None:
@@ -143,12 +141,12 @@ class CredentialService:
         did = issuer_did(self.client.chain_id, self.deployment.consortium, org["member_id"])
         kid = key_id(did, keys.ed25519_public_bytes)
         job = SigningJob(ctype=ctype, issuer_did=did, kid=kid, issuer_name=org["name"], now=now,
-                         private_key=raw_key, claim_secret=secret)
+                         private_key=_raw_private_key(keys), claim_secret=secret)
         ids = [f"urn:uuid:{uuid.uuid4()}" for _ in rows]
         records: list[dict[str, Any]] = []
         leaves: list[bytes] = []
         codes: list[str] = []
-        with _gc_paused():  # what is built here is many small objects, none in a cycle
+        with gc_paused():  # what is built here is many small objects, none in a cycle
             for chunk in self.signing.sign(job, rows, ids):
                 for signed in chunk:
                     leaves.append(signed.leaf)
@@ -179,7 +177,7 @@ class CredentialService:
             session.execute(delete(ClaimCode).where(ClaimCode.credential_id.in_(ids)))  # type: ignore[attr-defined]
             session.execute(delete(CredentialRecord).where(CredentialRecord.batch_id == batch_id))  # type: ignore[arg-type]
 
-        with _gc_paused():
+        with gc_paused():
             batch = self.anchoring.anchor(org_id, "credential", leaves, idempotency_key=scoped_key,
                                           attach=attach, detach=detach)
             if not proofs:  # an idempotent repeat that raced us: read it back

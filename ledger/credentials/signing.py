@@ -46,9 +46,9 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from ledger.credentials import jose, sdjwt
+from ledger.credentials import sdjwt
 from ledger.credentials.anchorproof import credential_leaf
-from ledger.credentials.roster import _gc_paused
+from ledger.credentials.roster import gc_paused
 from ledger.credentials.types import AnyRow, CredentialType, validity_window, vc_payload
 
 __all__ = ["SignedCredential", "SigningJob", "SigningPool", "claim_code", "shared_pool", "sign_rows"]
@@ -104,10 +104,7 @@ def sign_rows(job: SigningJob, rows: Sequence[AnyRow], ids: Sequence[str]) -> li
                              issuer_name=job.issuer_name, valid_from=start, valid_until=until)
         payload["iat"] = iat
         issued = sdjwt.issue(payload, key=key, kid=job.kid)
-        signed = issued.signed_payload
-        if signed is None:
-            signed = jose.decode_jws_unverified(issued.issuer_jwt)[1]
-        out.append(SignedCredential(credential_id, credential_leaf(signed),
+        out.append(SignedCredential(credential_id, credential_leaf(issued.signed_payload),
                                     claim_code(job.claim_secret, credential_id), issued.compact,
                                     start, until, getattr(row, "student_id", None)))
     return out
@@ -142,7 +139,7 @@ def _rebuild(model: type[BaseModel], data: dict[str, Any]) -> Any:
 def _sign_plain(job: SigningJob, rows: list[dict[str, Any]], ids: list[str]) -> list[SignedCredential]:
     """The task a worker runs: :func:`sign_rows` over rows given as ``model_dump()`` dicts."""
     model = job.ctype.row_model
-    with _gc_paused():  # a chunk is many small objects, none in a cycle (a third of the time)
+    with gc_paused():  # a chunk is many small objects, none in a cycle (a third of the time)
         return sign_rows(job, [_rebuild(model, row) for row in rows], ids)
 
 
