@@ -234,6 +234,16 @@ _pg_ensure_installed() {
   say "PostgreSQL installed in $(( $(_now) - t0 ))s"
 }
 
+# wrk, the HTTP load generator the credential benchmark measures the server with.
+eduledger_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  command -v apt-get >/dev/null 2>&1 || die "wrk is not installed and apt-get is not available"
+  say "installing wrk (apt-get install wrk)"
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || die "apt-get update failed"
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      wrk </dev/null >/dev/null || die "apt-get install wrk failed"
+}
+
 eduledger_postgres() {
   local t0 port attempt db=eduledger_test user=eduledger
   t0=$(_now)
