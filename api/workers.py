@@ -100,10 +100,12 @@ def unix_socket(path: Path) -> socket.socket:
 class WorkerProcesses:
     """Starts the workers, replaces one that dies, stops them with the node."""
 
-    def __init__(self, settings: Settings, count: int, node_socket: Path, shared: SharedState) -> None:
+    def __init__(self, settings: Settings, count: int, node_socket: Path, chain_url: str,
+                 shared: SharedState) -> None:
         self.settings = settings
         self.count = count
         self.node_socket = node_socket
+        self.chain_url = chain_url
         self.shared = shared
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[Any] = []
@@ -130,10 +132,9 @@ class WorkerProcesses:
         # The worker says "ready" on a pipe whose other end only this process has; when the
         # node goes, even by kill -9, the worker sees the end of the pipe and stops too.
         theirs, ours = self._context.Pipe(duplex=True)
-        chain_url = self.settings.rpc_url or f"http://{_loopback(self.settings.host)}:{self.settings.port}/rpc"
         process = self._context.Process(
             target=_worker_main, name="eduledger-worker", daemon=True,
-            args=(theirs, self.settings, chain_url, str(self.node_socket), self.shared))
+            args=(theirs, self.settings, self.chain_url, str(self.node_socket), self.shared))
         process.start()
         theirs.close()
         self._processes.append(process)
@@ -166,10 +167,6 @@ class WorkerProcesses:
                 process.join(5)
         for lifeline in self._lifelines:
             lifeline.close()
-
-
-def _loopback(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "", "localhost") else "[::1]" if host == "::" else host  # noqa: S104
 
 
 # -- the worker's side ----------------------------------------------------------------
@@ -278,11 +275,17 @@ def run_in_process(node: Node, settings: Settings, shared: SharedState, app: Any
     public = listening_socket(settings.host, settings.port)
     path = node_socket_path(settings.data_dir)
     private = unix_socket(path)
-    workers = WorkerProcesses(settings, settings.workers, path, shared)
+    # The workers' way to the embedded chain's /rpc: a port of the node's own. Through the
+    # shared public port a worker's chain request could reach that very worker, blocked in
+    # the verification that needs the answer.
+    rpc = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    rpc.bind(("127.0.0.1", 0))
+    chain_url = settings.rpc_url or f"http://127.0.0.1:{rpc.getsockname()[1]}/rpc"
+    workers = WorkerProcesses(settings, settings.workers, path, chain_url, shared)
     app.state.workers = workers
     workers.start()
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[public, private])
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[public, private, rpc])
     finally:
         workers.stop()
         with contextlib.suppress(FileNotFoundError):
