@@ -237,7 +237,7 @@ class SigningPool:
                 raise _PoolUnavailable from exc
             for future in futures:
                 try:
-                    chunk = future.result()
+                    chunk = _result(executor, future)
                 except (BrokenProcessPool, CancelledError) as exc:
                     self._discard(executor)
                     raise _PoolUnavailable from exc
@@ -311,7 +311,28 @@ class SigningPool:
         with self._lock:
             if self._executor is executor:
                 self._executor = None
+        # A worker killed while it held the result queue's lock leaves the others blocked on
+        # it for ever: a broken pool's processes are killed, not asked to finish.
+        for process in _processes(executor):
+            process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _processes(executor: ProcessPoolExecutor) -> list[Any]:
+    """The executor's worker processes (a private attribute of CPython's executor)."""
+    return list((getattr(executor, "_processes", None) or {}).values())
+
+
+def _result(executor: ProcessPoolExecutor, future: Future[list[SignedCredential]]) -> list[SignedCredential]:
+    """The chunk, or BrokenProcessPool as soon as one of the workers has died: the executor
+    notices a death itself, except when the dead worker took the result queue's lock with it,
+    and then the survivors and this wait would block for ever."""
+    while True:
+        try:
+            return future.result(timeout=0.5)
+        except TimeoutError:
+            if any(p.exitcode is not None for p in _processes(executor)):
+                raise BrokenProcessPool("a signing worker died") from None
 
 
 _shared: SigningPool | None = None
