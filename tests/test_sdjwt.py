@@ -1103,6 +1103,85 @@ def test_deep_json_is_refused_before_the_c_decoder_sees_it() -> None:
     assert time.process_time() - start < 2
 
 
+def _strict_json(raw: bytes) -> Any:
+    """The reference for json_loads: the standard library, refusing NaN and Infinity."""
+    def refuse(name: str) -> Any:
+        raise ValueError(name)
+
+    return json.loads(raw.decode("utf-8"), parse_constant=refuse)
+
+
+def _json_outcome(loads: Any, raw: bytes) -> tuple[str, str]:
+    # repr tells 1 from 1.0 and True, -0.0 from 0.0, and compares nested values exactly
+    try:
+        return "ok", repr(loads(raw))
+    except (ValueError, SdJwtError):
+        return "refused", ""
+
+
+_OBJECT_FREE_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(_OBJECT_FREE_JSON, st.booleans(), st.sampled_from(["", " ", "\n", "\t\r\n "]))
+def test_json_fast_path_reads_object_free_json_as_the_standard_library(
+    value: Any, ascii_only: bool, space: str
+) -> None:
+    # disclosures are arrays: json_loads reads them with jiter, and must read them exactly
+    # as the strict decoder would (floats to the last bit, big integers, escapes)
+    raw = (space + json.dumps(value, ensure_ascii=ascii_only) + space).encode()
+    assert _json_outcome(jose.json_loads, raw) == _json_outcome(_strict_json, raw)
+    assert _json_outcome(jose.json_loads, raw)[0] == "ok"
+
+
+@given(st.text(alphabet='[]",.0123456789eE+-tfrulnaIiyN\\/ \t\n\x00\x1f\x7fé\ud800', max_size=40))
+@settings(max_examples=500)
+def test_json_fast_path_refuses_what_the_standard_library_refuses(text: str) -> None:
+    raw = text.encode("utf-8", "surrogatepass")  # lone surrogates make invalid UTF-8
+    assert _json_outcome(jose.json_loads, raw) == _json_outcome(_strict_json, raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'["\\ud800"]', b'["\\ud83d\\ude00"]', b"[1e400]", b"-0", b"[-0.0]", b"1" * 4300, b"1" * 4301,
+     b"\xef\xbb\xbf[1]", b'["a\tb"]', b'["\xed\xa0\x80"]', b"[NaN]", b"[-Infinity]", b"[1,]", b"[01]",
+     b'["x",{"a":1,"a":2}]', b"[" * 101 + b"]" * 101, b"[" * 100 + b"]" * 100],
+)
+def test_json_fast_path_edge_cases(raw: bytes) -> None:
+    def strict(raw: bytes) -> Any:
+        try:
+            if jose._too_deep(raw.decode()):
+                raise ValueError("too deep")
+            return jose._DECODER.decode(raw.decode())
+        except RecursionError as exc:
+            raise ValueError("too deep") from exc
+
+    assert _json_outcome(jose.json_loads, raw) == _json_outcome(strict, raw)
+
+
+@given(st.lists(st.binary(max_size=40), max_size=8))
+def test_b64url_decode_all_is_b64url_decode_of_each(parts: list[bytes]) -> None:
+    encoded = [b64url(p) for p in parts]
+    assert jose.b64url_decode_all(encoded) == parts
+    assert jose.b64url_decode_all(encoded, alphabet_checked=True) == parts
+
+
+@pytest.mark.parametrize("bad", ["A", "AB=", "A+B/", "AB C", "AF", "AAF", "A.B", "AA~", "ÀB", ""])
+def test_b64url_decode_all_refuses_what_b64url_decode_refuses(bad: str) -> None:
+    # a bad part anywhere among good ones; "" alone decodes (to b""), as with b64url_decode
+    if bad == "":
+        assert jose.b64url_decode_all(["AA", ""]) == [b"\0", b""]
+        return
+    for at in range(3):
+        parts = ["AAEC", "AA"]
+        parts.insert(at, bad)
+        assert code_of(jose.b64url_decode_all, parts) == "malformed"
+
+
 def test_sha256_is_over_the_ascii_disclosure() -> None:
     enc = RFC_FAMILY_NAME
     assert disclosure_digest(enc) == b64url(hashlib.sha256(enc.encode("ascii")).digest())
