@@ -1119,26 +1119,39 @@ def _json_outcome(loads: Any, raw: bytes) -> tuple[str, str]:
         return "refused", ""
 
 
-_OBJECT_FREE_JSON = st.recursive(
+_JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=5),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=5), children, max_size=5),
     max_leaves=20,
 )
 
 
-@given(_OBJECT_FREE_JSON, st.booleans(), st.sampled_from(["", " ", "\n", "\t\r\n "]))
-def test_json_fast_path_reads_object_free_json_as_the_standard_library(
-    value: Any, ascii_only: bool, space: str
+@given(_JSON_VALUES, st.booleans(), st.booleans(), st.sampled_from(["", " ", "\n", "\t\r\n "]))
+def test_json_fast_path_reads_json_as_the_standard_library(
+    value: Any, ascii_only: bool, compact: bool, space: str
 ) -> None:
-    # disclosures are arrays: json_loads reads them with jiter, and must read them exactly
-    # as the strict decoder would (floats to the last bit, big integers, escapes)
-    raw = (space + json.dumps(value, ensure_ascii=ascii_only) + space).encode()
+    # json_loads reads disclosures and payloads with jiter, and must read them exactly as
+    # the strict decoder would (floats to the last bit, big integers, escapes)
+    separators = (",", ":") if compact else None
+    raw = (space + json.dumps(value, ensure_ascii=ascii_only, separators=separators) + space).encode()
     assert _json_outcome(jose.json_loads, raw) == _json_outcome(_strict_json, raw)
     assert _json_outcome(jose.json_loads, raw)[0] == "ok"
 
 
-@given(st.text(alphabet='[]",.0123456789eE+-tfrulnaIiyN\\/ \t\n\x00\x1f\x7fé\ud800', max_size=40))
+@given(st.dictionaries(st.text(max_size=5), _JSON_VALUES, min_size=1, max_size=5), _JSON_VALUES,
+       st.booleans())
+def test_json_fast_path_refuses_duplicate_names(obj: dict[str, Any], other: Any, nested: bool) -> None:
+    # jiter keeps the last of duplicate names; json_loads must refuse them, compact or not
+    name = next(iter(obj))
+    text = "{" + json.dumps(name) + ":" + json.dumps(other, separators=(",", ":")) + "," + \
+        json.dumps(obj, ensure_ascii=False, separators=(",", ":"))[1:]
+    raw = ("[1," + text + "]" if nested else text).encode()
+    assert code_of(jose.json_loads, raw) == "malformed"
+
+
+@given(st.text(alphabet='[]{}:",.0123456789eE+-tfrulnaIiyN\\/ \t\n\x00\x1f\x7fé\ud800', max_size=40))
 @settings(max_examples=500)
 def test_json_fast_path_refuses_what_the_standard_library_refuses(text: str) -> None:
     raw = text.encode("utf-8", "surrogatepass")  # lone surrogates make invalid UTF-8
@@ -1149,7 +1162,9 @@ def test_json_fast_path_refuses_what_the_standard_library_refuses(text: str) -> 
     "raw",
     [b'["\\ud800"]', b'["\\ud83d\\ude00"]', b"[1e400]", b"-0", b"[-0.0]", b"1" * 4300, b"1" * 4301,
      b"\xef\xbb\xbf[1]", b'["a\tb"]', b'["\xed\xa0\x80"]', b"[NaN]", b"[-Infinity]", b"[1,]", b"[01]",
-     b'["x",{"a":1,"a":2}]', b"[" * 101 + b"]" * 101, b"[" * 100 + b"]" * 100],
+     b'["x",{"a":1,"a":2}]', b'{"a":1,"a":1}', b'{"\\u0061":1,"a":1}', b'{"a":{"b":[],"b":[]}}',
+     b'{"a":1e400}', b'{"a":' + b"1" * 30 + b"}", b'{"a":1.0}', b'{"a":1e16}', b'{"\\u00e9":"\\n"}',
+     b"[" * 101 + b"]" * 101, b"[" * 100 + b"]" * 100, b"[" * 50 + b"{}" + b"]" * 50],
 )
 def test_json_fast_path_edge_cases(raw: bytes) -> None:
     def strict(raw: bytes) -> Any:

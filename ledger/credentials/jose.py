@@ -19,6 +19,7 @@ import json
 import re
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -183,14 +184,17 @@ def _too_deep(text: str) -> bool:
 def json_loads(raw: bytes, what: str = "JSON") -> Any:
     """Strict JSON from UTF-8 bytes; any problem (including nesting deeper than
     :data:`JSON_MAX_DEPTH`) is ``malformed``."""
-    if b"{" not in raw and raw.count(b"[") <= JSON_MAX_DEPTH:
-        # No objects (so no duplicate names to refuse) and shallow: jiter (pydantic-core's
-        # parser) is several times faster and agrees with the strict decoder below on every
-        # such text it accepts; whatever it refuses (lone surrogate escapes included) gets
-        # the strict decoder's verdict.
+    if raw.count(b"[") + raw.count(b"{") <= JSON_MAX_DEPTH:  # so nested no deeper
+        # jiter (pydantic-core's parser) is several times faster, and reads valid JSON as
+        # the strict decoder below does (property-tested); but it keeps the last of
+        # duplicate names. Without objects there are none; with them, the text has none if
+        # it is exactly the compact form of what was read (as disclosures and payloads that
+        # we issue are). Anything else gets the strict decoder's verdict.
         try:
-            return _from_json(raw, allow_inf_nan=False)
-        except ValueError:
+            value = _from_json(raw, allow_inf_nan=False)
+            if b"{" not in raw or orjson.dumps(value) == raw:
+                return value
+        except (ValueError, TypeError):  # TypeError: orjson refuses integers beyond 64 bits
             pass
     try:
         text = raw.decode("utf-8")

@@ -525,16 +525,16 @@ class _Resolver:
     def __init__(self, raws: list[str], decoded: list[Disclosure] | None = None) -> None:
         n = len(raws)
         self.raws = raws
-        self.decoded: list[Disclosure | None] = list(decoded) if decoded is not None else [None] * n
-        index: dict[str, int] = {}
-        for i, raw in enumerate(raws):
-            d = self.decoded[i]
-            digest = d.digest if d is not None else disclosure_digest(raw)
-            if digest in index:
-                raise _err("claim_tampered", "the same disclosure is presented twice")
-            index[digest] = i
+        self.decoded: list[Disclosure | None]
+        if decoded is not None:
+            self.decoded = list(decoded)
+            index = {d.digest: i for i, d in enumerate(decoded)}
+        else:
+            self.decoded = [None] * n
+            index = {disclosure_digest(raw): i for i, raw in enumerate(raws)}
+        if len(index) != n:
+            raise _err("claim_tampered", "the same disclosure is presented twice")
         self.index = index
-        self.digests = list(index)
         self.used = [False] * n
         self.parent = [-1] * n
         self.paths: list[ClaimPath] = [()] * n

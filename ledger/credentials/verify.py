@@ -80,12 +80,16 @@ class Verification:
             "issued_at": self.issued_at,
             "anchored_at": self.anchored_at,
             "claims": self.claims,
-            "disclosed": [{"path": ".".join(str(p) for p in path), "value": value}
-                          for path, value in self.disclosed],
+            "disclosed": [{"path": _path_text(path), "value": value} for path, value in self.disclosed],
             "leaf": self.leaf,
             "anchor": self.anchor,
             "checks": [c.to_dict() for c in self.checks],
         }
+
+
+@lru_cache(maxsize=4096)  # every transcript of a school has the same few dozen paths
+def _path_text(path: tuple[str | int, ...]) -> str:
+    return ".".join(map(str, path))
 
 
 def _iso(ts: int | float | None) -> str | None:
