@@ -8,10 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from ledger.anchoring import AnchoringService
+from ledger.anchoring.service import _proof_json
 from ledger.contracts.bindings import LeafStatus
 from ledger.errors import Conflict, ContractReverted, InvalidInput, NotFound
 from ledger.merkle import verify_proof
@@ -180,3 +183,10 @@ def test_crash_between_send_and_receipt(engine: Engine, network: Network,
     monkeypatch.undo()
     resumed = service(engine, network).process(batch.id)
     assert resumed.status == "anchored" and resumed.tx_hash
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=20))
+def test_stored_proofs_are_the_json_of_their_hex_siblings(proof: list[bytes]) -> None:
+    expected = ["0x" + p.hex() for p in proof]
+    assert _proof_json(proof) == json.dumps(expected)
+    assert json.loads(_proof_json(proof)) == expected

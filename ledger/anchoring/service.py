@@ -20,7 +20,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -37,6 +37,7 @@ MAX_BATCH = 100_000
 Attach = Callable[[Session, AnchorBatch, MerkleTree], None]
 Detach = Callable[[Session, str], None]
 ZERO32 = b"\x00" * 32
+_ANCHOR_LEAF: Table = AnchorLeaf.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,12 @@ def parse_kind(value: str | int) -> AnchorKind:
 
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
+
+
+def _proof_json(proof: list[bytes]) -> str:
+    """``json.dumps`` of the hex siblings, built directly (hex needs no escaping): a batch
+    of 10,000 leaves has 140,000 of them."""
+    return '["0x' + '", "0x'.join([p.hex() for p in proof]) + '"]' if proof else "[]"
 
 
 def _leaf_bytes(value: bytes | str) -> bytes:
@@ -112,15 +119,16 @@ class AnchoringService:
             idempotency_key=idempotency_key,
         )
         rows = [
-            {"batch_id": batch.id, "position": i, "leaf_hash": _hex(leaf),
-             "proof_json": json.dumps([_hex(p) for p in proof])}
+            {"batch_id": batch.id, "position": i, "leaf_hash": _hex(leaf), "proof_json": _proof_json(proof)}
             for i, (leaf, proof) in enumerate(zip(tree.leaves, tree.proofs(), strict=True))
         ]
         try:
             with session_scope(self.engine) as session:
                 session.add(batch)
                 session.flush()
-                session.bulk_insert_mappings(AnchorLeaf, rows)  # type: ignore[arg-type]
+                # a Core INSERT (one executemany): the rows are complete, and the ORM's bulk
+                # path costs as much again as the database
+                session.execute(insert(_ANCHOR_LEAF), rows)
                 if attach is not None:
                     attach(session, batch, tree)
         except IntegrityError:
