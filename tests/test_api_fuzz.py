@@ -1,0 +1,163 @@
+"""No input gives a 500: random requests, and valid ones with one part broken, to every route.
+
+Each answer must be below 500, and an error must say what went wrong: a JSON body with a
+machine ``code`` and a ``message`` (or, for the share page a browser asks for, an HTML page).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger.credentials.jose import ed25519_jwk
+from ledger.credentials.sdjwt import add_key_binding, parse
+from tests.credential_fixtures import Served, served_network, transcript_row
+
+ROUTES = [
+    ("POST", "/v1/credentials"), ("GET", "/v1/credentials/{id}"),
+    ("POST", "/v1/credentials/{id}/status"), ("POST", "/v1/credentials/{id}/correct"),
+    ("GET", "/v1/batches/{id}"), ("POST", "/v1/claims/redeem"), ("POST", "/v1/shares"),
+    ("DELETE", "/v1/shares/{id}"), ("GET", "/s/{id}"), ("GET", "/s/{id}/qr.png"),
+    ("GET", "/s/{id}/qr.svg"), ("POST", "/v1/verify"), ("POST", "/v1/verify/batch"),
+    ("GET", "/v1/dids/{id}"), ("GET", "/v1/audit/history/{id}"), ("GET", "/v1/audit/runs/{id}"),
+    ("GET", "/v1/network"), ("GET", "/health"),
+]
+CONTENT_TYPES = [None, "application/json", "text/plain", "text/csv", "application/octet-stream",
+                 "multipart/form-data; boundary=x", "application/json; charset=latin-1"]
+ACCEPTS = [None, "application/json", "text/html", "*/*", "image/png"]
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children,
+                                                                      max_size=4),
+    max_leaves=12,
+)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import api.auth
+    from ledger.keys import clear_keystore_cache
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "fuzz passphrase")
+    mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    mp.setattr(api.auth.PUBLIC_LIMIT, "amount", 10**9)  # the fuzzing is not what is limited
+    clear_keystore_cache()
+    try:
+        with served_network(tmp_path_factory.mktemp("fuzz") / "data") as served:
+            r = served.issue("school-a", "transcript", [transcript_row(n, courses=2) for n in range(3)])
+            assert r.status_code == 201, r.text
+            batch = r.json()
+            credential = batch["credentials"][0]
+            holder = Ed25519PrivateKey.generate()
+            redeemed = served.http.post("/v1/claims/redeem", json={
+                "code": batch["credentials"][1]["claim_code"],
+                "holder_jwk": ed25519_jwk(holder.public_key())})
+            assert redeemed.status_code == 200, redeemed.text
+            sd_jwt = redeemed.json()["sd_jwt"]
+            presentation = add_key_binding(sd_jwt, holder_key=holder, aud=served.base, nonce="fuzz")
+            share = served.http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 3})
+            assert share.status_code == 201, share.text
+            yield {"served": served, "batch": batch, "credential": credential, "sd_jwt": sd_jwt,
+                   "presentation": presentation,
+                   "ids": [credential["credential_id"], batch["batch_id"], credential["claim_code"],
+                           share.json()["share_id"], parse(sd_jwt).payload["issuer"]["id"], "did:example:1",
+                           "x" * 300, "%00", "..", "~"]}
+    finally:
+        mp.undo()
+        clear_keystore_cache()
+
+
+def _templates(world: dict[str, Any]) -> dict[str, Any]:
+    """A valid body for each route that takes one."""
+    row = transcript_row(9, courses=1)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    return {
+        "/v1/credentials": {"type": "transcript", "credentials": [row]},
+        "/v1/credentials/{id}/status": {"action": "suspend", "reason": 1, "note": "fuzz"},
+        "/v1/credentials/{id}/correct": {"credential": row, "reason": 2},
+        "/v1/claims/redeem": {"code": world["credential"]["claim_code"], "holder_jwk": jwk},
+        "/v1/shares": {"presentation": world["presentation"], "expires_in_days": 30},
+        "/v1/verify": {"credential": world["sd_jwt"], "require_holder_binding": False},
+        "/v1/verify/batch": {"credentials": [world["sd_jwt"]]},
+    }
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value (the value itself included)."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return copy
+
+
+@st.composite
+def requests(draw: st.DrawFn, world: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes]:
+    method, template = draw(st.sampled_from(ROUTES))
+    ident = draw(st.sampled_from(world["ids"]) | st.text(max_size=40))
+    path = template.replace("{id}", quote(ident, safe=":"))
+    served: Served = world["served"]
+    headers: dict[str, str] = {}
+    auth = draw(st.sampled_from([None, "school-a", "bureau", "garbage"]))
+    if auth == "garbage":
+        headers["Authorization"] = draw(st.sampled_from(["Bearer nope", "Basic eA==", "Bearer", "bearer  x"]))
+    elif auth is not None and auth in served.api_keys:
+        headers.update(served.as_org(auth))
+    for name, choices in (("Content-Type", CONTENT_TYPES), ("Accept", ACCEPTS)):
+        chosen = draw(st.sampled_from(choices))
+        if chosen is not None:
+            headers[name] = chosen
+    valid = _templates(world).get(template)
+    kind = draw(st.sampled_from(["bytes", "json", "broken"] if valid is not None else ["bytes", "json"]))
+    if kind == "bytes":
+        body = draw(st.binary(max_size=200))
+    elif kind == "json":
+        body = json.dumps(draw(JSON_VALUES)).encode()
+    else:  # the valid body with one part replaced, or one key added
+        where = draw(st.sampled_from(_paths(valid)))
+        body = json.dumps(_replaced(valid, where, draw(JSON_VALUES))).encode()
+    return method, path, headers, body
+
+
+@given(st.data())
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+def test_no_request_gets_a_server_error(world: dict[str, Any], data: st.DataObject) -> None:
+    method, path, headers, body = data.draw(requests(world))
+    served: Served = world["served"]
+    r = served.http.request(method, path, headers=headers, content=body if method != "GET" else None)
+    assert r.status_code < 500, (method, path, headers, body, r.status_code, r.text[:500])
+    if r.status_code >= 400:
+        if r.headers.get("content-type", "").startswith("text/html"):
+            assert "<html" in r.text.lower()
+        else:
+            problem = r.json()
+            assert isinstance(problem.get("code"), str) and problem["code"], (path, r.text[:300])
+            assert isinstance(problem.get("message"), str) and problem["message"], (path, r.text[:300])
+
+
+def test_the_fixture_is_real(world: dict[str, Any]) -> None:
+    # the ids the fuzzing starts from exist: the broken requests are near misses, not noise
+    served: Served = world["served"]
+    r = served.http.post("/v1/verify", json={"credential": world["sd_jwt"]})
+    assert r.status_code == 200 and r.json()["valid"] is True, r.text
