@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from sqlmodel import func, select
 from api.cli import DEMO_CONSORTIUM
 from api.services import Services
 from ledger.consortium.network import init_network
-from ledger.credentials import sdjwt
+from ledger.credentials import sdjwt, signing
 from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.jose import SdJwtError
 from ledger.credentials.roster import parse_one, parse_roster
@@ -210,6 +213,44 @@ def test_a_killed_worker_falls_back_in_process_and_the_pool_comes_back(
     assert "signing the rest of this roster in-process" in caplog.text
     assert all(gone(pid) for pid in after)
     assert len(pool.warm()) == 2
+
+
+def _die_while_sending_a_result() -> None:
+    """A worker task that writes the start of a result to the executor's result pipe, as a
+    worker does, and is killed before the rest (test-only: the pipe is found in the caller's
+    frame)."""
+    frame = sys._getframe()
+    while "result_queue" not in frame.f_locals:
+        frame = frame.f_back  # type: ignore[assignment]
+    writer = frame.f_locals["result_queue"]._writer
+    os.write(writer.fileno(), struct.pack("!i", 4096) + b"the first bytes of a result")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_while_sending_a_result_leaves_nothing_blocked() -> None:
+    # The executor's manager thread would wait for the rest of that result for ever, and
+    # the interpreter joins it at exit: the process could never stop.
+    pool = SigningPool(2)
+    executor = pool._running()
+    results = executor._result_queue  # type: ignore[attr-defined]
+    try:
+        future = executor.submit(_die_while_sending_a_result)
+        with pytest.raises(BrokenProcessPool):
+            signing._result(executor, future)
+        manager = executor._executor_manager_thread  # type: ignore[attr-defined]
+        pids = [p.pid for p in signing._processes(executor)]
+        assert manager is not None and manager.is_alive() and pids
+        pool._discard(executor)
+        manager.join(timeout=10)
+        assert not manager.is_alive()
+        assert all(gone(pid, timeout=1) for pid in pids)  # killed and reaped
+        assert len(pool.warm()) == 2  # and the pool starts again
+    finally:
+        if executor is pool._executor:  # failed before the discard: a plain close would block
+            pool._discard(executor)
+        if not results._writer.closed:
+            results._writer.close()  # a failed test must not hang the test run at exit
+        pool.close()
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ this process and the pool is recreated on its next use.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import hashlib
 import hmac
@@ -313,8 +314,20 @@ class SigningPool:
                 self._executor = None
         # A worker killed while it held the result queue's lock leaves the others blocked on
         # it for ever: a broken pool's processes are killed, not asked to finish.
-        for process in _processes(executor):
+        processes = _processes(executor)
+        results = getattr(executor, "_result_queue", None)  # private, like _processes
+        for process in processes:
             process.kill()
+        for process in processes:  # reaped here, not left a zombie until a next pool starts
+            process.join(timeout=2)
+        # A worker killed in the middle of sending a result leaves the executor's manager
+        # thread waiting for the rest of it for ever, and the interpreter joins that thread
+        # at exit. With the workers gone, closing this process's end of the pipe gives the
+        # thread end-of-file: it sees a broken pool and ends.
+        writer = getattr(results, "_writer", None)
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
         executor.shutdown(wait=False, cancel_futures=True)
 
 
