@@ -86,7 +86,9 @@ def _templates(world: dict[str, Any]) -> dict[str, Any]:
         "/v1/credentials/{id}/correct": {"credential": row, "reason": 2},
         "/v1/claims/redeem": {"code": world["credential"]["claim_code"], "holder_jwk": jwk},
         "/v1/shares": {"presentation": world["presentation"], "expires_in_days": 30},
-        "/v1/verify": {"credential": world["sd_jwt"], "require_holder_binding": False},
+        "/v1/verify": {"credential": {"format": "eduledger-credential/1", "sd_jwt": world["sd_jwt"],
+                                      "anchor": world["batch"]["credentials"][1]["anchor"]},
+                       "require_holder_binding": False},
         "/v1/verify/batch": {"credentials": [world["sd_jwt"]]},
     }
 
@@ -159,5 +161,6 @@ def test_no_request_gets_a_server_error(world: dict[str, Any], data: st.DataObje
 def test_the_fixture_is_real(world: dict[str, Any]) -> None:
     # the ids the fuzzing starts from exist: the broken requests are near misses, not noise
     served: Served = world["served"]
-    r = served.http.post("/v1/verify", json={"credential": world["sd_jwt"]})
-    assert r.status_code == 200 and r.json()["valid"] is True, r.text
+    for body in ({"credential": world["sd_jwt"]}, _templates(world)["/v1/verify"]):
+        r = served.http.post("/v1/verify", json=body)
+        assert r.status_code == 200 and r.json()["valid"] is True, r.text

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.app import create_app
 from api.cli import DEMO_CONSORTIUM, main
 from api.services import Services
 from ledger.consortium.network import init_network
 from ledger.credentials.anchorproof import envelope
+from ledger.credentials.roster import parse_roster
+from ledger.credentials.types import CredentialType
 from ledger.node import Node
 from ledger.settings import Settings
 from tests.servers import serve_app
@@ -84,3 +90,91 @@ def test_bad_roster_is_reported_by_row(data_dir: Path, tmp_path: Path,
     assert main(["issue", "--roster", str(tmp_path / "missing.csv"), "--type", "transcript",
                  "--org", "school-a", "--data-dir", str(data_dir)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+# --- no input gives a traceback ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from ledger.keys import clear_keystore_cache
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "cli fuzz")
+    mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    clear_keystore_cache()
+    data_dir = tmp_path_factory.mktemp("cli-fuzz") / "data"
+    node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
+    try:
+        batch = Services(node).credentials.issue("school-a", CredentialType.DEGREE, parse_roster(json.dumps([{
+            "holder_name": "学生", "student_id": "D1", "degree_name": "工学学士", "field": "工学",
+            "conferral_date": "2026-06-30", "certificate_number": "10001-2026-00001"}]).encode(),
+            fmt="json", ctype=CredentialType.DEGREE))
+        issued = batch.credentials[0]
+        valid = envelope(Services(node).credentials.get(issued.credential_id).sd_jwt, issued.anchor)
+        with serve_app(create_app(node, background=False)) as base:
+            yield {"rpc": base + "/rpc", "data_dir": data_dir, "valid": valid,
+                   "file": tmp_path_factory.mktemp("cli-fuzz-files") / "input"}
+    finally:
+        node.close()
+        mp.undo()
+        clear_keystore_cache()
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                     max_leaves=8)
+
+
+def _near_misses(valid: dict[str, Any]) -> st.SearchStrategy[bytes]:
+    """The valid envelope with one top-level or anchor field replaced."""
+    fields = [(k,) for k in valid] + [("anchor", k) for k in valid.get("anchor") or {}]
+
+    def broken(where: tuple[str, ...], value: Any) -> bytes:
+        doc = json.loads(json.dumps(valid))
+        target = doc
+        for key in where[:-1]:
+            target = target[key]
+        target[where[-1]] = value
+        return json.dumps(doc).encode()
+
+    return st.builds(broken, st.sampled_from(fields), _JSON)
+
+
+def _still_valid(content: bytes, valid: dict[str, Any]) -> bool:
+    """The file is the valid one, but for optional proof fields left out (null)."""
+    try:
+        doc = json.loads(content)
+        anchor = dict(doc["anchor"])
+    except (ValueError, TypeError, KeyError):
+        return False
+    optional = {k: v for k, v in anchor.items() if k in ("tx_hash", "block_number") and v is None}
+    return {**doc, "anchor": {**anchor, **{k: valid["anchor"][k] for k in optional}}} == valid
+
+
+@given(st.data())
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_cli_answers_any_file_with_a_verdict_or_one_line(
+        cli_world: dict[str, Any], capsys: pytest.CaptureFixture[str], data: st.DataObject) -> None:
+    file: Path = cli_world["file"]
+    command = data.draw(st.sampled_from(["verify", "issue"]))
+    content = data.draw(st.binary(max_size=300) | _JSON.map(lambda v: json.dumps(v).encode())
+                        | (_near_misses(cli_world["valid"]) if command == "verify" else
+                           st.text(alphabet="abc,\"\n\r;=+-@\t0123456789学", max_size=120).map(str.encode)))
+    file.write_bytes(content)
+    capsys.readouterr()
+    if command == "verify":
+        code = main(["verify", str(file), "--rpc", cli_world["rpc"],
+                     "--data-dir", str(cli_world["data_dir"])])
+    else:
+        fmt = data.draw(st.sampled_from(["json", "csv"]))
+        code = main(["issue", "--roster", str(file), "--format", fmt, "--type", "degree", "--org", "school-a",
+                     "--data-dir", str(cli_world["data_dir"])])
+    err = capsys.readouterr().err
+    # nothing here is a valid credential or roster, but the valid file itself
+    assert code in ((0,) if command == "verify" and _still_valid(content, cli_world["valid"]) else (1, 2)), \
+        (content, code, err)
+    assert "Traceback" not in err
+    if code == 2:
+        assert err.startswith("eduledger: ") and err.count("\n") == 1, err

@@ -14,12 +14,13 @@ from api.services import Services
 from ledger.consortium.network import init_network
 from ledger.contracts.bindings import AnchorKind
 from ledger.credentials import jose, sdjwt
-from ledger.credentials.anchorproof import AnchorRef, credential_leaf
+from ledger.credentials.anchorproof import AnchorRef, credential_leaf, envelope, read_credential
 from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.roster import parse_one
 from ledger.credentials.service import CredentialService
 from ledger.credentials.types import CHINA_TZ, CredentialType, vc_payload
 from ledger.credentials.verify import CredentialVerifier
+from ledger.errors import InvalidInput
 from ledger.merkle import MerkleTree
 from ledger.settings import Settings
 from tests.credential_fixtures import transcript_row
@@ -97,6 +98,55 @@ def test_not_anchored(world) -> None:  # type: ignore[no-untyped-def]
                        svc.deployment.anchor_registry, None, None)
     assert failures(svc, issued.compact, lonely) == ["not_anchored"]
     assert failures(svc, issued.compact, None) == ["not_anchored"]
+
+
+def test_the_proofs_block_and_transaction_must_be_the_chains(world) -> None:  # type: ignore[no-untyped-def]
+    # they are shown with the verdict, so a file cannot claim another block or transaction
+    _, svc = world
+    sd_jwt, anchor, _ = issue_one(svc)
+    _, other, _ = issue_one(svc)  # another batch: another transaction, another block
+    assert anchor.tx_hash and anchor.block_number is not None and other.tx_hash != anchor.tx_hash
+    result = svc.verifier.verify(sd_jwt, anchor)
+    assert result.valid and result.anchor["tx_hash"] == anchor.tx_hash
+    assert result.anchor["block_number"] == anchor.block_number
+    for changed in ({"tx_hash": other.tx_hash}, {"tx_hash": "0x" + "ab" * 32},
+                    {"block_number": other.block_number}, {"block_number": anchor.block_number + 10**6}):
+        wrong = AnchorRef.from_dict({**anchor.to_dict(), **changed})
+        assert failures(svc, sd_jwt, wrong) == ["not_anchored"], changed
+        detail = next(c for c in svc.verifier.verify(sd_jwt, wrong).checks if c.name == "anchor").details
+        assert "block" in detail["problem"] or "transaction" in detail["problem"]
+    # both are optional: a proof without them is checked on the root alone
+    bare = AnchorRef.from_dict({**anchor.to_dict(), "tx_hash": None, "block_number": None})
+    assert failures(svc, sd_jwt, bare) == []
+
+
+@pytest.mark.parametrize("change", [
+    {"extra": 1}, {"chain_id": "4477"}, {"chain_id": True}, {"chain_id": 0}, {"block_number": -1},
+    {"block_number": 1.5}, {"tx_hash": "0x12"}, {"tx_hash": 5}, {"leaf": None}, {"proof": "0x"},
+    {"proof": ["0x" + "00" * 32] * 65}, {"contract": "0x1234"},
+])
+def test_an_anchor_proof_has_a_schema(world, change: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    _, anchor, _ = issue_one(svc)
+    with pytest.raises(InvalidInput) as caught:
+        AnchorRef.from_dict({**anchor.to_dict(), **change})
+    assert caught.value.code == "malformed"
+    for missing in ("leaf", "proof", "root", "chain_id", "contract"):
+        raw = anchor.to_dict()
+        del raw[missing]
+        with pytest.raises(InvalidInput, match=missing):
+            AnchorRef.from_dict(raw)
+
+
+def test_a_credential_file_has_a_schema(world) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    sd_jwt, anchor, _ = issue_one(svc)
+    assert read_credential(envelope(sd_jwt, anchor)) == (sd_jwt, anchor)
+    for bad in ({**envelope(sd_jwt, anchor), "comment": "x"}, {**envelope(sd_jwt, anchor), "format": "v2"},
+                {**envelope(sd_jwt, anchor), "format": None}):
+        with pytest.raises(InvalidInput) as caught:
+            read_credential(bad)
+        assert caught.value.code == "malformed"
 
 
 def test_issuer_without_the_role_when_anchored(world) -> None:  # type: ignore[no-untyped-def]

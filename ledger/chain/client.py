@@ -100,6 +100,10 @@ class ChainClient:
     def block(self, block: BlockIdentifier = "latest") -> Any:
         return self._guard(lambda: self.w3.eth.get_block(block))
 
+    def receipt(self, tx_hash: str) -> Any:
+        """The receipt of a mined transaction; web3's TransactionNotFound if there is none."""
+        return self._guard(lambda: self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+
     def contract(self, address: str, abi: list[Any]) -> Contract:
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
 

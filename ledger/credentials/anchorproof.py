@@ -22,8 +22,15 @@ from ledger.merkle import canonical_json, keccak256
 
 FILE_FORMAT = "eduledger-credential/1"
 MAX_FILE_BYTES = 512 * 1024
-_HEX32 = re.compile(r"^0x[0-9a-f]{64}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HEX32_ANY_CASE = re.compile(r"0x[0-9a-fA-F]{64}\Z")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}\Z")
+_ANCHOR_FIELDS = frozenset({"leaf", "proof", "root", "chain_id", "contract", "tx_hash", "block_number"})
+_REQUIRED_ANCHOR_FIELDS = ("leaf", "proof", "root", "chain_id", "contract")
+_ENVELOPE_FIELDS = frozenset({"format", "sd_jwt", "anchor"})
+
+
+def _is_count(value: Any) -> bool:
+    return type(value) is int and 0 <= value < 2**63
 
 
 def credential_leaf(payload: dict[str, Any]) -> bytes:
@@ -48,24 +55,34 @@ class AnchorRef:
 
     @classmethod
     def from_dict(cls, raw: Any) -> AnchorRef:
+        """The proof as :meth:`to_dict` wrote it; anything else (a missing, unknown or
+        mistyped field) is ``malformed``."""
         if not isinstance(raw, dict):
             raise InvalidInput("the anchor proof must be an object", code="malformed")
-        try:
-            proof = raw["proof"]
-            ref = cls(leaf=str(raw["leaf"]).lower(), proof=[str(p).lower() for p in proof],
-                      root=str(raw["root"]).lower(), chain_id=int(raw["chain_id"]),
-                      contract=str(raw["contract"]), tx_hash=raw.get("tx_hash"),
-                      block_number=None if raw.get("block_number") is None
-                      else int(raw["block_number"]))
-        except (KeyError, TypeError, ValueError):
-            raise InvalidInput("the anchor proof is incomplete (leaf, proof, root, chain_id, "
-                               "contract)", code="malformed") from None
-        hashes = [ref.leaf, ref.root, *ref.proof]
-        if not isinstance(proof, list) or len(proof) > 64 or not all(_HEX32.match(h) for h in hashes):
+        unknown = sorted(str(k) for k in raw if k not in _ANCHOR_FIELDS)
+        if unknown:
+            raise InvalidInput(f"the anchor proof has unknown fields: {', '.join(unknown)[:200]}",
+                               code="malformed")
+        missing = [k for k in _REQUIRED_ANCHOR_FIELDS if k not in raw]
+        if missing:
+            raise InvalidInput(f"the anchor proof is incomplete (missing {', '.join(missing)})",
+                               code="malformed")
+        proof, chain_id, block_number, tx_hash = (raw["proof"], raw["chain_id"], raw.get("block_number"),
+                                                  raw.get("tx_hash"))
+        hashes = [raw["leaf"], raw["root"], *(proof if isinstance(proof, list) else [None])]
+        if len(hashes) > 66 or not all(isinstance(h, str) and _HEX32_ANY_CASE.match(h) for h in hashes):
             raise InvalidInput("the anchor proof holds malformed hashes", code="malformed")
-        if not _ADDRESS.match(ref.contract):
+        if not _is_count(chain_id) or chain_id == 0:
+            raise InvalidInput("the anchor proof's chain_id is not a chain id", code="malformed")
+        if not isinstance(raw["contract"], str) or not _ADDRESS.match(raw["contract"]):
             raise InvalidInput("the anchor proof names a malformed contract address", code="malformed")
-        return ref
+        if tx_hash is not None and not (isinstance(tx_hash, str) and _HEX32_ANY_CASE.match(tx_hash)):
+            raise InvalidInput("the anchor proof's tx_hash is not a transaction hash", code="malformed")
+        if block_number is not None and not _is_count(block_number):
+            raise InvalidInput("the anchor proof's block_number is not a block number", code="malformed")
+        return cls(leaf=raw["leaf"].lower(), proof=[p.lower() for p in proof], root=raw["root"].lower(),
+                   chain_id=chain_id, contract=raw["contract"],
+                   tx_hash=None if tx_hash is None else tx_hash.lower(), block_number=block_number)
 
     def proof_bytes(self) -> list[bytes]:
         return [bytes.fromhex(p[2:]) for p in self.proof]
@@ -97,5 +114,11 @@ def read_credential(data: str | bytes | dict[str, Any]) -> tuple[str, AnchorRef 
             raise InvalidInput("the credential file is not valid JSON", code="malformed") from None
     if not isinstance(data, dict) or not isinstance(data.get("sd_jwt"), str):
         raise InvalidInput("a credential file holds an 'sd_jwt' string", code="malformed")
+    unknown = sorted(str(k) for k in data if k not in _ENVELOPE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"the credential file has unknown fields: {', '.join(unknown)[:200]}",
+                           code="malformed")
+    if data.get("format", FILE_FORMAT) != FILE_FORMAT:
+        raise InvalidInput(f"the credential file's format is not {FILE_FORMAT}", code="malformed")
     anchor = data.get("anchor")
     return data["sd_jwt"].strip(), None if anchor is None else AnchorRef.from_dict(anchor)

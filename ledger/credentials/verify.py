@@ -16,6 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from web3.exceptions import TransactionNotFound
 
 from ledger.chain import ChainClient
 from ledger.contracts.bindings import (
@@ -125,6 +126,7 @@ class CredentialVerifier:
         # Facts about past blocks never change: cache them (status is never cached).
         self._root_info = lru_cache(maxsize=65536)(self.registry.root_info)
         self._key_info = lru_cache(maxsize=4096)(self._fresh_key_info)
+        self._roots_of_tx = lru_cache(maxsize=4096)(self._fresh_roots_of_tx)
         self._member_at = lru_cache(maxsize=65536)(
             lambda member_id, block: self.consortium.member(member_id, block=block))
         self._block_time = lru_cache(maxsize=65536)(
@@ -132,6 +134,21 @@ class CredentialVerifier:
 
     def _fresh_key_info(self, key: bytes) -> Any:
         return self.consortium.key_info(key)
+
+    def _anchored_in(self, tx_hash: str, block: int) -> frozenset[bytes]:
+        """The roots that transaction ``tx_hash`` anchored in this registry, if it was mined
+        in ``block`` (none otherwise, or if there is no such transaction)."""
+        try:
+            return self._roots_of_tx(tx_hash, block)
+        except TransactionNotFound:  # not cached: it is not a fact about a past block
+            return frozenset()
+
+    def _fresh_roots_of_tx(self, tx_hash: str, block: int) -> frozenset[bytes]:
+        receipt = self.client.receipt(tx_hash)
+        if int(receipt["blockNumber"]) != block:
+            return frozenset()
+        return frozenset(bytes(args["root"]) for name, args in self.registry.events(receipt["logs"])
+                         if name == "Anchored")
 
     def verify(self, sd_jwt: str, anchor: AnchorRef | None = None, *,
                require_holder_binding: bool = False, aud: str | None = None,
@@ -266,6 +283,14 @@ class CredentialVerifier:
             return None
         if info.member_id != member_id:
             fail("the root was anchored by another member than the issuer")
+            return None
+        # The proof's block and transaction are shown with the verdict: they must be true.
+        if anchor.block_number is not None and anchor.block_number != info.block_number:
+            fail(f"the proof names block {anchor.block_number}, but the root was anchored in "
+                 f"block {info.block_number}")
+            return None
+        if anchor.tx_hash is not None and root not in self._anchored_in(anchor.tx_hash, info.block_number):
+            fail("the proof names a transaction that did not anchor this root")
             return None
         checks.append(Check("anchor", PASSED, "ok", {"block": info.block_number}))
         return info
