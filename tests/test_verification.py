@@ -96,8 +96,16 @@ def test_not_anchored(world) -> None:  # type: ignore[no-untyped-def]
     leaf = credential_leaf(jose.decode_jws_unverified(issued.issuer_jwt)[1])
     lonely = AnchorRef("0x" + leaf.hex(), [], "0x" + MerkleTree([leaf]).root.hex(), svc.client.chain_id,
                        svc.deployment.anchor_registry, None, None)
+    sd_jwt, anchor, _ = issue_one(svc)
+    assert failures(svc, sd_jwt, anchor) == []  # its root is cached now
+    cached = svc.verifier._root_info.cache_info().currsize
     assert failures(svc, issued.compact, lonely) == ["not_anchored"]
     assert failures(svc, issued.compact, None) == ["not_anchored"]
+    # an unknown root is not cached, and does not empty the cache (anyone can send one)
+    assert svc.verifier._root_info.cache_info().currsize == cached > 0
+    # anchored later, it is found
+    svc.anchoring.anchor("school-a", "credential", [leaf])
+    assert failures(svc, issued.compact, lonely) == []
 
 
 def test_the_proofs_block_and_transaction_must_be_the_chains(world) -> None:  # type: ignore[no-untyped-def]

@@ -111,6 +111,10 @@ def _rfc3339(value: Any) -> float | None:
         return None
 
 
+class _RootAbsent(Exception):
+    """The root is not (yet) anchored in the registry."""
+
+
 class CredentialVerifier:
     """Checks credentials against one trusted AnchorRegistry on one chain."""
 
@@ -124,7 +128,7 @@ class CredentialVerifier:
         # The status is read fresh (never cached); by default straight from the contract.
         self.status_of = status_of or self.registry.status_of
         # Facts about past blocks never change: cache them (status is never cached).
-        self._root_info = lru_cache(maxsize=65536)(self.registry.root_info)
+        self._root_info = lru_cache(maxsize=65536)(self._fresh_root_info)
         self._key_info = lru_cache(maxsize=4096)(self._fresh_key_info)
         self._roots_of_tx = lru_cache(maxsize=4096)(self._fresh_roots_of_tx)
         self._member_at = lru_cache(maxsize=65536)(
@@ -134,6 +138,14 @@ class CredentialVerifier:
 
     def _fresh_key_info(self, key: bytes) -> Any:
         return self.consortium.key_info(key)
+
+    def _fresh_root_info(self, root: bytes) -> Any:
+        info = self.registry.root_info(root)
+        if not info.anchored:
+            # raised, so not cached (it may be anchored later), and the cache is left as it
+            # is: clearing it on every unknown root would let anyone empty it
+            raise _RootAbsent
+        return info
 
     def _anchored_in(self, tx_hash: str, block: int) -> frozenset[bytes]:
         """The roots that transaction ``tx_hash`` anchored in this registry, if it was mined
@@ -276,9 +288,9 @@ class CredentialVerifier:
         if not verify_proof(leaf, anchor.proof_bytes(), root):
             fail("the Merkle proof does not lead to the root")
             return None
-        info = self._root_info(root)
-        if not info.anchored:
-            self._root_info.cache_clear()  # not cached as absent: it may be anchored later
+        try:
+            info = self._root_info(root)
+        except _RootAbsent:
             fail("the root is not on chain")
             return None
         if info.member_id != member_id:
