@@ -328,6 +328,11 @@ class SigningPool:
         if writer is not None:
             with contextlib.suppress(OSError):
                 writer.close()
+        # Let that thread fail the pending futures before they are cancelled below: in
+        # Python 3.11 it raises (and prints) InvalidStateError on a cancelled one.
+        manager = getattr(executor, "_executor_manager_thread", None)
+        if manager is not None and manager is not threading.current_thread():
+            manager.join(timeout=5)
         executor.shutdown(wait=False, cancel_futures=True)
 
 
