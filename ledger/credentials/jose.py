@@ -88,18 +88,26 @@ def b64url_decode(s: str, *, alphabet_checked: bool = False) -> bytes:
     """
     if type(s) is not str:
         raise _malformed("base64url value is not a string")
-    rem = len(s) & 3
-    if rem == 1 or (not alphabet_checked and _B64URL_RE.fullmatch(s) is None):
+    if not alphabet_checked and _B64URL_RE.fullmatch(s) is None:
         raise _malformed("invalid base64url")
+    padding = _padding(s, len(s) & 3)
     try:
-        raw = binascii.a2b_base64(s.encode("ascii").translate(_FROM_URLSAFE) + _PAD[rem])
+        return binascii.a2b_base64(s.encode("ascii").translate(_FROM_URLSAFE) + padding)
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - the regex already guards
         raise _malformed("invalid base64url") from exc
-    # Non-canonical trailing bits ("AB" and "AA" both decode to b"\x00"): reject them so
-    # the encoded form is unique. Only the last character can carry such bits.
-    if rem and _B64URL_VALUE[s[-1]] & _SPARE_BITS[rem]:
-        raise _malformed("non-canonical base64url (trailing bits set)")
-    return raw
+
+
+def _padding(s: str, rem: int) -> bytes:
+    """The ``=`` padding of base64url ``s`` (in the alphabet; ``rem`` = its length mod 4),
+    once it is known to be canonical: a length of 1 mod 4 is ``malformed``, and so are
+    non-zero trailing bits ("AB" and "AA" both decode to b"\x00"; only the last character
+    can carry such bits), so that the encoded form is unique."""
+    if rem:
+        if rem == 1:
+            raise _malformed("invalid base64url")
+        if _B64URL_VALUE[s[-1]] & _SPARE_BITS[rem]:
+            raise _malformed("non-canonical base64url (trailing bits set)")
+    return _PAD[rem]
 
 
 def b64url_decode_all(parts: list[str], *, alphabet_checked: bool = False) -> list[bytes]:
@@ -113,17 +121,11 @@ def b64url_decode_all(parts: list[str], *, alphabet_checked: bool = False) -> li
     standard = joined.encode("ascii").translate(_FROM_URLSAFE).split(b".")
     if len(standard) != len(parts):  # a part held a "."
         raise _malformed("invalid base64url")
-    a2b, pad, spare, value = binascii.a2b_base64, _PAD, _SPARE_BITS, _B64URL_VALUE
+    a2b = binascii.a2b_base64
     out = []
     for part, data in zip(parts, standard):  # noqa: B905 - lengths compared above
         rem = len(data) & 3
-        if rem:
-            if rem == 1:
-                raise _malformed("invalid base64url")
-            if value[part[-1]] & spare[rem]:
-                raise _malformed("non-canonical base64url (trailing bits set)")
-            data += pad[rem]
-        out.append(a2b(data))
+        out.append(a2b(data + _padding(part, rem) if rem else data))
     return out
 
 
