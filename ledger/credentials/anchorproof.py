@@ -33,6 +33,12 @@ def _is_count(value: Any) -> bool:
     return type(value) is int and 0 <= value < 2**63
 
 
+def _refuse_unknown_fields(raw: dict[Any, Any], known: frozenset[str], what: str) -> None:
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise InvalidInput(f"{what} has unknown fields: {', '.join(unknown)[:200]}", code="malformed")
+
+
 def credential_leaf(payload: dict[str, Any]) -> bytes:
     return keccak256(canonical_json({k: v for k, v in payload.items() if k != "cnf"}))
 
@@ -59,18 +65,15 @@ class AnchorRef:
         mistyped field) is ``malformed``."""
         if not isinstance(raw, dict):
             raise InvalidInput("the anchor proof must be an object", code="malformed")
-        unknown = sorted(str(k) for k in raw if k not in _ANCHOR_FIELDS)
-        if unknown:
-            raise InvalidInput(f"the anchor proof has unknown fields: {', '.join(unknown)[:200]}",
-                               code="malformed")
+        _refuse_unknown_fields(raw, _ANCHOR_FIELDS, "the anchor proof")
         missing = [k for k in _REQUIRED_ANCHOR_FIELDS if k not in raw]
         if missing:
             raise InvalidInput(f"the anchor proof is incomplete (missing {', '.join(missing)})",
                                code="malformed")
         proof, chain_id, block_number, tx_hash = (raw["proof"], raw["chain_id"], raw.get("block_number"),
                                                   raw.get("tx_hash"))
-        hashes = [raw["leaf"], raw["root"], *(proof if isinstance(proof, list) else [None])]
-        if len(hashes) > 66 or not all(isinstance(h, str) and _HEX32_ANY_CASE.match(h) for h in hashes):
+        if not isinstance(proof, list) or len(proof) > 64 or not all(
+                isinstance(h, str) and _HEX32_ANY_CASE.match(h) for h in (raw["leaf"], raw["root"], *proof)):
             raise InvalidInput("the anchor proof holds malformed hashes", code="malformed")
         if not _is_count(chain_id) or chain_id == 0:
             raise InvalidInput("the anchor proof's chain_id is not a chain id", code="malformed")
@@ -114,10 +117,7 @@ def read_credential(data: str | bytes | dict[str, Any]) -> tuple[str, AnchorRef 
             raise InvalidInput("the credential file is not valid JSON", code="malformed") from None
     if not isinstance(data, dict) or not isinstance(data.get("sd_jwt"), str):
         raise InvalidInput("a credential file holds an 'sd_jwt' string", code="malformed")
-    unknown = sorted(str(k) for k in data if k not in _ENVELOPE_FIELDS)
-    if unknown:
-        raise InvalidInput(f"the credential file has unknown fields: {', '.join(unknown)[:200]}",
-                           code="malformed")
+    _refuse_unknown_fields(data, _ENVELOPE_FIELDS, "the credential file")
     if data.get("format", FILE_FORMAT) != FILE_FORMAT:
         raise InvalidInput(f"the credential file's format is not {FILE_FORMAT}", code="malformed")
     anchor = data.get("anchor")
