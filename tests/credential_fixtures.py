@@ -55,3 +55,24 @@ def transcript_row(n: int, courses: int = 10, **extra: Any) -> dict[str, Any]:
                      "credits": "3", "grade": str(70 + i)} for i in range(courses)],
         **extra,
     }
+
+
+def json_places(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value (the value itself included), as key/index paths."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += json_places(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += json_places(v, (*prefix, i))
+    return out
+
+
+def replaced_at(value: Any, place: tuple[Any, ...], new: Any) -> Any:
+    """A copy of ``value`` with ``new`` at ``place`` (see :func:`json_places`)."""
+    if not place:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[place[0]] = replaced_at(value[place[0]], place[1:], new)
+    return copy

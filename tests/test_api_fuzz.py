@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ledger.credentials.jose import ed25519_jwk
 from ledger.credentials.sdjwt import add_key_binding, parse
-from tests.credential_fixtures import Served, served_network, transcript_row
+from tests.credential_fixtures import Served, json_places, replaced_at, served_network, transcript_row
 
 ROUTES = [
     ("POST", "/v1/credentials"), ("GET", "/v1/credentials/{id}"),
@@ -93,26 +93,6 @@ def _templates(world: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every place in a JSON value (the value itself included)."""
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
-def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    copy = dict(value) if isinstance(value, dict) else list(value)
-    copy[path[0]] = _replaced(value[path[0]], path[1:], new)
-    return copy
-
-
 @st.composite
 def requests(draw: st.DrawFn, world: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes]:
     method, template = draw(st.sampled_from(ROUTES))
@@ -136,8 +116,8 @@ def requests(draw: st.DrawFn, world: dict[str, Any]) -> tuple[str, str, dict[str
     elif kind == "json":
         body = json.dumps(draw(JSON_VALUES)).encode()
     else:  # the valid body with one part replaced, or one key added
-        where = draw(st.sampled_from(_paths(valid)))
-        body = json.dumps(_replaced(valid, where, draw(JSON_VALUES))).encode()
+        where = draw(st.sampled_from(json_places(valid)))
+        body = json.dumps(replaced_at(valid, where, draw(JSON_VALUES))).encode()
     return method, path, headers, body
 
 

@@ -21,6 +21,7 @@ from ledger.credentials.roster import parse_roster
 from ledger.credentials.types import CredentialType
 from ledger.node import Node
 from ledger.settings import Settings
+from tests.credential_fixtures import json_places, replaced_at
 from tests.servers import serve_app
 
 ROSTERS = Path(__file__).parent / "data" / "rosters"
@@ -127,18 +128,9 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_siz
 
 
 def _near_misses(valid: dict[str, Any]) -> st.SearchStrategy[bytes]:
-    """The valid envelope with one top-level or anchor field replaced."""
-    fields = [(k,) for k in valid] + [("anchor", k) for k in valid.get("anchor") or {}]
-
-    def broken(where: tuple[str, ...], value: Any) -> bytes:
-        doc = json.loads(json.dumps(valid))
-        target = doc
-        for key in where[:-1]:
-            target = target[key]
-        target[where[-1]] = value
-        return json.dumps(doc).encode()
-
-    return st.builds(broken, st.sampled_from(fields), _JSON)
+    """The valid envelope with one part of it replaced."""
+    return st.builds(lambda place, new: json.dumps(replaced_at(valid, place, new)).encode(),
+                     st.sampled_from(json_places(valid)), _JSON)
 
 
 def _still_valid(content: bytes, valid: dict[str, Any]) -> bool:
