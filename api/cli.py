@@ -13,7 +13,7 @@ from pathlib import Path
 
 from api.cli_audit import add_audit_commands
 from api.cli_credentials import add_credential_commands
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, one_line
 from ledger.settings import Settings
 from node_config.cli import add_besu_arguments, run_besu
 from wallet.cli import add_wallet_commands
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LedgerError as exc:
-        print(f"eduledger: {exc.message}", file=sys.stderr)
+        print(f"eduledger: {one_line(exc.message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -6,7 +6,16 @@ class to an HTTP status (see `http_status`) and the CLI prints `message` on one 
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` fit for one line of a terminal: control characters and line separators (an
+    input's text quoted in a message may hold them) are written as their escapes."""
+    return _LINE_BREAKING.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
 class LedgerError(Exception):

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.errors import ConfigError, LedgerError
+from ledger.errors import ConfigError, LedgerError, one_line
 from node_config.besu import DEFAULT_CHAIN_ID, DEFAULT_EVM_FORK, EVM_FORKS, generate_besu_network
 from node_config.definition import load_definition
 
@@ -74,5 +74,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LedgerError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {one_line(exc.message)}", file=sys.stderr)
         return 2

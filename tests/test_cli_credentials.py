@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from ledger.consortium.network import init_network
 from ledger.credentials.anchorproof import envelope
 from ledger.credentials.roster import parse_roster
 from ledger.credentials.types import CredentialType
+from ledger.errors import one_line
 from ledger.node import Node
 from ledger.settings import Settings
 from tests.credential_fixtures import json_places, replaced_at
@@ -91,6 +93,25 @@ def test_bad_roster_is_reported_by_row(data_dir: Path, tmp_path: Path,
     assert main(["issue", "--roster", str(tmp_path / "missing.csv"), "--type", "transcript",
                  "--org", "school-a", "--data-dir", str(data_dir)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_an_error_quoting_a_line_break_stays_on_one_line(data_dir: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    roster = tmp_path / "odd.json"
+    roster.write_text('{"\\n": null, "credentials": []}')  # found by the fuzz test below
+    assert main(["issue", "--roster", str(roster), "--type", "transcript", "--org", "school-a",
+                 "--data-dir", str(data_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eduledger: ") and err.count("\n") == 1 and "unknown keys: '\\n'" in err
+
+
+@given(st.text())
+def test_one_line_escapes_exactly_what_breaks_a_line(text: str) -> None:
+    shown = one_line(text)
+    assert len(shown.splitlines()) <= 1
+    assert not any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in shown)
+    if not any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in text):
+        assert shown == text
 
 
 # --- no input gives a traceback ---------------------------------------------------------------

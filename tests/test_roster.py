@@ -391,6 +391,14 @@ def test_malformed_json() -> None:
         assert fails(bad).code == "malformed_roster", bad
 
 
+def test_unknown_roster_keys_are_named_briefly_and_on_one_line() -> None:
+    err = fails(json.dumps({"credentials": [], "\n": 1, "x" * 100: 2}))
+    assert err.code == "malformed_roster" and "\n" not in err.message
+    assert "'\\n'" in err.message and "x" * 30 in err.message and "x" * 60 not in err.message
+    err = fails(json.dumps({"credentials": [], **{f"k{i}": i for i in range(12)}}))
+    assert err.message.endswith("'k0', 'k1', 'k10', 'k11', 'k2' and 7 more")
+
+
 def test_deeply_nested_json_is_refused_without_crashing() -> None:
     # this process's recursion limit is raised by py-evm; the stdlib json C scanner would
     # overflow the C stack on this input (segmentation fault) - load_json limits nesting

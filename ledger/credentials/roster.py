@@ -403,7 +403,7 @@ def _json_items(text: str, ctype: CredentialType, max_rows: int) -> list[Any]:
         if extra or "credentials" not in doc:
             raise _whole("malformed_roster",
                          'expected a list of credentials or {"credentials": [...]}'
-                         + (f"; unknown keys: {', '.join(extra)}" if extra else ""))
+                         + (f"; unknown keys: {_listed(extra)}" if extra else ""))
         if "type" in doc and doc["type"] != ctype.value:
             raise _whole("malformed_roster",
                          f"the roster's type {_short(doc['type'])} is not {ctype.value!r}")
@@ -420,6 +420,12 @@ def _json_items(text: str, ctype: CredentialType, max_rows: int) -> list[Any]:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _listed(values: list[Any], most: int = 5) -> str:
+    """The first few values, each as :func:`_short` writes it (quoted, escaped, cut)."""
+    more = f" and {len(values) - most} more" if len(values) > most else ""
+    return ", ".join(_short(v) for v in values[:most]) + more
 
 
 def _too_many(count: int | None, max_rows: int) -> RosterError:
