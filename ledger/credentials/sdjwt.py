@@ -38,7 +38,7 @@ import json.encoder
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -522,14 +522,16 @@ class _Resolver:
     foreign or altered Disclosure is reported as ``claim_tampered`` whatever its content.
     """
 
-    def __init__(self, raws: list[str], decoded: list[Disclosure] | None = None) -> None:
-        n = len(raws)
+    def __init__(self, raws: Sequence[str] = (), decoded: list[Disclosure] | None = None) -> None:
+        """From the encoded Disclosures, decoded when found; or from ``decoded`` alone."""
         self.raws = raws
         self.decoded: list[Disclosure | None]
         if decoded is not None:
+            n = len(decoded)
             self.decoded = list(decoded)
             index = {d.digest: i for i, d in enumerate(decoded)}
         else:
+            n = len(raws)
             self.decoded = [None] * n
             index = {disclosure_digest(raw): i for i, raw in enumerate(raws)}
         if len(index) != n:
@@ -631,7 +633,7 @@ class _Resolver:
 
 
 def _resolve_parsed(p: Parsed) -> _Resolver:
-    r = _Resolver([d.encoded for d in p.disclosures], p.disclosures)
+    r = _Resolver(decoded=p.disclosures)
     r.run(p.payload)
     return r
 
@@ -802,7 +804,7 @@ def verify_parsed(
     """:func:`verify` for an SD-JWT that :func:`parse` has decoded (its Disclosures decoded once)."""
     header, payload = parsed.header, parsed.payload
     check_signature(header, parsed.signing_input, parsed.signature, issuer_key(header, payload))
-    resolver = _Resolver([d.encoded for d in parsed.disclosures], parsed.disclosures)
+    resolver = _Resolver(decoded=parsed.disclosures)
     return _verified(parsed.issuer_jwt, header, payload, resolver, parsed.kb_jwt,
                      parsed.presentation_without_kb, require_key_binding, aud, nonce, now, kb_max_age)
 
