@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,8 +98,16 @@ def cmd_network_besu(args: argparse.Namespace) -> int:
     return run_besu(args)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, as every other error of the CLI (the
+    subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"eduledger: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eduledger", description="A permissioned ledger for education.")
+    parser = _Parser(prog="eduledger", description="A permissioned ledger for education.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the embedded node and the API")

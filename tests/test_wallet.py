@@ -3,7 +3,6 @@ client (over real HTTP against a stub of the documented API) and the CLI."""
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import pickle
@@ -22,7 +21,6 @@ from PIL import Image
 
 from tests.servers import free_port, serve_app
 from wallet import holder as holder_mod
-from wallet.cli import add_wallet_commands
 from wallet.client import ApiClient, normalize_base_url
 from wallet.holder import (
     PASSPHRASE_ENV,
@@ -748,19 +746,10 @@ def test_add_credential_checks(wallet: Wallet, issuer: Issuer) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    """Like api.cli.main: LedgerError -> one line on stderr, exit 2."""
-    import sys
+    """The ``eduledger`` command (a LedgerError -> one line on stderr, exit 2)."""
+    from api.cli import main
 
-    from ledger.errors import LedgerError
-
-    parser = argparse.ArgumentParser(prog="eduledger")
-    add_wallet_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except LedgerError as exc:
-        print(f"eduledger: {exc.message}", file=sys.stderr)
-        return 2
+    return main(argv)
 
 
 @pytest.fixture
@@ -827,11 +816,14 @@ def test_cli_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytes
     record = Wallet.open(wdir, PASS).get_share(share_id)
     assert record.withdraw_token == f"wt-{share_id}" and record.api == stub.base
 
+    capsys.readouterr()
     for bad in (["--days", "0"], ["--days", "181"], ["--days", "x"]):
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as stop:
             run_cli(["wallet", "share", credential_id, "--wallet-dir", wdir,
                      "--claims", "credentialSubject.holder_name", *bad])
-    capsys.readouterr()
+        err = capsys.readouterr().err  # one line, as every other CLI error
+        assert stop.value.code == 2 and err.count("\n") == 1
+        assert err.startswith("eduledger: argument --days: ")
     assert run_cli(["wallet", "share", credential_id, "--wallet-dir", wdir, "--days", "3",
                     "--claims", "credentialSubject.nickname"]) == 2
     assert "credentialSubject.nickname" in capsys.readouterr().err
