@@ -44,7 +44,9 @@ def create_app(node: Node, *, background: bool = True, status_generation: Any = 
                 worker.join(timeout=10)
 
     safe_recursion_limit()
-    app = FastVerifyAPI(title="eduledger", version="0.1.0", lifespan=lifespan)
+    # No trailing-slash redirects: "/v1/credentials/" is a 404 with a machine code, not a
+    # 307 to a URL that may not exist either.
+    app = FastVerifyAPI(title="eduledger", version="0.1.0", lifespan=lifespan, redirect_slashes=False)
     app.state.node = node
     app.state.services = Services(node, status_generation=status_generation)
     install_error_handlers(app)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import typing
 from dataclasses import replace
 from pathlib import Path
 
 from api.cli_audit import add_audit_commands
 from api.cli_credentials import add_credential_commands
-from ledger.errors import LedgerError, one_line
+from ledger.errors import LedgerError, OneLineArgumentParser, one_line
 from ledger.settings import Settings
 from node_config.cli import add_besu_arguments, run_besu
 from wallet.cli import add_wallet_commands
@@ -98,12 +97,8 @@ def cmd_network_besu(args: argparse.Namespace) -> int:
     return run_besu(args)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line, as every other error of the CLI (the
-    subcommands' parsers are of this class too)."""
-
-    def error(self, message: str) -> typing.NoReturn:
-        self.exit(2, f"eduledger: {one_line(message)} (see {self.prog} --help)\n")
+class _Parser(OneLineArgumentParser):
+    error_prefix = "eduledger: "  # as main() prints the domain's errors
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.errors import ConfigError, LedgerError, one_line
+from ledger.errors import ConfigError, LedgerError, OneLineArgumentParser, one_line
 from node_config.besu import DEFAULT_CHAIN_ID, DEFAULT_EVM_FORK, EVM_FORKS, generate_besu_network
 from node_config.definition import load_definition
 
@@ -64,8 +64,8 @@ def run_besu(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node_config",
-                                     description="eduledger node configuration")
+    parser = OneLineArgumentParser(prog="python -m node_config",
+                                   description="eduledger node configuration")
     sub = parser.add_subparsers(dest="command", required=True)
     besu = sub.add_parser("besu", help="generate a Besu QBFT network")
     add_besu_arguments(besu)

@@ -487,6 +487,12 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["besu", "--config", str(DEMO), "--out", str(tmp_path / "x"),
                      "--account", "bureau"]) == 2
     assert "--account expects ORG=ADDRESS" in capsys.readouterr().err
+    # A usage error is one line too, not argparse's usage block.
+    with pytest.raises(SystemExit) as exited:
+        cli_main(["besu", "--config", str(DEMO), "--out", str(tmp_path / "y"), "--chain-id", "x"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == ("error: argument --chain-id: invalid int value: 'x' "
+                                       "(see python -m node_config besu --help)\n")
 
 
 def test_existing_node_key_alone_blocks_generation(tmp_path: Path) -> None:

@@ -172,6 +172,10 @@ def test_bad_input_gets_a_clear_4xx(env: Path) -> None:
         assert unknown.status_code == 404 and unknown.json()["code"] == "claim_not_found"
         missing = http.get("/s/doesnotexist", headers={"Accept": "application/json"})
         assert missing.status_code == 404 and missing.json()["code"] == "share_not_found"
+        # An empty id (a trailing slash) is a 404 too, not a redirect.
+        for path in ("/v1/credentials/", "/s/", "/v1/verify/"):
+            empty = http.get(path, follow_redirects=False)
+            assert empty.status_code == 404 and empty.json()["code"] == "not_found", path
         too_long = http.post("/v1/shares", json={"presentation": "x" * 20, "expires_in_days": 181})
         assert too_long.status_code == 422
         garbage = http.post("/v1/verify", content=b"not a credential", headers={"Content-Type": "text/plain"})
