@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from api.cli import DEMO_CONSORTIUM, main
@@ -31,6 +32,8 @@ from ledger.audit.integrity import Finding, IntegrityAudit, check_sd_jwt
 from ledger.audit.report import canonical_report, report_hash, to_csv, to_html, verify_report
 from ledger.consortium.network import init_network, signer_loader
 from ledger.contracts.bindings import AnchorRegistryContract
+from ledger.credentials import jose, sdjwt
+from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.roster import parse_one
 from ledger.credentials.types import CredentialType
 from ledger.errors import Conflict, InvalidInput, NotFound
@@ -183,6 +186,42 @@ def test_an_edited_credential_row_is_reported_as_changed(world: World, edit: str
     # Without the deep checks, an edited disclosure is not seen (the leaf covers only the JWT).
     if edit == "disclosure":
         assert world.findings(deep=False) == []
+
+
+@pytest.mark.parametrize(("signer", "reason"), [
+    ("stranger", "signing_key_not_registered"),
+    ("school-b's key", "signing_key_of_another_member"),
+    ("school-b's id", "signed_by_another_issuer"),
+    ("a retired key", "signing_key_not_valid_when_anchored"),
+])
+def test_a_credential_row_signed_by_the_wrong_key(world: World, signer: str, reason: str) -> None:
+    """The stored SD-JWT re-signed (same payload, so the same leaf) by a key the chain does
+    not list for the issuer when the batch was anchored."""
+    svc = world.services.credentials
+    school_a = world.services.keys_for("school-a")
+    school_b = world.services.keys_for("school-b")
+    orgs = svc.deployment.organisations
+    did_a, did_b = (issuer_did(svc.client.chain_id, svc.deployment.consortium, orgs[o]["member_id"])
+                    for o in ("school-a", "school-b"))
+    key, did = Ed25519PrivateKey.generate(), did_a
+    if signer == "school-b's key":
+        key = school_b.ed25519_private
+    elif signer == "school-b's id":
+        key, did = school_b.ed25519_private, did_b
+    elif signer == "a retired key":  # registered, retired, and then the batch is anchored
+        svc.consortium.add_signing_key(school_a.account, key.public_key().public_bytes_raw())
+        svc.consortium.retire_signing_key(school_a.account, key.public_key().public_bytes_raw())
+    batch = svc.issue("school-a", CredentialType.DEGREE, [degree_row(900)])
+    issued = batch.credentials[0]
+    parsed = sdjwt.parse(svc.get(issued.credential_id).sd_jwt)
+    kid = key_id(did, key.public_key().public_bytes_raw())
+    resigned = jose.sign_jws({**parsed.header, "kid": kid}, parsed.payload, key)
+    assert world.sql("UPDATE credential SET sd_jwt = :s WHERE id = :id",
+                     s=resigned + parsed.presentation_without_kb[len(parsed.issuer_jwt):],
+                     id=issued.credential_id) == 1
+    findings = world.findings()
+    assert kinds(findings) == [("offchain_data_changed", issued.credential_id)]
+    assert findings[0].details["reasons"] == [reason]
 
 
 def test_check_sd_jwt_reports_garbage_as_malformed() -> None:

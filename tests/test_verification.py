@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,6 @@ from ledger.settings import Settings
 from tests.credential_fixtures import transcript_row
 
 URN_1 = "urn:uuid:00000000-0000-4000-8000-000000000001"
-URN_2 = "urn:uuid:00000000-0000-4000-8000-000000000002"
 
 
 @pytest.fixture(scope="module")
@@ -157,23 +157,59 @@ def test_a_credential_file_has_a_schema(world) -> None:  # type: ignore[no-untyp
         assert caught.value.code == "malformed"
 
 
-def test_issuer_without_the_role_when_anchored(world) -> None:  # type: ignore[no-untyped-def]
-    """A partner anchors a transcript it signed itself: partners may not issue transcripts."""
-    services, svc = world
-    keys = services.keys_for("partner")
-    org = svc.deployment.organisations["partner"]
+def sign_and_anchor(services: Services, org_id: str, key: Ed25519PrivateKey, *,
+                    anchor: bool = True) -> tuple[str, AnchorRef | None]:
+    """A transcript that ``org_id`` signs with ``key`` and (unless ``anchor`` is false)
+    anchors itself in a batch of one, straight through the contracts."""
+    svc = services.credentials
+    keys = services.keys_for(org_id)
+    org = svc.deployment.organisations[org_id]
     did = issuer_did(svc.client.chain_id, svc.deployment.consortium, org["member_id"])
     row = parse_one(transcript_row(3, courses=2), CredentialType.TRANSCRIPT)
-    payload = vc_payload(CredentialType.TRANSCRIPT, row, credential_id=URN_2,
+    payload = vc_payload(CredentialType.TRANSCRIPT, row, credential_id=f"urn:uuid:{uuid.uuid4()}",
                          issuer_id=did, issuer_name=org["name"],
                          valid_from=datetime.now(UTC).replace(microsecond=0), valid_until=None)
-    issued = sdjwt.issue(payload, key=keys.ed25519_private, kid=key_id(did, keys.ed25519_public_bytes))
+    issued = sdjwt.issue(payload, key=key, kid=key_id(did, key.public_key().public_bytes_raw()))
+    if not anchor:
+        return issued.compact, None
     leaf = credential_leaf(jose.decode_jws_unverified(issued.issuer_jwt)[1])
     tree = MerkleTree([leaf])
     result = svc.registry.anchor(keys.account, tree.root, AnchorKind.CREDENTIAL, 1, b"\x00" * 32)
-    anchor = AnchorRef("0x" + leaf.hex(), [], "0x" + tree.root.hex(), svc.client.chain_id,
-                       svc.deployment.anchor_registry, result.tx_hash, result.block_number)
-    assert failures(svc, issued.compact, anchor) == ["issuer_not_authorised"]
+    return issued.compact, AnchorRef("0x" + leaf.hex(), [], "0x" + tree.root.hex(), svc.client.chain_id,
+                                     svc.deployment.anchor_registry, result.tx_hash, result.block_number)
+
+
+def test_issuer_without_the_role_when_anchored(world) -> None:  # type: ignore[no-untyped-def]
+    """A partner anchors a transcript it signed itself: partners may not issue transcripts."""
+    services, svc = world
+    sd_jwt, anchor = sign_and_anchor(services, "partner", services.keys_for("partner").ed25519_private)
+    assert failures(svc, sd_jwt, anchor) == ["issuer_not_authorised"]
+
+
+def test_the_signing_key_must_be_valid_when_anchored(world) -> None:  # type: ignore[no-untyped-def]
+    """A school's second key: unknown until registered, valid from then on, and after it is
+    retired a credential signed with it and anchored later fails, while one anchored before
+    stays valid. The verifier has seen the key at each step: nothing it remembers is stale."""
+    services, svc = world
+    school = services.keys_for("school-a")
+    second = Ed25519PrivateKey.generate()
+    unregistered, _ = sign_and_anchor(services, "school-a", second, anchor=False)
+    assert failures(svc, unregistered, None) == ["issuer_unknown"]
+
+    svc.consortium.add_signing_key(school.account, second.public_key().public_bytes_raw())
+    before, before_anchor = sign_and_anchor(services, "school-a", second)
+    assert failures(svc, before, before_anchor) == []
+
+    svc.consortium.retire_signing_key(school.account, second.public_key().public_bytes_raw())
+    after, after_anchor = sign_and_anchor(services, "school-a", second)
+    result = svc.verifier.verify(after, after_anchor)
+    assert result.failures == ["signing_key_invalid"]
+    assert {c.name: c.outcome for c in result.checks}["signing_key"] == "failed"
+    assert failures(svc, before, before_anchor) == []  # anchored while the key was valid
+    # A verifier that never saw the key before agrees.
+    fresh = CredentialVerifier(svc.client, svc.deployment.anchor_registry)
+    assert fresh.verify(after, after_anchor).failures == ["signing_key_invalid"]
+    assert fresh.verify(before, before_anchor).failures == []
 
 
 def test_suspend_reinstate_revoke(world) -> None:  # type: ignore[no-untyped-def]

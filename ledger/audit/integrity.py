@@ -266,7 +266,7 @@ class IntegrityAudit:
             org: int(info["member_id"])
             for org, info in (deployment.organisations.items() if deployment else ())}
         self._consortium: ConsortiumContract | None = None
-        self._keys: dict[str, KeyInfo | None] = {}
+        self._keys: dict[tuple[str, int], KeyInfo | None] = {}  # by key id and block read at
         self._event_names: dict[bytes, str] = {
             bytes(event_abi_to_log_topic(abi)): str(abi["name"])  # type: ignore[arg-type, typeddict-item]
             for abi in registry.contract.abi if abi.get("type") == "event"}
@@ -465,14 +465,16 @@ class IntegrityAudit:
         return self._consortium
 
     def _key_info(self, kid: str, block: int) -> KeyInfo | None:
-        if kid not in self._keys:
+        # By block too: a key read at the run's head may be retired by the block of a batch
+        # anchored after it.
+        if (kid, block) not in self._keys:
             try:
                 _, public = parse_key_id(kid)
             except InvalidInput:
-                self._keys[kid] = None
+                self._keys[kid, block] = None
             else:
-                self._keys[kid] = self.consortium().key_info(public, block=block)
-        return self._keys[kid]
+                self._keys[kid, block] = self.consortium().key_info(public, block=block)
+        return self._keys[kid, block]
 
     # -- phase 1: events ---------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from ledger.chain import ChainClient
 from ledger.contracts.bindings import (
     AnchorRegistryContract,
     ConsortiumContract,
+    KeyInfo,
     LeafStatus,
     LeafStatusInfo,
     MemberStatus,
@@ -35,6 +36,7 @@ from ledger.errors import InvalidInput
 from ledger.merkle import verify_proof
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+_KEYS_REMEMBERED = 4096
 CHECK_ORDER = ("format", "issuer", "signature", "disclosures", "anchor", "membership",
                "signing_key", "status", "validity", "holder_binding")
 
@@ -129,15 +131,36 @@ class CredentialVerifier:
         self.status_of = status_of or self.registry.status_of
         # Facts about past blocks never change: cache them (status is never cached).
         self._root_info = lru_cache(maxsize=65536)(self._fresh_root_info)
-        self._key_info = lru_cache(maxsize=4096)(self._fresh_key_info)
+        self._keys: dict[bytes, tuple[KeyInfo, int]] = {}  # see _key_info
         self._roots_of_tx = lru_cache(maxsize=4096)(self._fresh_roots_of_tx)
         self._member_at = lru_cache(maxsize=65536)(
             lambda member_id, block: self.consortium.member(member_id, block=block))
         self._block_time = lru_cache(maxsize=65536)(
             lambda number: int(self.client.block(number)["timestamp"]))
 
-    def _fresh_key_info(self, key: bytes) -> Any:
-        return self.consortium.key_info(key)
+    def _key_info(self, key: bytes) -> tuple[KeyInfo, int]:
+        """The key's registration as of a recent block, and that block's number. A key's
+        member and first block never change once it is registered, so a known key is
+        remembered; an unknown one is not (it may be registered later). When its validity
+        ends may change later: :meth:`_key_valid_at` reads again for a later block."""
+        remembered = self._keys.get(key)
+        if remembered is not None:
+            return remembered
+        head = self.client.block_number()
+        info = self.consortium.key_info(key, block=head)
+        if info.known:
+            if len(self._keys) >= _KEYS_REMEMBERED:
+                self._keys.pop(next(iter(self._keys), key), None)  # the oldest
+            self._keys[key] = (info, head)
+        return info, head
+
+    def _key_valid_at(self, key: bytes, block: int) -> bool:
+        info, read_at = self._key_info(key)
+        if block > read_at and info.valid_until is None:
+            # anchored after the key was read: it may have been retired in between
+            self._keys.pop(key, None)
+            info, _ = self._key_info(key)
+        return info.valid_at(block)
 
     def _fresh_root_info(self, root: bytes) -> Any:
         info = self.registry.root_info(root)
@@ -196,7 +219,7 @@ class CredentialVerifier:
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
         result.issuer = {"id": did, "member_id": member_id,
                          "name": issuer.get("name") if isinstance(issuer, dict) else None}
-        key = self._key_info(public_key)
+        key, _ = self._key_info(public_key)
         if (issuer_id != did or chain_id != self.client.chain_id
                 or consortium != self.consortium.address.lower() or key.member_id != member_id):
             checks.append(Check("issuer", FAILED, "issuer_unknown"))
@@ -249,7 +272,7 @@ class CredentialVerifier:
                                  "block": block}))
         else:
             checks.append(Check("membership", PASSED, "ok", {"role": member.role.name.lower()}))
-        if key.valid_at(block):
+        if self._key_valid_at(public_key, block):
             checks.append(Check("signing_key", PASSED, "ok"))
         else:
             checks.append(Check("signing_key", FAILED, "signing_key_invalid", {"block": block}))
