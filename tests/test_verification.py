@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from api.cli import DEMO_CONSORTIUM
 from api.services import Services
 from ledger.consortium.network import init_network
-from ledger.contracts.bindings import AnchorKind
+from ledger.contracts.bindings import AnchorKind, Role
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.anchorproof import AnchorRef, credential_leaf, envelope, read_credential
 from ledger.credentials.did import issuer_did, key_id
@@ -21,7 +21,7 @@ from ledger.credentials.roster import parse_one
 from ledger.credentials.service import CredentialService
 from ledger.credentials.types import CHINA_TZ, CredentialType, vc_payload
 from ledger.credentials.verify import CredentialVerifier
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, PermissionDenied
 from ledger.merkle import MerkleTree
 from ledger.settings import Settings
 from tests.credential_fixtures import transcript_row
@@ -184,6 +184,37 @@ def test_issuer_without_the_role_when_anchored(world) -> None:  # type: ignore[n
     services, svc = world
     sd_jwt, anchor = sign_and_anchor(services, "partner", services.keys_for("partner").ed25519_private)
     assert failures(svc, sd_jwt, anchor) == ["issuer_not_authorised"]
+
+
+def test_who_may_issue_follows_the_roles_on_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Governance changes roles after set-up: a partner made a school issues transcripts that
+    verify; a school made a partner may not issue them, and nothing reaches the chain."""
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    node = init_network(Settings(data_dir=tmp_path / "data"), DEMO_CONSORTIUM)
+    try:
+        services = Services(node)
+        svc = services.credentials
+        bureau, school_a = (services.keys_for(o).account for o in ("bureau", "school-a"))
+
+        def change_role(org_id: str, role: Role) -> None:
+            member_id = svc.deployment.organisations[org_id]["member_id"]
+            proposal = svc.consortium.propose_change_role(bureau, member_id, role)
+            assert svc.consortium.approve(school_a, proposal).executed
+
+        row = parse_one(transcript_row(1, courses=2), CredentialType.TRANSCRIPT)
+        change_role("partner", Role.SCHOOL)
+        issued = svc.issue("partner", CredentialType.TRANSCRIPT, [row]).credentials[0]
+        assert failures(svc, svc.get(issued.credential_id).sd_jwt, issued.anchor) == []
+
+        change_role("school-b", Role.PARTNER)
+        head = svc.client.block_number()
+        with pytest.raises(PermissionDenied) as denied:
+            svc.issue("school-b", CredentialType.TRANSCRIPT, [row])
+        assert denied.value.code == "role_not_allowed" and "partner" in denied.value.message
+        assert svc.client.block_number() == head
+    finally:
+        node.close()
 
 
 def test_the_signing_key_must_be_valid_when_anchored(world) -> None:  # type: ignore[no-untyped-def]

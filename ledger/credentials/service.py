@@ -121,19 +121,22 @@ class CredentialService:
               supersedes: str | None = None,
               progress: Callable[[int, int], None] | None = None) -> IssuedBatch:
         org = self._org(org_id)
-        if org["role"] not in ctype.issuer_roles:
-            raise PermissionDenied(f"a {org['role']} may not issue {ctype.value} credentials",
+        keys = self.keys_for(org_id)
+        # The role on chain decides (governance may have changed it since set-up), as it
+        # does when the credential is verified.
+        rights = self.consortium.anchor_rights(keys.address)
+        role = rights.role.name.lower() if rights.role is not None else org["role"]
+        if role not in ctype.issuer_roles:
+            raise PermissionDenied(f"a {role} may not issue {ctype.value} credentials",
                                    code="role_not_allowed")
         if not rows:
             raise InvalidInput("nothing to issue", code="empty_roster")
         scoped_key = f"{org_id}:{idempotency_key}" if idempotency_key else None
-        keys = self.keys_for(org_id)
         secret = _claim_key(keys)
         if scoped_key is not None:
             existing = self._batch_by_key(scoped_key)
             if existing is not None:
                 return self._issued_batch(existing, secret)
-        rights = self.consortium.anchor_rights(keys.address)
         if not rights.can_act:
             raise PermissionDenied(f"{org_id} is not an active member", code="member_not_active")
 
