@@ -423,6 +423,12 @@ def _config_toml(org: Organisation, node: BesuNode) -> str:
         ("genesis-file", "genesis.json"),
         ("node-private-key-file", "key"),
         ("min-gas-price", 0),
+        # An archive node: verification and audits read the consortium's state at the block
+        # a batch was anchored (was the issuer a member then? its key valid?), which may be
+        # years back. Besu's default Bonsai storage keeps only the last 512 blocks' state
+        # (17 minutes at 2 s blocks); Forest, synced in full, keeps every block's.
+        ("data-storage-format", "FOREST"),
+        ("sync-mode", "FULL"),
         ("p2p-host", node.host),
         ("p2p-port", node.p2p_port),
         # Peers come from static-nodes.json; discovery would only find strangers.

@@ -294,6 +294,8 @@ def test_config_toml(network) -> None:
         assert {"ETH", "NET", "QBFT", "PERM"} <= set(config["rpc-http-api"])
         assert "localhost" in config["host-allowlist"]
         assert config["min-gas-price"] == 0
+        # archive nodes: state at old blocks is read when verifying
+        assert (config["data-storage-format"], config["sync-mode"]) == ("FOREST", "FULL")
         assert config["permissions-nodes-config-file-enabled"] is True
         assert config["permissions-accounts-config-file-enabled"] is True
         assert config["discovery-enabled"] is False
