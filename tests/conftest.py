@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -68,7 +68,7 @@ def any_chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainE
 # --- SQL databases: every store test runs on SQLite and on a real PostgreSQL server ---
 
 
-def _postgres_server_url(request: pytest.FixtureRequest) -> str:
+def postgres_server_url(request: pytest.FixtureRequest) -> str:
     if not os.environ.get(POSTGRES_ENV):
         pytest.skip(
             f"{POSTGRES_ENV} is not set, so there is no PostgreSQL server to test against "
@@ -80,7 +80,7 @@ def _postgres_server_url(request: pytest.FixtureRequest) -> str:
         return os.environ[POSTGRES_ENV]
 
 
-def _fresh_postgres_database(server_url: str) -> Iterator[str]:
+def fresh_postgres_database(server_url: str) -> Generator[str, None, None]:
     """A new empty database on the server for one test; dropped afterwards."""
     name = f"eduledger_test_{uuid.uuid4().hex[:16]}"
     admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
@@ -96,7 +96,7 @@ def _fresh_postgres_database(server_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def postgres_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    yield from _fresh_postgres_database(_postgres_server_url(request))
+    yield from fresh_postgres_database(postgres_server_url(request))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

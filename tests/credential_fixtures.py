@@ -36,8 +36,8 @@ class Served:
 
 
 @contextmanager
-def served_network(data_dir: Path) -> Iterator[Served]:
-    node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
+def served_network(data_dir: Path, database_url: str = "") -> Iterator[Served]:
+    node = init_network(Settings(data_dir=data_dir, database_url=database_url), DEMO_CONSORTIUM)
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
         app = create_app(node, background=False)

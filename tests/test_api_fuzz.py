@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from ledger.credentials.jose import ed25519_jwk
 from ledger.credentials.sdjwt import add_key_binding, parse
+from tests.conftest import fresh_postgres_database, postgres_server_url
 from tests.credential_fixtures import Served, json_places, replaced_at, served_network, transcript_row
 
 ROUTES = [
@@ -32,6 +33,8 @@ ROUTES = [
 CONTENT_TYPES = [None, "application/json", "text/plain", "text/csv", "application/octet-stream",
                  "multipart/form-data; boundary=x", "application/json; charset=latin-1"]
 ACCEPTS = [None, "application/json", "text/html", "*/*", "image/png"]
+IDEMPOTENCY_KEYS: list[str | bytes | None] = [None, "3f0c2a56-4b1e-4a8e-9d61-0c5d2f7e9a10", "k" * 200,
+                                               "caf\xe9".encode("latin-1"), "a b"]
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -41,8 +44,22 @@ JSON_VALUES = st.recursive(
 )
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A served network on SQLite, and on PostgreSQL, which refuses what SQLite lets through
+    (NUL characters, strings longer than their column)."""
+    if request.param == "postgres":
+        database = fresh_postgres_database(postgres_server_url(request))
+        try:
+            yield from _world(tmp_path_factory, next(database))
+        finally:
+            database.close()
+    else:
+        yield from _world(tmp_path_factory, "")
+
+
+def _world(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[dict[str, Any]]:
     import api.auth
     from ledger.keys import clear_keystore_cache
 
@@ -52,7 +69,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     mp.setattr(api.auth.PUBLIC_LIMIT, "amount", 10**9)  # the fuzzing is not what is limited
     clear_keystore_cache()
     try:
-        with served_network(tmp_path_factory.mktemp("fuzz") / "data") as served:
+        with served_network(tmp_path_factory.mktemp("fuzz") / "data", database_url) as served:
             r = served.issue("school-a", "transcript", [transcript_row(n, courses=2) for n in range(3)])
             assert r.status_code == 201, r.text
             batch = r.json()
@@ -94,18 +111,19 @@ def _templates(world: dict[str, Any]) -> dict[str, Any]:
 
 
 @st.composite
-def requests(draw: st.DrawFn, world: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes]:
+def requests(draw: st.DrawFn, world: dict[str, Any]) -> tuple[str, str, dict[str, Any], bytes]:
     method, template = draw(st.sampled_from(ROUTES))
     ident = draw(st.sampled_from(world["ids"]) | st.text(max_size=40))
     path = template.replace("{id}", quote(ident, safe=":"))
     served: Served = world["served"]
-    headers: dict[str, str] = {}
+    headers: dict[str, Any] = {}
     auth = draw(st.sampled_from([None, "school-a", "bureau", "garbage"]))
     if auth == "garbage":
         headers["Authorization"] = draw(st.sampled_from(["Bearer nope", "Basic eA==", "Bearer", "bearer  x"]))
     elif auth is not None and auth in served.api_keys:
         headers.update(served.as_org(auth))
-    for name, choices in (("Content-Type", CONTENT_TYPES), ("Accept", ACCEPTS)):
+    for name, choices in (("Content-Type", CONTENT_TYPES), ("Accept", ACCEPTS),
+                          ("Idempotency-Key", IDEMPOTENCY_KEYS)):
         chosen = draw(st.sampled_from(choices))
         if chosen is not None:
             headers[name] = chosen

@@ -183,6 +183,40 @@ def test_bad_input_gets_a_clear_4xx(env: Path) -> None:
         assert http.post("/v1/verify/batch", json={"credentials": []}).status_code == 422
 
 
+def test_text_no_database_can_hold_is_refused_before_anything_happens(env: Path, db_url: str) -> None:
+    """NUL characters and over-long keys: PostgreSQL refuses them where SQLite stores them.
+    Both refuse them here the same way, as bad input, before anything reaches the chain."""
+    with served_network(env / "data", db_url) as served:
+        http, school = served.http, served.as_org("school-a")
+        issued = served.issue("school-a", "transcript", [transcript_row(1, courses=2)]).json()
+        cid = issued["credentials"][0]["credential_id"]
+        head = served.node.client.block_number()
+
+        bad_note = http.post(f"/v1/credentials/{cid}/status", headers=school,
+                             json={"action": "revoke", "note": "bad\u0000note"})
+        assert bad_note.status_code == 422 and bad_note.json()["code"] == "bad_note"
+        correction = http.post(f"/v1/credentials/{cid}/correct", headers=school,
+                               json={"credential": transcript_row(1, courses=3), "note": "bell\u0007"})
+        assert correction.status_code == 422 and correction.json()["code"] == "bad_note"
+        for key in (b"k" * 81, "caf\xe9".encode("latin-1")):
+            headers = [(k.encode(), v.encode()) for k, v in school.items()] + [(b"Idempotency-Key", key)]
+            refused = http.post("/v1/credentials", headers=headers,
+                                json={"type": "transcript", "credentials": [transcript_row(2)]})
+            assert refused.status_code == 422 and refused.json()["code"] == "bad_idempotency_key"
+        assert served.node.client.block_number() == head  # nothing was sent to the chain
+        record = http.get(f"/v1/credentials/{cid}", params={"purpose": "test"}, headers=school).json()
+        assert record["status"] == "valid"
+
+        nul_id = http.get("/v1/credentials/urn:uuid:%00", params={"purpose": "test"}, headers=school)
+        assert nul_id.status_code == 422 and nul_id.json()["code"] == "nul_in_text"
+        for share_id in ("%00", "x" * 16, "x" * 300):
+            page = http.get(f"/s/{share_id}", headers={"Accept": "text/html"})
+            assert page.status_code == 404 and "分享链接不存在" in page.text
+            answer = http.get(f"/s/{share_id}", headers={"Accept": "application/json"})
+            assert answer.status_code == 404 and answer.json()["code"] == "share_not_found"
+            assert http.get(f"/s/{share_id}/qr.png").status_code == 404
+
+
 def test_presentation_with_foreign_disclosure_fails(env: Path) -> None:
     with served_network(env / "data") as served:
         batch = served.issue("school-a", "transcript", [transcript_row(1), transcript_row(2)]).json()

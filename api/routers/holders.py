@@ -18,8 +18,7 @@ from ledger.credentials.anchorproof import AnchorRef, read_credential
 from ledger.credentials.did import did_document_for
 from ledger.credentials.messages import message
 from ledger.credentials.roster import load_json
-from ledger.errors import InvalidInput, LedgerError, NotFound
-from ledger.store import Share, session_scope
+from ledger.errors import InvalidInput, LedgerError
 from wallet.qr import qr_png, qr_svg
 
 router = APIRouter(dependencies=[Depends(rate_limited)])
@@ -112,9 +111,7 @@ def share_qr_svg(share_id: str, request: Request) -> Response:
 
 
 def _exists(request: Request, share_id: str) -> None:
-    with session_scope(request.app.state.node.engine) as session:
-        if session.get(Share, share_id) is None:
-            raise NotFound("no such share", code="share_not_found")
+    request.app.state.services.credentials.get_share(share_id)
 
 
 class VerifyOne(BaseModel):

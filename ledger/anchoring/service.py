@@ -33,6 +33,7 @@ from ledger.store import AnchorBatch, AnchorLeaf, AnchorStatus, session_scope, u
 log = logging.getLogger("eduledger.anchoring")
 
 MAX_BATCH = 100_000
+MAX_IDEMPOTENCY_KEY = 128  # the column's length (PostgreSQL enforces it, SQLite does not)
 
 Attach = Callable[[Session, AnchorBatch, MerkleTree], None]
 Detach = Callable[[Session, str], None]
@@ -109,6 +110,9 @@ class AnchoringService:
         if len(leaves) > MAX_BATCH:
             raise InvalidInput(f"a batch holds at most {MAX_BATCH} leaves", code="batch_too_large")
         if idempotency_key is not None:
+            if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY or "\x00" in idempotency_key:
+                raise InvalidInput(f"an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} characters, "
+                                   "without NUL", code="bad_idempotency_key")
             existing = self._by_idempotency_key(idempotency_key)
             if existing is not None:
                 return existing

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from ledger.credentials.anchorproof import AnchorRef, credential_leaf
 from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.roster import gc_paused
 from ledger.credentials.signing import SigningJob, SigningPool, claim_code, shared_pool
-from ledger.credentials.types import CredentialType
+from ledger.credentials.types import MULTILINE_PATTERN, CredentialType
 from ledger.credentials.verify import CredentialVerifier, Verification
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from ledger.indexer import IndexedLeafStatus
@@ -47,6 +48,39 @@ MAX_SHARE_DAYS = 180
 _CREDENTIAL: Table = CredentialRecord.__table__  # type: ignore[attr-defined]
 _CLAIM_CODE: Table = ClaimCode.__table__  # type: ignore[attr-defined]
 STATUS_ACTIONS = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}
+SHARE_ID_BYTES = 12  # 96 random bits: 16 base64url characters in the link
+_SHARE_ID_RE = re.compile(r"[A-Za-z0-9_-]{16}")
+MAX_NOTE_CHARS = 500
+MAX_IDEMPOTENCY_KEY_CHARS = 80  # scoped by the organisation id, it fits the 128 stored
+_NOTE_RE = re.compile(MULTILINE_PATTERN)
+_IDEMPOTENCY_KEY_RE = re.compile(r"[\x20-\x7e]+")
+
+
+def _check_note(note: str | None) -> None:
+    """A status note: free text up to 500 characters, line breaks allowed, no other control
+    characters and no lone surrogates (a database cannot store them). Checked before anything
+    is sent to the chain."""
+    if note is None:
+        return
+    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS or not _NOTE_RE.match(note):
+        raise InvalidInput(f"a note is text of at most {MAX_NOTE_CHARS} characters, without control "
+                           "characters other than line breaks", code="bad_note")
+    try:
+        note.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("a note must be valid Unicode", code="bad_note") from None
+
+
+def _check_reason(reason: int) -> None:
+    if type(reason) is not int or not 0 <= reason < 2**16:
+        raise InvalidInput("reason must be a code from 0 to 65535", code="bad_reason")
+
+
+def _check_idempotency_key(key: str | None) -> None:
+    if key is not None and (len(key) > MAX_IDEMPOTENCY_KEY_CHARS
+                            or not _IDEMPOTENCY_KEY_RE.fullmatch(key)):
+        raise InvalidInput(f"an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII "
+                           "characters (a UUID, say)", code="bad_idempotency_key")
 
 
 @dataclass(frozen=True)
@@ -121,6 +155,7 @@ class CredentialService:
               supersedes: str | None = None,
               progress: Callable[[int, int], None] | None = None) -> IssuedBatch:
         org = self._org(org_id)
+        _check_idempotency_key(idempotency_key)
         keys = self.keys_for(org_id)
         # The role on chain decides (governance may have changed it since set-up), as it
         # does when the credential is verified.
@@ -277,8 +312,8 @@ class CredentialService:
         if actor_org != record.issuer_org and actor["role"] != "bureau":
             raise PermissionDenied("only the issuer or the bureau may change a credential's status",
                                    code="not_issuer")
-        if not 0 <= reason < 2**16:
-            raise InvalidInput("reason must be a code from 0 to 65535", code="bad_reason")
+        _check_reason(reason)
+        _check_note(note)
         anchor = self.anchor_for_leaf(bytes.fromhex(record.leaf_hash[2:]))
         if anchor is None:
             raise Conflict("the credential is not anchored yet", code="not_anchored")
@@ -315,6 +350,8 @@ class CredentialService:
             raise PermissionDenied("only the issuer may correct a credential", code="not_issuer")
         if old.status == "superseded":
             raise Conflict("this credential has already been corrected", code="already_superseded")
+        _check_reason(reason)
+        _check_note(note)  # before the new credential is issued
         batch = self.issue(actor_org, CredentialType(old.type), [row], supersedes=credential_id)
         new_id = batch.credentials[0].credential_id
         return batch, self.change_status(actor_org, credential_id, "supersede", reason=reason,
@@ -337,7 +374,7 @@ class CredentialService:
             raise InvalidInput(f"the presentation does not verify: {broken[0].code}", code=broken[0].code)
         anchor = anchor or self.anchor_for_leaf(credential_leaf(parsed.payload))
         token = secrets.token_urlsafe(24)
-        share = Share(id=secrets.token_urlsafe(12), presentation=presentation,
+        share = Share(id=secrets.token_urlsafe(SHARE_ID_BYTES), presentation=presentation,
                       anchor_json=json.dumps(anchor.to_dict() if anchor else None),
                       expires_at=utcnow() + timedelta(days=days), audience=audience,
                       withdraw_token_hash=_sha256(token))
@@ -345,11 +382,20 @@ class CredentialService:
             session.add(share)
         return share, token
 
-    def withdraw_share(self, share_id: str, token: str) -> None:
+    def get_share(self, share_id: str) -> Share:
+        if not _SHARE_ID_RE.fullmatch(share_id):  # not one we make: no need to ask the database
+            raise NotFound("no such share", code="share_not_found")
         with session_scope(self.engine) as session:
             share = session.get(Share, share_id)
-            if share is None:
-                raise NotFound("no such share", code="share_not_found")
+        if share is None:
+            raise NotFound("no such share", code="share_not_found")
+        return share
+
+    def withdraw_share(self, share_id: str, token: str) -> None:
+        self.get_share(share_id)
+        with session_scope(self.engine) as session:
+            share = session.get(Share, share_id)
+            assert share is not None  # shares are never deleted
             if not hmac.compare_digest(share.withdraw_token_hash, _sha256(token or "")):
                 raise PermissionDenied("wrong withdraw token", code="bad_withdraw_token")
             if share.withdrawn_at is None:
@@ -357,10 +403,7 @@ class CredentialService:
                 session.add(share)
 
     def verify_share(self, share_id: str, *, now: datetime | None = None) -> tuple[Share, Verification]:
-        with session_scope(self.engine) as session:
-            share = session.get(Share, share_id)
-        if share is None:
-            raise NotFound("no such share", code="share_not_found")
+        share = self.get_share(share_id)
         raw_anchor = json.loads(share.anchor_json)
         result = self.verifier.verify(share.presentation,
                                       AnchorRef.from_dict(raw_anchor) if raw_anchor else None,

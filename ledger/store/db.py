@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
-from ledger.errors import ConfigError
+from ledger.errors import ConfigError, InvalidInput
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -63,9 +63,32 @@ def make_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, echo=echo, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)  # survive server restarts and idle timeouts
-    return create_engine(parsed, echo=echo, **kwargs)
+        engine = _sqlite_engine(parsed, echo=echo, **kwargs)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)  # survive server restarts and idle timeouts
+        engine = create_engine(parsed, echo=echo, **kwargs)
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any,
+                _executemany: bool) -> None:
+    """PostgreSQL can neither store nor compare text holding a NUL character; SQLite can.
+    Such text (an id in a URL, a field of a request) is refused on both alike, as bad input,
+    before the statement runs, instead of failing on one backend only."""
+    if _holds_nul(parameters):
+        raise InvalidInput("text with a NUL character (U+0000) cannot be stored or looked up",
+                           code="nul_in_text")
+
+
+def _holds_nul(parameters: Any) -> bool:
+    """Whether a string among the DBAPI parameters (one row: a dict or a tuple; or a list of
+    rows, for executemany) holds NUL. One join and one search: a roster stores 10,000 rows."""
+    rows = parameters if isinstance(parameters, list) else [parameters]
+    return "\x00" in "".join([v for row in rows
+                               for v in (row.values() if isinstance(row, dict)
+                                         else row if isinstance(row, list | tuple) else (row,))
+                               if type(v) is str])
 
 
 def _sqlite_engine(url: URL, *, echo: bool, **kwargs: Any) -> Engine:
