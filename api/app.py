@@ -79,6 +79,7 @@ def _background(node: Node, services: Services, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             indexer.run_once()
+            services.credentials.follow_chain_statuses()
             if time.monotonic() >= next_checkpoint:
                 next_checkpoint = time.monotonic() + node.settings.access_checkpoint_seconds
                 if access.head()[0] > 0:

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -213,6 +214,44 @@ def test_who_may_issue_follows_the_roles_on_chain(tmp_path: Path, monkeypatch: p
             svc.issue("school-b", CredentialType.TRANSCRIPT, [row])
         assert denied.value.code == "role_not_allowed" and "partner" in denied.value.message
         assert svc.client.block_number() == head
+    finally:
+        node.close()
+
+
+def test_credential_rows_follow_status_changes_made_elsewhere(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status change that reached the chain but not this node's row (made through another
+    node, or cut off by a crash between the chain and the database) is written into the row
+    once indexed; a change made here, with its note, is left as it is."""
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    node = init_network(Settings(data_dir=tmp_path / "data"), DEMO_CONSORTIUM)
+    try:
+        services = Services(node)
+        svc = services.credentials
+        rows = [parse_one(transcript_row(n, courses=2), CredentialType.TRANSCRIPT) for n in range(4)]
+        revoked, noted, replaced, newer = svc.issue("school-a", CredentialType.TRANSCRIPT, rows).credentials
+        bureau = services.keys_for("bureau").account
+
+        def on_chain_only(issued: Any, action: str, *args: Any) -> None:
+            getattr(svc.registry, action)(bureau, issued.anchor.leaf, issued.anchor.root,
+                                          issued.anchor.proof_bytes(), *args)
+
+        on_chain_only(revoked, "revoke", 7)
+        on_chain_only(replaced, "supersede", newer.anchor.leaf, 4)
+        svc.change_status("school-a", noted.credential_id, "suspend", reason=2, note="under review")
+        assert svc.get(revoked.credential_id).status == "valid"  # the row has not heard yet
+
+        node.indexer().run_once()
+        assert svc.follow_chain_statuses() == 2
+        row = svc.get(revoked.credential_id)
+        assert (row.status, row.status_reason, row.status_note) == ("revoked", 7, None)
+        row = svc.get(replaced.credential_id)
+        assert (row.status, row.status_reason, row.superseded_by) == ("superseded", 4, newer.credential_id)
+        row = svc.get(noted.credential_id)
+        assert (row.status, row.status_reason, row.status_note) == ("suspended", 2, "under review")
+        assert svc.get(newer.credential_id).status == "valid"
+        assert svc.follow_chain_statuses() == 0  # nothing left to write
     finally:
         node.close()
 

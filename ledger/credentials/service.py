@@ -36,6 +36,7 @@ from ledger.credentials.anchorproof import AnchorRef, credential_leaf
 from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.roster import gc_paused
 from ledger.credentials.signing import SigningJob, SigningPool, claim_code, shared_pool
+from ledger.credentials.statuses import follow_chain_statuses
 from ledger.credentials.types import MULTILINE_PATTERN, CredentialType
 from ledger.credentials.verify import CredentialVerifier, Verification
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -136,6 +137,7 @@ class CredentialService:
         self.consortium = ConsortiumContract.at(client, deployment.consortium)
         self.registry = AnchorRegistryContract.at(client, deployment.anchor_registry)
         self.status_index = status_index
+        self._statuses_seen_block = 0  # see follow_chain_statuses
         # Signs the rows of large rosters in worker processes; by default the process's
         # shared pool, whose workers start with the first large roster (or warm() them).
         self.signing = signing if signing is not None else shared_pool()
@@ -356,6 +358,12 @@ class CredentialService:
         new_id = batch.credentials[0].credential_id
         return batch, self.change_status(actor_org, credential_id, "supersede", reason=reason,
                                          note=note, superseded_by=new_id)
+
+    def follow_chain_statuses(self) -> int:
+        """Write into credential rows the statuses the chain changed behind their back (see
+        ledger.credentials.statuses); returns how many rows were written."""
+        written, self._statuses_seen_block = follow_chain_statuses(self.engine, self._statuses_seen_block)
+        return written
 
     # -- sharing -----------------------------------------------------------------------
 
