@@ -73,7 +73,7 @@ def _check_note(note: str | None) -> None:
 
 
 def _check_reason(reason: int) -> None:
-    if type(reason) is not int or not 0 <= reason < 2**16:
+    if not isinstance(reason, int) or isinstance(reason, bool) or not 0 <= reason < 2**16:
         raise InvalidInput("reason must be a code from 0 to 65535", code="bad_reason")
 
 

@@ -8,6 +8,7 @@ organisation's API or database is trusted.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -150,7 +151,8 @@ class CredentialVerifier:
         info = self.consortium.key_info(key, block=head)
         if info.known:
             if len(self._keys) >= _KEYS_REMEMBERED:
-                self._keys.pop(next(iter(self._keys), key), None)  # the oldest
+                with contextlib.suppress(RuntimeError):  # another thread changed it meanwhile
+                    self._keys.pop(next(iter(self._keys), key), None)  # the oldest
             self._keys[key] = (info, head)
         return info, head
 
