@@ -36,11 +36,13 @@ class Served:
 
 
 @contextmanager
-def served_network(data_dir: Path, database_url: str = "") -> Iterator[Served]:
+def served_network(data_dir: Path, database_url: str = "", *, background: bool = False) -> Iterator[Served]:
+    """The demo network behind the API on a real port; ``background``: with the node's
+    background pass (indexer, resumed work), as ``serve`` runs it."""
     node = init_network(Settings(data_dir=data_dir, database_url=database_url), DEMO_CONSORTIUM)
     try:
         keys = json.loads((data_dir / "api-keys.json").read_text())
-        app = create_app(node, background=False)
+        app = create_app(node, background=background)
         with serve_app(app) as base, \
                 httpx.Client(base_url=base, timeout=120) as http:
             yield Served(node, base, keys, http, app)

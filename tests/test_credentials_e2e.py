@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from ledger.credentials.anchorproof import AnchorRef
 from ledger.credentials.jose import b64url, b64url_decode
 from ledger.credentials.types import CHINA_TZ
 from tests.credential_fixtures import served_network, transcript_row
@@ -215,6 +217,26 @@ def test_text_no_database_can_hold_is_refused_before_anything_happens(env: Path,
             answer = http.get(f"/s/{share_id}", headers={"Accept": "application/json"})
             assert answer.status_code == 404 and answer.json()["code"] == "share_not_found"
             assert http.get(f"/s/{share_id}/qr.png").status_code == 404
+
+
+def test_a_revocation_made_elsewhere_reaches_this_nodes_rows(env: Path) -> None:
+    """The bureau revokes through its own node (here: straight on the contract); the
+    background pass of this node writes it into the credential row that the API shows."""
+    with served_network(env / "data", background=True) as served:
+        batch = served.issue("school-a", "transcript", [transcript_row(1, courses=2)]).json()
+        issued = batch["credentials"][0]
+        anchor = AnchorRef.from_dict(issued["anchor"])
+        services = served.app.state.services
+        services.credentials.registry.revoke(services.keys_for("bureau").account, anchor.leaf,
+                                             anchor.root, anchor.proof_bytes(), 5)
+        deadline = time.monotonic() + 60
+        while True:
+            record = served.http.get(f"/v1/credentials/{issued['credential_id']}", params={"purpose": "test"},
+                                     headers=served.as_org("school-a")).json()
+            if record["status"] != "valid" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert (record["status"], record["status_reason"], record["status_note"]) == ("revoked", 5, None)
 
 
 def test_presentation_with_foreign_disclosure_fails(env: Path) -> None:
