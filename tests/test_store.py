@@ -22,11 +22,13 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import SQLModel, func, select
 
-from ledger.errors import ConfigError
+from ledger.errors import ConfigError, InvalidInput
 from ledger.merkle import MerkleTree, canonical_json, new_salt, record_hash, verify_proof
 from ledger.store import (
     AnchorBatch,
@@ -40,6 +42,7 @@ from ledger.store import (
 )
 from ledger.store.db import (
     SQLITE_BUSY_TIMEOUT_MS,
+    _holds_nul,
     alembic_config,
     current_revision,
     head_revision,
@@ -465,5 +468,34 @@ def test_postgres_engine_speaks_psycopg3(postgres_db_url: str):
         with engine.connect() as conn:
             name = conn.execute(text("SELECT current_database()")).scalar()
         assert name == make_url(postgres_db_url).database
+    finally:
+        engine.dispose()
+
+
+# --- text PostgreSQL cannot hold --------------------------------------------------------
+
+_SCALARS = st.none() | st.integers() | st.binary(max_size=4) | st.text(max_size=8)
+_ROW = st.dictionaries(st.text(max_size=4), _SCALARS, max_size=4) | st.tuples(_SCALARS, _SCALARS)
+
+
+@given(st.one_of(_ROW, st.lists(_ROW, max_size=5)))
+def test_a_nul_is_found_in_any_shape_of_parameters(parameters: Any) -> None:
+    rows = parameters if isinstance(parameters, list) else [parameters]
+    values = [v for row in rows for v in (row.values() if isinstance(row, dict) else row)]
+    assert _holds_nul(parameters) == any(type(v) is str and "\x00" in v for v in values)
+
+
+def test_every_engine_refuses_nul_before_the_statement_runs(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE nul_probe (v VARCHAR(10))"))
+        with pytest.raises(InvalidInput) as refused, engine.begin() as conn:
+            conn.execute(text("INSERT INTO nul_probe VALUES (:v)"), [{"v": "ok"}, {"v": "a\x00b"}])
+        assert refused.value.code == "nul_in_text"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM nul_probe")).scalar() == 0
+            with pytest.raises(InvalidInput):
+                conn.execute(text("SELECT v FROM nul_probe WHERE v = :v"), {"v": "\x00"})
     finally:
         engine.dispose()

@@ -9,6 +9,8 @@ that also makes each migration atomic on SQLite.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,12 +85,14 @@ def _refuse_nul(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _con
 
 def _holds_nul(parameters: Any) -> bool:
     """Whether a string among the DBAPI parameters (one row: a dict or a tuple; or a list of
-    rows, for executemany) holds NUL. One join and one search: a roster stores 10,000 rows."""
+    rows, for executemany) holds NUL. Each string is searched in place (no joined copy: a
+    roster's rows hold 10,000 SD-JWTs), by map in C rather than a Python loop."""
     rows = parameters if isinstance(parameters, list) else [parameters]
-    return "\x00" in "".join([v for row in rows
-                               for v in (row.values() if isinstance(row, dict)
-                                         else row if isinstance(row, list | tuple) else (row,))
-                               if type(v) is str])
+    strings = [v for row in rows
+               for v in (row.values() if isinstance(row, dict)
+                         else row if isinstance(row, list | tuple) else (row,))
+               if type(v) is str]
+    return any(map(operator.contains, strings, itertools.repeat("\x00")))
 
 
 def _sqlite_engine(url: URL, *, echo: bool, **kwargs: Any) -> Engine:
