@@ -70,6 +70,12 @@ def _background(node: Node, services: Services, stop: threading.Event) -> None:
     except Exception:  # noqa: BLE001 - retried at the next start; the API keeps serving
         log.exception("resuming accepted anchor batches failed")
     try:
+        finished = services.credentials.finish_corrections()  # after their batches are anchored
+        if finished:
+            log.warning("finished %d interrupted corrections", finished)
+    except Exception:  # noqa: BLE001 - retried at the next start
+        log.exception("finishing interrupted corrections failed")
+    try:
         if resume_audit_runs(services):
             log.warning("resumed interrupted audit runs")
     except Exception:  # noqa: BLE001 - retried at the next start

@@ -256,6 +256,37 @@ def test_credential_rows_follow_status_changes_made_elsewhere(tmp_path: Path,
         node.close()
 
 
+def test_a_correction_cut_short_is_finished_after_a_restart(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process stops after a correction's new credential is issued and before the old
+    one is superseded: the next start supersedes it. A correction still under way is left
+    to its own request."""
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    node = init_network(Settings(data_dir=tmp_path / "data"), DEMO_CONSORTIUM)
+    try:
+        svc = Services(node).credentials
+        row = parse_one(transcript_row(1, courses=2), CredentialType.TRANSCRIPT)
+        old = svc.issue("school-a", CredentialType.TRANSCRIPT, [row]).credentials[0]
+        # correct()'s first step alone, as if the process had stopped right after it; while
+        # a request is making a correction, the background pass leaves it alone
+        svc._correcting.add(old.credential_id)
+        new = svc.issue("school-a", CredentialType.TRANSCRIPT, [row],
+                        supersedes=old.credential_id).credentials[0]
+        assert svc.finish_corrections() == 0
+
+        restarted = Services(node).credentials
+        assert restarted.finish_corrections() == 1
+        record = restarted.get(old.credential_id)
+        assert (record.status, record.superseded_by) == ("superseded", new.credential_id)
+        result = restarted.verifier.verify(restarted.get(old.credential_id).sd_jwt, old.anchor)
+        assert result.failures == ["superseded"]
+        assert restarted.verifier.verify(restarted.get(new.credential_id).sd_jwt, new.anchor).valid
+        assert restarted.finish_corrections() == 0
+    finally:
+        node.close()
+
+
 def test_the_signing_key_must_be_valid_when_anchored(world) -> None:  # type: ignore[no-untyped-def]
     """A school's second key: unknown until registered, valid from then on, and after it is
     retired a credential signed with it and anchored later fails, while one anchored before

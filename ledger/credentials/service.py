@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import secrets
 import uuid
@@ -27,6 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Table, delete, insert, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ledger.anchoring import AnchoringService
@@ -39,11 +41,13 @@ from ledger.credentials.signing import SigningJob, SigningPool, claim_code, shar
 from ledger.credentials.statuses import follow_chain_statuses
 from ledger.credentials.types import MULTILINE_PATTERN, CredentialType
 from ledger.credentials.verify import CredentialVerifier, Verification
-from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, PermissionDenied
 from ledger.indexer import IndexedLeafStatus
 from ledger.keys import OrganisationKeys
 from ledger.merkle import MerkleTree
 from ledger.store import AnchorBatch, AnchorLeaf, ClaimCode, CredentialRecord, Share, session_scope, utcnow
+
+log = logging.getLogger("eduledger.credentials")
 
 MAX_SHARE_DAYS = 180
 _CREDENTIAL: Table = CredentialRecord.__table__  # type: ignore[attr-defined]
@@ -138,6 +142,7 @@ class CredentialService:
         self.registry = AnchorRegistryContract.at(client, deployment.anchor_registry)
         self.status_index = status_index
         self._statuses_seen_block = 0  # see follow_chain_statuses
+        self._correcting: set[str] = set()  # credentials this service is correcting now
         # Signs the rows of large rosters in worker processes; by default the process's
         # shared pool, whose workers start with the first large roster (or warm() them).
         self.signing = signing if signing is not None else shared_pool()
@@ -354,10 +359,38 @@ class CredentialService:
             raise Conflict("this credential has already been corrected", code="already_superseded")
         _check_reason(reason)
         _check_note(note)  # before the new credential is issued
-        batch = self.issue(actor_org, CredentialType(old.type), [row], supersedes=credential_id)
-        new_id = batch.credentials[0].credential_id
-        return batch, self.change_status(actor_org, credential_id, "supersede", reason=reason,
-                                         note=note, superseded_by=new_id)
+        self._correcting.add(credential_id)
+        try:
+            batch = self.issue(actor_org, CredentialType(old.type), [row], supersedes=credential_id)
+            new_id = batch.credentials[0].credential_id
+            return batch, self.change_status(actor_org, credential_id, "supersede", reason=reason,
+                                             note=note, superseded_by=new_id)
+        finally:
+            self._correcting.discard(credential_id)
+
+    def finish_corrections(self) -> int:
+        """Finish corrections that an earlier process left half done. A correction issues
+        the new credential, then supersedes the old one on chain; if the process stopped in
+        between, two credentials read valid. Each such old credential is superseded now.
+        A correction this service is making now is left to its own request. Returns how
+        many were finished."""
+        old = aliased(CredentialRecord)
+        with session_scope(self.engine) as session:
+            pending = session.exec(
+                select(CredentialRecord.id, CredentialRecord.issuer_org, old.id)
+                .join(old, old.id == CredentialRecord.supersedes)  # type: ignore[arg-type]
+                .where(old.status.in_(("valid", "suspended")))).all()  # type: ignore[attr-defined]
+        finished = 0
+        for new_id, org_id, old_id in pending:
+            if old_id in self._correcting:
+                continue
+            try:
+                self.change_status(org_id, old_id, "supersede", superseded_by=new_id)
+            except LedgerError as exc:  # revoked meanwhile, say: the chain's status stands
+                log.warning("could not finish the correction of %s by %s: %s", old_id, new_id, exc)
+            else:
+                finished += 1
+        return finished
 
     def follow_chain_statuses(self) -> int:
         """Write into credential rows the statuses the chain changed behind their back (see
