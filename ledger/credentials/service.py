@@ -76,6 +76,15 @@ def _check_note(note: str | None) -> None:
         raise InvalidInput("a note must be valid Unicode", code="bad_note") from None
 
 
+def _share_in(session: Session, share_id: str) -> Share:
+    if not _SHARE_ID_RE.fullmatch(share_id):  # not one we make: no need to ask the database
+        raise NotFound("no such share", code="share_not_found")
+    share = session.get(Share, share_id)
+    if share is None:
+        raise NotFound("no such share", code="share_not_found")
+    return share
+
+
 def _check_reason(reason: int) -> None:
     if not isinstance(reason, int) or isinstance(reason, bool) or not 0 <= reason < 2**16:
         raise InvalidInput("reason must be a code from 0 to 65535", code="bad_reason")
@@ -424,19 +433,12 @@ class CredentialService:
         return share, token
 
     def get_share(self, share_id: str) -> Share:
-        if not _SHARE_ID_RE.fullmatch(share_id):  # not one we make: no need to ask the database
-            raise NotFound("no such share", code="share_not_found")
         with session_scope(self.engine) as session:
-            share = session.get(Share, share_id)
-        if share is None:
-            raise NotFound("no such share", code="share_not_found")
-        return share
+            return _share_in(session, share_id)
 
     def withdraw_share(self, share_id: str, token: str) -> None:
-        self.get_share(share_id)
         with session_scope(self.engine) as session:
-            share = session.get(Share, share_id)
-            assert share is not None  # shares are never deleted
+            share = _share_in(session, share_id)
             if not hmac.compare_digest(share.withdraw_token_hash, _sha256(token or "")):
                 raise PermissionDenied("wrong withdraw token", code="bad_withdraw_token")
             if share.withdrawn_at is None:
