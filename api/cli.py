@@ -13,7 +13,7 @@ from pathlib import Path
 
 from api.cli_audit import add_audit_commands
 from api.cli_credentials import add_credential_commands
-from ledger.errors import LedgerError, OneLineArgumentParser, one_line
+from ledger.errors import LedgerError, OneLineArgumentParser
 from ledger.settings import Settings
 from node_config.cli import add_besu_arguments, run_besu
 from wallet.cli import add_wallet_commands
@@ -98,10 +98,10 @@ def cmd_network_besu(args: argparse.Namespace) -> int:
 
 
 class _Parser(OneLineArgumentParser):
-    error_prefix = "eduledger: "  # as main() prints the domain's errors
+    error_prefix = "eduledger: "
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineArgumentParser:
     parser = _Parser(prog="eduledger", description="A permissioned ledger for education.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -133,12 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args))
     except LedgerError as exc:
-        print(f"eduledger: {one_line(exc.message)}", file=sys.stderr)
-        return 2
+        return parser.report(exc.message)
     except KeyboardInterrupt:
         return 130
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from typing import Any, NoReturn
 
 _LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -28,6 +29,12 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.error_prefix}{one_line(message)} (see {self.prog} --help)\n")
+
+    def report(self, message: str) -> int:
+        """Print a domain error as usage errors are printed (one line, same prefix); returns
+        the exit status, 2."""
+        print(f"{self.error_prefix}{one_line(message)}", file=sys.stderr)
+        return 2
 
 
 class LedgerError(Exception):

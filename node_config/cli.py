@@ -12,11 +12,10 @@ It also runs on its own: `python -m node_config besu --config FILE --out DIR`.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ledger.errors import ConfigError, LedgerError, OneLineArgumentParser, one_line
+from ledger.errors import ConfigError, LedgerError, OneLineArgumentParser
 from node_config.besu import DEFAULT_CHAIN_ID, DEFAULT_EVM_FORK, EVM_FORKS, generate_besu_network
 from node_config.definition import load_definition
 
@@ -74,5 +73,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LedgerError as exc:
-        print(f"error: {one_line(exc.message)}", file=sys.stderr)
-        return 2
+        return parser.report(exc.message)
