@@ -30,16 +30,28 @@ from tests.credential_fixtures import transcript_row
 URN_1 = "urn:uuid:00000000-0000-4000-8000-000000000001"
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, CredentialService]]:
+def _demo_network(data_dir: Path) -> Iterator[Services]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
     mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    node = init_network(Settings(data_dir=tmp_path_factory.mktemp("data")), DEMO_CONSORTIUM)
-    services = Services(node)
-    yield services, services.credentials
-    node.close()
-    mp.undo()
+    node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
+    try:
+        yield Services(node)
+    finally:
+        node.close()
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, CredentialService]]:
+    for services in _demo_network(tmp_path_factory.mktemp("data")):
+        yield services, services.credentials
+
+
+@pytest.fixture
+def own_network(tmp_path: Path) -> Iterator[Services]:
+    """A network of its own, for a test that changes what the others share (roles, statuses)."""
+    yield from _demo_network(tmp_path / "data")
 
 
 def issue_one(svc: CredentialService, org: str = "school-a", ctype: str = "transcript",
@@ -187,104 +199,84 @@ def test_issuer_without_the_role_when_anchored(world) -> None:  # type: ignore[n
     assert failures(svc, sd_jwt, anchor) == ["issuer_not_authorised"]
 
 
-def test_who_may_issue_follows_the_roles_on_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_who_may_issue_follows_the_roles_on_chain(own_network: Services) -> None:
     """Governance changes roles after set-up: a partner made a school issues transcripts that
     verify; a school made a partner may not issue them, and nothing reaches the chain."""
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    node = init_network(Settings(data_dir=tmp_path / "data"), DEMO_CONSORTIUM)
-    try:
-        services = Services(node)
-        svc = services.credentials
-        bureau, school_a = (services.keys_for(o).account for o in ("bureau", "school-a"))
+    services = own_network
+    svc = services.credentials
+    bureau, school_a = (services.keys_for(o).account for o in ("bureau", "school-a"))
 
-        def change_role(org_id: str, role: Role) -> None:
-            member_id = svc.deployment.organisations[org_id]["member_id"]
-            proposal = svc.consortium.propose_change_role(bureau, member_id, role)
-            assert svc.consortium.approve(school_a, proposal).executed
+    def change_role(org_id: str, role: Role) -> None:
+        member_id = svc.deployment.organisations[org_id]["member_id"]
+        proposal = svc.consortium.propose_change_role(bureau, member_id, role)
+        assert svc.consortium.approve(school_a, proposal).executed
 
-        row = parse_one(transcript_row(1, courses=2), CredentialType.TRANSCRIPT)
-        change_role("partner", Role.SCHOOL)
-        issued = svc.issue("partner", CredentialType.TRANSCRIPT, [row]).credentials[0]
-        assert failures(svc, svc.get(issued.credential_id).sd_jwt, issued.anchor) == []
+    row = parse_one(transcript_row(1, courses=2), CredentialType.TRANSCRIPT)
+    change_role("partner", Role.SCHOOL)
+    issued = svc.issue("partner", CredentialType.TRANSCRIPT, [row]).credentials[0]
+    assert failures(svc, svc.get(issued.credential_id).sd_jwt, issued.anchor) == []
 
-        change_role("school-b", Role.PARTNER)
-        head = svc.client.block_number()
-        with pytest.raises(PermissionDenied) as denied:
-            svc.issue("school-b", CredentialType.TRANSCRIPT, [row])
-        assert denied.value.code == "role_not_allowed" and "partner" in denied.value.message
-        assert svc.client.block_number() == head
-    finally:
-        node.close()
+    change_role("school-b", Role.PARTNER)
+    head = svc.client.block_number()
+    with pytest.raises(PermissionDenied) as denied:
+        svc.issue("school-b", CredentialType.TRANSCRIPT, [row])
+    assert denied.value.code == "role_not_allowed" and "partner" in denied.value.message
+    assert svc.client.block_number() == head
 
 
-def test_credential_rows_follow_status_changes_made_elsewhere(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credential_rows_follow_status_changes_made_elsewhere(own_network: Services) -> None:
     """A status change that reached the chain but not this node's row (made through another
     node, or cut off by a crash between the chain and the database) is written into the row
     once indexed; a change made here, with its note, is left as it is."""
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    node = init_network(Settings(data_dir=tmp_path / "data"), DEMO_CONSORTIUM)
-    try:
-        services = Services(node)
-        svc = services.credentials
-        rows = [parse_one(transcript_row(n, courses=2), CredentialType.TRANSCRIPT) for n in range(4)]
-        revoked, noted, replaced, newer = svc.issue("school-a", CredentialType.TRANSCRIPT, rows).credentials
-        bureau = services.keys_for("bureau").account
+    services = own_network
+    svc = services.credentials
+    rows = [parse_one(transcript_row(n, courses=2), CredentialType.TRANSCRIPT) for n in range(4)]
+    revoked, noted, replaced, newer = svc.issue("school-a", CredentialType.TRANSCRIPT, rows).credentials
+    bureau = services.keys_for("bureau").account
 
-        def on_chain_only(issued: Any, action: str, *args: Any) -> None:
-            getattr(svc.registry, action)(bureau, issued.anchor.leaf, issued.anchor.root,
-                                          issued.anchor.proof_bytes(), *args)
+    def on_chain_only(issued: Any, action: str, *args: Any) -> None:
+        getattr(svc.registry, action)(bureau, issued.anchor.leaf, issued.anchor.root,
+                                      issued.anchor.proof_bytes(), *args)
 
-        on_chain_only(revoked, "revoke", 7)
-        on_chain_only(replaced, "supersede", newer.anchor.leaf, 4)
-        svc.change_status("school-a", noted.credential_id, "suspend", reason=2, note="under review")
-        assert svc.get(revoked.credential_id).status == "valid"  # the row has not heard yet
+    on_chain_only(revoked, "revoke", 7)
+    on_chain_only(replaced, "supersede", newer.anchor.leaf, 4)
+    svc.change_status("school-a", noted.credential_id, "suspend", reason=2, note="under review")
+    assert svc.get(revoked.credential_id).status == "valid"  # the row has not heard yet
 
-        node.indexer().run_once()
-        assert svc.follow_chain_statuses() == 2
-        row = svc.get(revoked.credential_id)
-        assert (row.status, row.status_reason, row.status_note) == ("revoked", 7, None)
-        row = svc.get(replaced.credential_id)
-        assert (row.status, row.status_reason, row.superseded_by) == ("superseded", 4, newer.credential_id)
-        row = svc.get(noted.credential_id)
-        assert (row.status, row.status_reason, row.status_note) == ("suspended", 2, "under review")
-        assert svc.get(newer.credential_id).status == "valid"
-        assert svc.follow_chain_statuses() == 0  # nothing left to write
-    finally:
-        node.close()
+    services.node.indexer().run_once()
+    assert svc.follow_chain_statuses() == 2
+    row = svc.get(revoked.credential_id)
+    assert (row.status, row.status_reason, row.status_note) == ("revoked", 7, None)
+    row = svc.get(replaced.credential_id)
+    assert (row.status, row.status_reason, row.superseded_by) == ("superseded", 4, newer.credential_id)
+    row = svc.get(noted.credential_id)
+    assert (row.status, row.status_reason, row.status_note) == ("suspended", 2, "under review")
+    assert svc.get(newer.credential_id).status == "valid"
+    assert svc.follow_chain_statuses() == 0  # nothing left to write
 
 
-def test_a_correction_cut_short_is_finished_after_a_restart(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_correction_cut_short_is_finished_after_a_restart(own_network: Services) -> None:
     """The process stops after a correction's new credential is issued and before the old
     one is superseded: the next start supersedes it. A correction still under way is left
     to its own request."""
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    node = init_network(Settings(data_dir=tmp_path / "data"), DEMO_CONSORTIUM)
-    try:
-        svc = Services(node).credentials
-        row = parse_one(transcript_row(1, courses=2), CredentialType.TRANSCRIPT)
-        old = svc.issue("school-a", CredentialType.TRANSCRIPT, [row]).credentials[0]
-        # correct()'s first step alone, as if the process had stopped right after it; while
-        # a request is making a correction, the background pass leaves it alone
-        svc._correcting.add(old.credential_id)
-        new = svc.issue("school-a", CredentialType.TRANSCRIPT, [row],
-                        supersedes=old.credential_id).credentials[0]
-        assert svc.finish_corrections() == 0
+    svc = own_network.credentials
+    row = parse_one(transcript_row(1, courses=2), CredentialType.TRANSCRIPT)
+    old = svc.issue("school-a", CredentialType.TRANSCRIPT, [row]).credentials[0]
+    # correct()'s first step alone, as if the process had stopped right after it; while
+    # a request is making a correction, the background pass leaves it alone
+    svc._correcting.add(old.credential_id)
+    new = svc.issue("school-a", CredentialType.TRANSCRIPT, [row],
+                    supersedes=old.credential_id).credentials[0]
+    assert svc.finish_corrections() == 0
 
-        restarted = Services(node).credentials
-        assert restarted.finish_corrections() == 1
-        record = restarted.get(old.credential_id)
-        assert (record.status, record.superseded_by) == ("superseded", new.credential_id)
-        result = restarted.verifier.verify(restarted.get(old.credential_id).sd_jwt, old.anchor)
-        assert result.failures == ["superseded"]
-        assert restarted.verifier.verify(restarted.get(new.credential_id).sd_jwt, new.anchor).valid
-        assert restarted.finish_corrections() == 0
-    finally:
-        node.close()
+    restarted = Services(own_network.node).credentials
+    assert restarted.finish_corrections() == 1
+    record = restarted.get(old.credential_id)
+    assert (record.status, record.superseded_by) == ("superseded", new.credential_id)
+    result = restarted.verifier.verify(restarted.get(old.credential_id).sd_jwt, old.anchor)
+    assert result.failures == ["superseded"]
+    assert restarted.verifier.verify(restarted.get(new.credential_id).sd_jwt, new.anchor).valid
+    assert restarted.finish_corrections() == 0
 
 
 def test_the_signing_key_must_be_valid_when_anchored(world) -> None:  # type: ignore[no-untyped-def]
