@@ -222,7 +222,7 @@ class AnchoringService:
 
     def _mark_anchored(self, batch_id: str, tx_hash: str, block_number: int) -> AnchorBatch:
         block = self.client.block(block_number)
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, write=True) as session:
             batch = session.get(AnchorBatch, batch_id)
             assert batch is not None
             batch.status = AnchorStatus.ANCHORED.value
@@ -237,7 +237,7 @@ class AnchoringService:
         return batch
 
     def _mark_failed(self, batch_id: str, reason: str) -> None:
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, write=True) as session:
             batch = session.get(AnchorBatch, batch_id)
             if batch is not None:
                 batch.status = AnchorStatus.FAILED.value

@@ -348,7 +348,7 @@ class CredentialService:
             raise InvalidInput(f"unknown status action {action!r}", code="bad_action")
         if self.status_index is not None:
             self.status_index.refresh()  # this node's verifications see the change at once
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, write=True) as session:
             stored = session.get(CredentialRecord, credential_id)
             assert stored is not None
             stored.status, stored.status_reason, stored.status_note = status, reason, note
@@ -437,7 +437,7 @@ class CredentialService:
             return _share_in(session, share_id)
 
     def withdraw_share(self, share_id: str, token: str) -> None:
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, write=True) as session:
             share = _share_in(session, share_id)
             if not hmac.compare_digest(share.withdraw_token_hash, _sha256(token or "")):
                 raise PermissionDenied("wrong withdraw token", code="bad_withdraw_token")

@@ -31,18 +31,24 @@ def follow_chain_statuses(engine: Engine, since_block: int = 0) -> tuple[int, in
 
     Each row is written only if its status is still the one read here, so a change this
     node is writing at the same moment (with its note) is never overwritten."""
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         changed = conn.execute(
             select(_CRED.c.id, _CRED.c.status, _CRED.c.superseded_by, _STATUS.c.status.label("chain"),
                    _STATUS.c.reason, _STATUS.c.superseded_by.label("new_leaf"), _STATUS.c.block_number)
             .select_from(_STATUS.join(_CRED, _CRED.c.leaf_hash == _STATUS.c.leaf).join(
                 _BATCH, and_(_BATCH.c.id == _CRED.c.batch_id, _BATCH.c.root == _STATUS.c.root)))
             .where(_STATUS.c.block_number >= since_block)).all()
-        seen = max((row.block_number for row in changed), default=since_block)
-        stale = [row for row in changed if STATUS_NAMES[LeafStatus(row.chain)] != row.status]
+    seen = max((row.block_number for row in changed), default=since_block)
+    stale = [row for row in changed if STATUS_NAMES[LeafStatus(row.chain)] != row.status]
+    if not stale:
+        return 0, seen  # the usual case: no write transaction, no write lock
+    written = 0
+    now = utcnow()
+    # A write transaction from BEGIN (SQLite would refuse to turn a reading one into a
+    # writing one once another connection has committed); the rows are read again inside it
+    # through the status condition of each UPDATE.
+    with engine.execution_options(sqlite_immediate=True).begin() as conn:
         new_ids = _ids_of_leaves(conn, [row.new_leaf for row in stale if row.new_leaf])
-        written = 0
-        now = utcnow()
         for row in stale:
             values = {"status": STATUS_NAMES[LeafStatus(row.chain)], "status_reason": row.reason,
                       "status_note": None, "status_changed_at": now}

@@ -125,7 +125,8 @@ def _sqlite_engine(url: URL, *, echo: bool, **kwargs: Any) -> Engine:
         if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             return
         # IMMEDIATE takes the write lock up front (waiting up to busy_timeout) instead of
-        # failing when a read transaction later tries to write; used for migrations.
+        # failing when a read transaction later tries to write; used for migrations and
+        # session_scope(write=True).
         mode = "IMMEDIATE" if conn.get_execution_options().get("sqlite_immediate") else ""
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
@@ -133,12 +134,17 @@ def _sqlite_engine(url: URL, *, echo: bool, **kwargs: Any) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
+def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
     """A session that commits when the block ends and rolls back if it raises.
 
     Objects stay readable after the block (expire_on_commit=False), detached.
+    ``write``: the block reads, then writes what it read. On SQLite it then takes the write
+    lock at BEGIN (waiting up to the busy timeout): a transaction that has read cannot take
+    it later once another connection has committed, and fails at once with "database is
+    locked" (a background indexer commits often). No effect on PostgreSQL.
     """
-    session = Session(engine, expire_on_commit=False)
+    session = Session(engine.execution_options(sqlite_immediate=True) if write else engine,
+                      expire_on_commit=False)
     try:
         yield session
         session.commit()
