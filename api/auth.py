@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import Request
 
 from ledger.consortium.apikeys import authenticate
+from ledger.consortium.models import ApiKey
 from ledger.errors import ConfigError, LedgerError, PermissionDenied
 from ledger.settings import env
-from ledger.store import ApiKey
 
 
 class Unauthenticated(PermissionDenied):

@@ -36,11 +36,11 @@ from ledger.audit.accesslog import (
     row_hash,
 )
 from ledger.audit.cli import add_audit_access_command
+from ledger.audit.models import AccessLogCheckpointRow, AccessLogHeadRow, AccessLogRow
 from ledger.errors import ConfigError, InvalidInput
 from ledger.merkle import canonical_json, keccak256
 from ledger.store import make_engine, migrate
 from ledger.store.db import alembic_config
-from ledger.store.models_access import AccessLogCheckpointRow, AccessLogHeadRow, AccessLogRow
 from tests.chain_env import ChainEnv
 from tests.network_fixtures import Network, deploy_network
 

@@ -14,11 +14,12 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from ledger.anchoring import AnchoringService
+from ledger.anchoring.models import AnchorBatch, AnchorLeaf
 from ledger.anchoring.service import _proof_json
 from ledger.contracts.bindings import LeafStatus
 from ledger.errors import Conflict, ContractReverted, InvalidInput, NotFound
 from ledger.merkle import verify_proof
-from ledger.store import AnchorBatch, AnchorLeaf, make_engine, migrate, session_scope
+from ledger.store import make_engine, migrate, session_scope
 from tests.chain_env import ChainEnv
 from tests.network_fixtures import Network, deploy_network
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from ledger.indexer import Indexer
-from ledger.store import ChainEvent, make_engine, migrate, session_scope
+from ledger.indexer.models import ChainEvent
+from ledger.store import make_engine, migrate, session_scope
 from tests.chain_env import ChainEnv
 from tests.network_fixtures import Network, deploy_network
 

@@ -19,12 +19,13 @@ from sqlmodel import select
 
 from api.app import create_app
 from api.cli import DEMO_CONSORTIUM, main
+from ledger.consortium.models import ApiKey
 from ledger.consortium.network import ensure_network, init_network
 from ledger.errors import ConfigError, Conflict, KeystoreError
 from ledger.keys import clear_keystore_cache
 from ledger.node import Node
 from ledger.settings import Settings
-from ledger.store import ApiKey, session_scope
+from ledger.store import session_scope
 from tests.servers import free_port, serve_app
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,10 +22,10 @@ import pytest
 from sqlmodel import select
 
 from api.cli import DEMO_CONSORTIUM
+from ledger.audit.models import AccessLogRow
 from ledger.consortium.network import init_network
 from ledger.settings import Settings
 from ledger.store import make_engine, session_scope
-from ledger.store.models_access import AccessLogRow
 from tests.credential_fixtures import transcript_row
 from tests.servers import free_port
 

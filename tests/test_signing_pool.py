@@ -24,6 +24,7 @@ from ledger.consortium.network import init_network
 from ledger.credentials import sdjwt, signing
 from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.jose import SdJwtError
+from ledger.credentials.models import CredentialRecord
 from ledger.credentials.roster import parse_one, parse_roster
 from ledger.credentials.service import CredentialService, _claim_key
 from ledger.credentials.signing import (
@@ -37,7 +38,7 @@ from ledger.credentials.signing import (
 from ledger.credentials.types import CredentialType, TranscriptRow
 from ledger.errors import InvalidInput
 from ledger.settings import Settings
-from ledger.store import CredentialRecord, session_scope
+from ledger.store import session_scope
 from tests.credential_fixtures import transcript_row
 
 ROSTERS = Path(__file__).parent / "data" / "rosters"

@@ -28,18 +28,11 @@ from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import SQLModel, func, select
 
+from ledger.anchoring.models import AnchorBatch, AnchorLeaf, AnchorStatus
 from ledger.errors import ConfigError, InvalidInput
+from ledger.indexer.models import ChainEvent, IndexerCursor
 from ledger.merkle import MerkleTree, canonical_json, new_salt, record_hash, verify_proof
-from ledger.store import (
-    AnchorBatch,
-    AnchorLeaf,
-    AnchorStatus,
-    ChainEvent,
-    IndexerCursor,
-    make_engine,
-    migrate,
-    session_scope,
-)
+from ledger.store import make_engine, migrate, schema, session_scope
 from ledger.store.db import (
     SQLITE_BUSY_TIMEOUT_MS,
     _holds_nul,
@@ -51,9 +44,8 @@ from ledger.store.db import (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "EDULEDGER_TEST_POSTGRES_URL"
-# every table model defined in ledger.store.models (and so covered by its migrations)
-# Every table of the store: models.py and the capability modules it imports.
-STORE_TABLES = set(SQLModel.metadata.tables)
+# Every table of every capability (ledger.store.schema gathers them), and so covered by migrations.
+STORE_TABLES = set(schema.metadata.tables)
 
 
 # --- fixtures --------------------------------------------------------------------------
@@ -184,7 +176,7 @@ def test_concurrent_migrations_in_threads(db_url: str, engine: Engine):
 CHILD_MIGRATE = """
 import sys, time
 from pathlib import Path
-import ledger.store.models
+import ledger.store.schema
 from ledger.store.db import make_engine, migrate
 engine = make_engine(sys.argv[1])
 engine.connect().close()

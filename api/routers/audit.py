@@ -15,10 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import require_role
 from ledger.audit.history import History
 from ledger.audit.integrity import IntegrityAudit
+from ledger.audit.models import AuditRun
 from ledger.audit.report import to_csv, to_html
+from ledger.consortium.models import ApiKey
 from ledger.errors import InvalidInput, NotFound
-from ledger.store import ApiKey, session_scope
-from ledger.store.models_audit import AuditRun
+from ledger.store import session_scope
 
 router = APIRouter(prefix="/v1/audit")
 log = logging.getLogger("eduledger.audit")

@@ -10,10 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_role
+from ledger.anchoring.models import AnchorBatch
+from ledger.consortium.models import ApiKey
 from ledger.credentials.roster import load_json, parse_one, parse_roster
 from ledger.credentials.types import CredentialType
 from ledger.errors import InvalidInput, NotFound, PermissionDenied
-from ledger.store import AnchorBatch, ApiKey, session_scope
+from ledger.store import session_scope
 
 router = APIRouter(prefix="/v1")
 

@@ -24,11 +24,13 @@ from sqlalchemy import Engine, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from ledger.anchoring.models import AnchorBatch, AnchorLeaf, AnchorStatus
 from ledger.chain import ChainClient
 from ledger.contracts.bindings import AnchorKind
 from ledger.errors import Conflict, ContractReverted, InvalidInput, NotFound
 from ledger.merkle import MerkleTree
-from ledger.store import AnchorBatch, AnchorLeaf, AnchorStatus, session_scope, utcnow
+from ledger.store import session_scope
+from ledger.store.columns import utcnow
 
 log = logging.getLogger("eduledger.anchoring")
 

@@ -42,10 +42,8 @@ from sqlalchemy import Engine, String, func, insert, inspect, select, type_coerc
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from ledger.errors import ConfigError, Conflict, InvalidInput
-from ledger.merkle import LEAF_PREFIX, keccak256
-from ledger.store.models import AnchorBatch, AnchorStatus
-from ledger.store.models_access import (
+from ledger.anchoring.models import AnchorBatch, AnchorStatus
+from ledger.audit.models import (
     ACTOR_MAX,
     CLIENT_MAX,
     PURPOSE_MAX,
@@ -55,6 +53,8 @@ from ledger.store.models_access import (
     AccessLogHeadRow,
     AccessLogRow,
 )
+from ledger.errors import ConfigError, Conflict, InvalidInput
+from ledger.merkle import LEAF_PREFIX, keccak256
 
 __all__ = [
     "ACTIONS",

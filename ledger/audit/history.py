@@ -16,9 +16,12 @@ from typing import Any
 from hexbytes import HexBytes
 from sqlmodel import select
 
+from ledger.anchoring.models import AnchorBatch, AnchorLeaf
 from ledger.contracts.bindings import LeafStatus, MemberStatus, Role
+from ledger.credentials.models import CredentialRecord
 from ledger.errors import InvalidInput, NotFound
-from ledger.store import AnchorBatch, AnchorLeaf, ChainEvent, CredentialRecord, session_scope
+from ledger.indexer.models import ChainEvent
+from ledger.store import session_scope
 
 _HEX32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")

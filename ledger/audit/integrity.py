@@ -68,7 +68,9 @@ from hexbytes import HexBytes
 from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ledger.anchoring.models import AnchorBatch, AnchorLeaf
 from ledger.audit import report as reports
+from ledger.audit.models import AuditFinding, AuditRun, AuditRunStatus, FindingKind
 from ledger.contracts.bindings import (
     AnchorRegistryContract,
     ConsortiumContract,
@@ -79,20 +81,13 @@ from ledger.contracts.bindings import (
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.did import issuer_did, parse_key_id
+from ledger.credentials.models import CredentialRecord
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.indexer.indexer import _jsonable
+from ledger.indexer.models import ChainEvent, IndexerCursor, LeafStatusRow
 from ledger.merkle import MerkleTree, canonical_json
-from ledger.store import (
-    AnchorBatch,
-    AnchorLeaf,
-    ChainEvent,
-    CredentialRecord,
-    IndexerCursor,
-    LeafStatusRow,
-    session_scope,
-    utcnow,
-)
-from ledger.store.models_audit import AuditFinding, AuditRun, AuditRunStatus, FindingKind
+from ledger.store import session_scope
+from ledger.store.columns import utcnow
 
 if TYPE_CHECKING:
     from ledger.anchoring import AnchoringService

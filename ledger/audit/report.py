@@ -33,9 +33,9 @@ from ledger.merkle import MerkleTree, canonical_json, keccak256
 
 if TYPE_CHECKING:
     from ledger.anchoring import AnchoringService
+    from ledger.anchoring.models import AnchorBatch
     from ledger.contracts.bindings import AnchorRegistryContract
     from ledger.keys import OrganisationKeys
-    from ledger.store import AnchorBatch
 
 __all__ = [
     "FINDING_KINDS",

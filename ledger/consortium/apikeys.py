@@ -13,10 +13,11 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from ledger.consortium.models import ApiKey
 from ledger.errors import PermissionDenied
 from ledger.fileio import atomic_write
 from ledger.settings import Settings
-from ledger.store import ApiKey, make_engine, migrate, session_scope
+from ledger.store import make_engine, migrate, session_scope
 from node_config.definition import ConsortiumDefinition
 
 KEY_PREFIX = "edk_"

@@ -75,7 +75,8 @@ def did_document_for(node: Any, did: str) -> dict[str, Any]:
 
     from ledger.contracts.bindings import ConsortiumContract
     from ledger.errors import NotFound
-    from ledger.store import ChainEvent, session_scope
+    from ledger.indexer.models import ChainEvent
+    from ledger.store import session_scope
 
     chain_id, consortium_address, member_id = parse_did(did)
     deployment = node.deployment

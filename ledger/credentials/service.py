@@ -32,10 +32,12 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ledger.anchoring import AnchoringService
+from ledger.anchoring.models import AnchorBatch, AnchorLeaf
 from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.anchorproof import AnchorRef, credential_leaf
 from ledger.credentials.did import issuer_did, key_id
+from ledger.credentials.models import ClaimCode, CredentialRecord, Share
 from ledger.credentials.roster import gc_paused
 from ledger.credentials.signing import SigningJob, SigningPool, claim_code, shared_pool
 from ledger.credentials.statuses import follow_chain_statuses
@@ -45,7 +47,8 @@ from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, Permiss
 from ledger.indexer import IndexedLeafStatus
 from ledger.keys import OrganisationKeys
 from ledger.merkle import MerkleTree
-from ledger.store import AnchorBatch, AnchorLeaf, ClaimCode, CredentialRecord, Share, session_scope, utcnow
+from ledger.store import session_scope
+from ledger.store.columns import utcnow
 
 log = logging.getLogger("eduledger.credentials")
 

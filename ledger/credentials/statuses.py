@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, and_, select, update
 
+from ledger.anchoring.models import AnchorBatch
 from ledger.contracts.bindings import LeafStatus
-from ledger.store import AnchorBatch, CredentialRecord, LeafStatusRow, utcnow
+from ledger.credentials.models import CredentialRecord
+from ledger.indexer.models import LeafStatusRow
+from ledger.store.columns import utcnow
 
 STATUS_NAMES = {LeafStatus.VALID: "valid", LeafStatus.REVOKED: "revoked",
                 LeafStatus.SUSPENDED: "suspended", LeafStatus.REINSTATED: "valid",

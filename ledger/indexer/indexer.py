@@ -24,7 +24,9 @@ from sqlmodel import Session
 from web3.contract import Contract
 
 from ledger.chain import ChainClient
-from ledger.store import ChainEvent, IndexerCursor, session_scope, utcnow
+from ledger.indexer.models import ChainEvent, IndexerCursor
+from ledger.store import session_scope
+from ledger.store.columns import utcnow
 
 log = logging.getLogger("eduledger.indexer")
 

@@ -11,7 +11,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from ledger.contracts.bindings import LeafStatus, LeafStatusInfo
-from ledger.store import ChainEvent, LeafStatusRow, session_scope
+from ledger.indexer.models import ChainEvent, LeafStatusRow
+from ledger.store import session_scope
 
 if TYPE_CHECKING:
     from ledger.indexer.indexer import Indexer

@@ -1,6 +1,7 @@
-"""The SQL store: SQLModel tables over SQLite (default) or PostgreSQL, Alembic migrations.
+"""The SQL store: engines, sessions and migrations over SQLite (default) or PostgreSQL.
 
-Typical use::
+Tables live with their capability (``ledger/<capability>/models.py``, column types in
+``ledger.store.columns``); ``ledger.store.schema`` gathers them for migrations. Typical use::
 
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
@@ -9,33 +10,5 @@ Typical use::
 """
 
 from ledger.store.db import make_engine, migrate, session_scope
-from ledger.store.models import (
-    AnchorBatch,
-    AnchorLeaf,
-    AnchorStatus,
-    ApiKey,
-    ChainEvent,
-    ClaimCode,
-    CredentialRecord,
-    IndexerCursor,
-    LeafStatusRow,
-    Share,
-    utcnow,
-)
 
-__all__ = [
-    "AnchorBatch",
-    "ApiKey",
-    "AnchorLeaf",
-    "AnchorStatus",
-    "ChainEvent",
-    "ClaimCode",
-    "CredentialRecord",
-    "IndexerCursor",
-    "LeafStatusRow",
-    "Share",
-    "make_engine",
-    "migrate",
-    "session_scope",
-    "utcnow",
-]
+__all__ = ["make_engine", "migrate", "session_scope"]

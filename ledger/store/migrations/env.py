@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-import ledger.store.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import ledger.store.schema  # noqa: F401  (registers every table on SQLModel.metadata)
 from ledger.settings import Settings
+from ledger.store.columns import UTCDateTime
 from ledger.store.db import make_engine, migration_connection
-from ledger.store.models import UTCDateTime
 
 config = context.config
 target_metadata = SQLModel.metadata

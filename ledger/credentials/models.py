@@ -1,0 +1,79 @@
+"""Tables of credentials: issued credentials, their claim codes, and holders' shares.
+
+Any change here needs a new migration in ledger/store/migrations/versions (tests compare the two).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKeyConstraint, Index, Text
+from sqlmodel import Field, SQLModel
+
+from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
+
+__all__ = ["ClaimCode", "CredentialRecord", "Share"]
+
+
+class CredentialRecord(SQLModel, table=True):
+    """An issued credential: the full SD-JWT (all disclosures), its leaf and its status.
+
+    The leaf is keccak256 of the canonical issuer-signed payload without `cnf`, so binding
+    the credential to a holder key at redemption does not change what was anchored.
+    """
+
+    __tablename__ = "credential"
+    __table_args__ = (
+        ForeignKeyConstraint(["batch_id"], ["anchor_batch.id"]),
+        Index("ix_credential_issuer_org", "issuer_org"),
+        Index("ix_credential_batch_id", "batch_id"),
+        Index("ix_credential_student_id", "issuer_org", "student_id"),
+        lowercase("leaf_hash"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    type: str = Field(max_length=32)
+    issuer_org: str = Field(max_length=64)
+    batch_id: str = Field(max_length=36)
+    position: int
+    leaf_hash: str = Field(max_length=HEX32, unique=True)
+    student_id: str | None = Field(default=None, max_length=64)
+    sd_jwt: str = Field(sa_type=Text)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = Field(default="valid", max_length=16)
+    status_reason: int | None = None
+    status_note: str | None = Field(default=None, max_length=500)
+    status_changed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    supersedes: str | None = Field(default=None, max_length=64)
+    superseded_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ClaimCode(SQLModel, table=True):
+    """A one-time code a holder redeems for a credential; only its hash is kept."""
+
+    __tablename__ = "claim_code"
+    __table_args__ = (Index("ix_claim_code_credential_id", "credential_id"),)
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    credential_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    redeemed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    holder_jwk: str | None = Field(default=None, sa_type=Text)
+
+
+class Share(SQLModel, table=True):
+    """A presentation a holder shares by link and QR code, until it expires or is withdrawn."""
+
+    __tablename__ = "share"
+
+    id: str = Field(primary_key=True, max_length=32)
+    presentation: str = Field(sa_type=Text)
+    anchor_json: str = Field(sa_type=Text)
+    # The key-binding audience the presentation was made for (this service's URL).
+    audience: str = Field(max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    withdraw_token_hash: str = Field(max_length=64)

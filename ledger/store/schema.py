@@ -1,0 +1,22 @@
+"""Every table of every capability, in the one metadata that migrations compare against.
+
+Each capability keeps its tables beside its service (``ledger/<capability>/models.py``);
+importing this module registers all of them on ``SQLModel.metadata``. Only migrations and
+schema checks need it: code that uses a table imports that table's own module.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlmodel import SQLModel
+
+import ledger.anchoring.models
+import ledger.audit.models
+import ledger.consortium.models
+import ledger.credentials.models
+import ledger.indexer.models  # noqa: F401  (each import registers its tables)
+
+CAPABILITY_MODELS = (ledger.anchoring.models, ledger.audit.models, ledger.consortium.models,
+                     ledger.credentials.models, ledger.indexer.models)
+
+metadata: MetaData = SQLModel.metadata
