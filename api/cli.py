@@ -88,7 +88,7 @@ def cmd_network_besu(args: argparse.Namespace) -> int:
     """Generate a Besu network; with --data-dir, its organisations' own keys are allowlisted."""
     if args.data_dir:
         from ledger.consortium.network import organisation_keys
-        from node_config.definition import load_definition
+        from ledger.consortium.definition import load_definition
 
         settings = _settings(args)
         keys = organisation_keys(settings, load_definition(Path(args.config)))

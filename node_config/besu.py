@@ -33,7 +33,7 @@ import rlp
 from eth_utils import is_checksum_address, keccak
 
 from ledger.errors import ConfigError, InvalidInput
-from node_config.definition import ConsortiumDefinition, Organisation
+from ledger.consortium.definition import ConsortiumDefinition, Organisation
 
 DEFAULT_CHAIN_ID = 4478
 DEFAULT_P2P_PORT = 30303

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ledger.errors import ConfigError, LedgerError, OneLineArgumentParser
 from node_config.besu import DEFAULT_CHAIN_ID, DEFAULT_EVM_FORK, EVM_FORKS, generate_besu_network
-from node_config.definition import load_definition
+from ledger.consortium.definition import load_definition
 
 
 def add_besu_arguments(parser: argparse.ArgumentParser) -> None:

@@ -37,8 +37,9 @@ from ledger.audit.accesslog import (
 )
 from ledger.audit.cli import add_audit_access_command
 from ledger.audit.models import AccessLogCheckpointRow, AccessLogHeadRow, AccessLogRow
+from ledger.canonical import canonical_json
 from ledger.errors import ConfigError, InvalidInput
-from ledger.merkle import canonical_json, keccak256
+from ledger.merkle import keccak256
 from ledger.store import make_engine, migrate
 from ledger.store.db import alembic_config
 from tests.chain_env import ChainEnv

@@ -22,7 +22,7 @@ from node_config.besu import (
     validator_address,
 )
 from node_config.cli import main as cli_main
-from node_config.definition import load_definition, parse_definition
+from ledger.consortium.definition import load_definition, parse_definition
 
 DEMO = Path(__file__).resolve().parents[1] / "node_config" / "demo.toml"
 

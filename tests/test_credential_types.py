@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from ledger.canonical import canonical_json
 from ledger.credentials.roster import parse_one
 from ledger.credentials.types import (
     CHINA_TZ,
@@ -35,7 +36,6 @@ from ledger.credentials.types import (
     vc_payload,
 )
 from ledger.errors import InvalidInput
-from ledger.merkle import canonical_json
 
 URN = "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e"
 DID = "did:web:school.example.edu.cn"

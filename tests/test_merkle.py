@@ -1,4 +1,4 @@
-"""Merkle trees, record hashes and canonical JSON (ledger.merkle)."""
+"""Merkle trees and record hashes (ledger.merkle), and canonical JSON (ledger.canonical)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,9 @@ from eth_utils import keccak as eth_keccak
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from ledger.canonical import canonical_json
 from ledger.errors import InvalidInput, NotFound
-from ledger.merkle import (
-    MerkleTree,
-    canonical_json,
-    keccak256,
-    new_salt,
-    record_hash,
-    verify_proof,
-)
+from ledger.merkle import MerkleTree, keccak256, new_salt, record_hash, verify_proof
 
 
 def H(data: bytes) -> bytes:
@@ -534,11 +528,11 @@ _plain_json = st.recursive(
 
 @given(_plain_json)
 def test_canonical_json_fast_path_matches_the_rfc_emitter(value: object) -> None:
-    from ledger import merkle
+    from ledger import canonical
 
     slow: list[str] = []
     try:
-        merkle._emit(value, slow)
+        canonical._emit(value, slow)
         expected: bytes | None = "".join(slow).encode("utf-8")
     except (UnicodeEncodeError, InvalidInput):
         expected = None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ledger.errors import ConfigError
-from node_config.definition import (
+from ledger.consortium.definition import (
     ROLES,
     ConsortiumDefinition,
     Organisation,

@@ -29,9 +29,10 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlmodel import SQLModel, func, select
 
 from ledger.anchoring.models import AnchorBatch, AnchorLeaf, AnchorStatus
+from ledger.canonical import canonical_json
 from ledger.errors import ConfigError, InvalidInput
 from ledger.indexer.models import ChainEvent, IndexerCursor
-from ledger.merkle import MerkleTree, canonical_json, new_salt, record_hash, verify_proof
+from ledger.merkle import MerkleTree, new_salt, record_hash, verify_proof
 from ledger.store import make_engine, migrate, schema, session_scope
 from ledger.store.db import (
     SQLITE_BUSY_TIMEOUT_MS,

@@ -9,7 +9,7 @@ the client address), when (UTC), what (resource kind and id), how (action) and w
 
 where the fields are seq, at (``YYYY-MM-DDTHH:MM:SS.ffffffZ``), actor, actor_role, action,
 resource_kind, resource_id, purpose, client (the last two may be null) and prev_hash
-(``0x`` + 64 lowercase hex digits), and canonical_json is ledger.merkle's RFC 8785 form.
+(``0x`` + 64 lowercase hex digits), and canonical_json is ledger.canonical's RFC 8785 form.
 
 Appending never forks the chain: a writer locks the one-row ``access_log_head`` (seq and
 hash of the last row) for the length of its transaction, on PostgreSQL with SELECT ...
@@ -194,7 +194,7 @@ def format_time(at: datetime) -> str:
 def _hash_fields(seq: int, at: str, actor: str, actor_role: str, action: str,
                  resource_kind: str, resource_id: str, purpose: str | None,
                  client: str | None, prev_hash: str) -> str:
-    # Exactly ledger.merkle.canonical_json's bytes for these values (ASCII keys; str, int
+    # Exactly ledger.canonical.canonical_json's bytes for these values (ASCII keys; str, int
     # and None values take its stdlib fast path), without its per-call type walk.
     body = _ENCODE({
         "seq": seq, "at": at, "actor": actor, "actor_role": actor_role, "action": action,

@@ -71,6 +71,7 @@ from sqlalchemy.exc import IntegrityError
 from ledger.anchoring.models import AnchorBatch, AnchorLeaf
 from ledger.audit import report as reports
 from ledger.audit.models import AuditFinding, AuditRun, AuditRunStatus, FindingKind
+from ledger.canonical import canonical_json
 from ledger.contracts.bindings import (
     AnchorRegistryContract,
     ConsortiumContract,
@@ -85,7 +86,7 @@ from ledger.credentials.models import CredentialRecord
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound
 from ledger.indexer.indexer import _jsonable
 from ledger.indexer.models import ChainEvent, IndexerCursor, LeafStatusRow
-from ledger.merkle import MerkleTree, canonical_json
+from ledger.merkle import MerkleTree
 from ledger.store import session_scope
 from ledger.store.columns import utcnow
 

@@ -1,7 +1,7 @@
 """Integrity audit reports: canonical JSON, CSV, a bilingual HTML page; signed and anchored.
 
 The report is a JSON object (see ``IntegrityAudit`` for its fields). What is signed and
-anchored is its canonical form (``ledger.merkle.canonical_json``, RFC 8785 style), so a
+anchored is its canonical form (``ledger.canonical.canonical_json``, RFC 8785 style), so a
 report read back from a file, re-indented or with its keys reordered, still verifies:
 
 * signature: Ed25519 by the auditor organisation's credential-signing key over the
@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ledger.canonical import canonical_json
 from ledger.errors import InvalidInput
-from ledger.merkle import MerkleTree, canonical_json, keccak256
+from ledger.merkle import MerkleTree, keccak256
 
 if TYPE_CHECKING:
     from ledger.anchoring import AnchoringService

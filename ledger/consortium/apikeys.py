@@ -18,7 +18,7 @@ from ledger.errors import PermissionDenied
 from ledger.fileio import atomic_write
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate, session_scope
-from node_config.definition import ConsortiumDefinition
+from ledger.consortium.definition import ConsortiumDefinition
 
 KEY_PREFIX = "edk_"
 

@@ -32,7 +32,7 @@ from ledger.keys import (
 )
 from ledger.node import DEPLOYMENT_FILE, Deployment, Node
 from ledger.settings import Settings, env, keystore_passphrase
-from node_config.definition import ConsortiumDefinition, load_definition
+from ledger.consortium.definition import ConsortiumDefinition, load_definition
 
 ETHER = 10**18
 GENESIS_BALANCE = 10**9 * ETHER

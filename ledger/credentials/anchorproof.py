@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.canonical import canonical_json
 from ledger.errors import InvalidInput
-from ledger.merkle import canonical_json, keccak256
+from ledger.merkle import keccak256
 
 FILE_FORMAT = "eduledger-credential/1"
 MAX_FILE_BYTES = 512 * 1024
