@@ -7,14 +7,15 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 
+from api.deps import Services
 from ledger.consortium.apikeys import authenticate
 from ledger.consortium.models import ApiKey
 from ledger.errors import ConfigError, LedgerError, PermissionDenied
-from ledger.settings import env
+from ledger.settings import Settings
 
 
 class Unauthenticated(PermissionDenied):
@@ -27,21 +28,20 @@ class RateLimited(LedgerError):
     http_status = 429
 
 
-def caller(request: Request) -> ApiKey:
+def caller(request: Request, services: Services) -> ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthenticated("an API key is required: Authorization: Bearer <key>",
                               code="unauthenticated")
     try:
-        return authenticate(request.app.state.node.engine, key.strip())
+        return authenticate(services.node.engine, key.strip())
     except PermissionDenied:
         raise Unauthenticated("unknown or revoked API key", code="bad_api_key") from None
 
 
-def require_role(*roles: str) -> Callable[[Request], ApiKey]:
-    def dependency(request: Request) -> ApiKey:
-        key = caller(request)
+def require_role(*roles: str) -> Callable[[ApiKey], ApiKey]:
+    def dependency(key: Annotated[ApiKey, Depends(caller)]) -> ApiKey:
         if key.role not in roles:
             raise PermissionDenied(f"a {key.role} may not do this (needs {' or '.join(roles)})",
                                    code="role_not_allowed")
@@ -96,12 +96,23 @@ class FixedWindowLimit:
         return hits <= self.amount
 
 
-PUBLIC_LIMIT = FixedWindowLimit(env("PUBLIC_RATE_LIMIT", "600/minute") or "600/minute")
+_public_limit: FixedWindowLimit | None = None
+_public_limit_lock = threading.Lock()
+
+
+def public_limit() -> FixedWindowLimit:
+    """This process's limit of public requests per client (EDULEDGER_PUBLIC_RATE_LIMIT, read
+    at the first request)."""
+    global _public_limit
+    with _public_limit_lock:
+        if _public_limit is None:
+            _public_limit = FixedWindowLimit(Settings().public_rate_limit)
+        return _public_limit
 
 
 def check_public_rate(client: str) -> None:
     """Public endpoints (verify, share pages, DID documents): a window per client address."""
-    if not PUBLIC_LIMIT.hit(client):
+    if not public_limit().hit(client):
         raise RateLimited("too many requests; try again in a minute", code="rate_limited")
 
 

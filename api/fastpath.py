@@ -20,14 +20,14 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from api.auth import check_public_rate
-from api.routers.holders import MAX_VERIFY_BODY, verify_request
-from api.services import Services
+from api.verification import MAX_VERIFY_BODY, verify_request
 from ledger.errors import InvalidInput, LedgerError
+from ledger.node import NodeServices
 
 log = logging.getLogger("eduledger.api")
 
 
-def verify_answer(services: Services, content_type: str, body: bytes) -> tuple[int, bytes]:
+def verify_answer(services: NodeServices, content_type: str, body: bytes) -> tuple[int, bytes]:
     """HTTP status and JSON body for one POST /v1/verify (in this process or in a worker)."""
     status = 200
     try:
@@ -81,7 +81,8 @@ class FastVerifyAPI(FastAPI):
             await super().__call__(scope, receive, send)
 
 
-async def serve_verify(services: Callable[[], Services], scope: Scope, receive: Receive, send: Send) -> None:
+async def serve_verify(services: Callable[[], NodeServices], scope: Scope, receive: Receive,
+                       send: Send) -> None:
     """POST /v1/verify on ASGI (in the node and in its workers)."""
     try:
         try:

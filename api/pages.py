@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from ledger.audit.integrity import AuditReport
+from ledger.audit.report import to_html
 from ledger.credentials.types import CLAIM_LABELS, CredentialType
 
 CHECK_LABELS = {
@@ -121,3 +123,9 @@ def error_page(code: str, message_zh: str, message_en: str) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>eduledger</title></head>
 <body style="font-family:system-ui,sans-serif;max-width:44rem;margin:auto;padding:1rem">
 <h1>{escape(message_zh)}</h1><p>{escape(message_en)}</p><p><small>{escape(code)}</small></p></body></html>"""
+
+
+def audit_report_page(report: AuditReport) -> str:
+    """A finished audit run's report as a readable page."""
+    return to_html(report.report, report_hash_hex=report.report_hash, signature_hex=report.signature,
+                   anchor=report.anchor)

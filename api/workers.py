@@ -27,7 +27,6 @@ import signal
 import socket
 import tempfile
 import threading
-from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,8 @@ from starlette.types import Receive, Scope, Send
 
 from api import auth
 from api.fastpath import CLIENT_HEADER, BodyTooLarge, read_body, send_json, serve_verify
-from api.services import Services
 from ledger.errors import InvalidInput
-from ledger.node import Node
+from ledger.node import Node, NodeServices
 from ledger.settings import Settings
 
 log = logging.getLogger("eduledger.api")
@@ -62,7 +60,7 @@ class SharedState:
         self.rate_lock = context.Lock()
 
     def install_rate_limit(self) -> None:
-        auth.PUBLIC_LIMIT.share(self.rate_counts, self.rate_lock)
+        auth.public_limit().share(self.rate_counts, self.rate_lock)
 
 
 # -- the node's side ------------------------------------------------------------------
@@ -199,15 +197,15 @@ class WorkerApp:
         self.chain_url = chain_url
         self.node_socket = node_socket
         self.generation = generation
-        self._services: Services | None = None
+        self._services: NodeServices | None = None
         self._node: httpx.AsyncClient | None = None
 
     @property
-    def services(self) -> Services:
+    def services(self) -> NodeServices:
         # Built at the first verification: the node's endpoint may not be listening before.
         if self._services is None:
-            node = Node(replace(self.settings, rpc_url=self.chain_url), migrate_schema=False)
-            self._services = Services(node, status_generation=self.generation, indexing=False)
+            node = Node(self.settings.with_changes(rpc_url=self.chain_url), migrate_schema=False)
+            self._services = NodeServices(node, status_generation=self.generation, indexing=False)
         return self._services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -6,10 +6,8 @@ class to an HTTP status (see `http_status`) and the CLI prints `message` on one 
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
-from typing import Any, NoReturn
+from typing import Any
 
 _LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -18,23 +16,6 @@ def one_line(text: str) -> str:
     """``text`` fit for one line of a terminal: control characters and line separators (an
     input's text quoted in a message may hold them) are written as their escapes."""
     return _LINE_BREAKING.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line, like a CLI's other errors:
-    ``<error_prefix><problem> (see <command> --help)``, exit status 2, instead of a usage
-    block. Subcommands' parsers are of the same class (argparse makes them so)."""
-
-    error_prefix = "error: "
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.error_prefix}{one_line(message)} (see {self.prog} --help)\n")
-
-    def report(self, message: str) -> int:
-        """Print a domain error as usage errors are printed (one line, same prefix); returns
-        the exit status, 2."""
-        print(f"{self.error_prefix}{one_line(message)}", file=sys.stderr)
-        return 2
 
 
 class LedgerError(Exception):

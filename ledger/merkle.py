@@ -60,14 +60,15 @@ def _pick_keccak() -> Callable[[bytes], bytes]:
     # safe-pysha3 (C, optional) hashes ~8x faster than eth_hash's default pycryptodome
     # backend; both are the same keccak256 (tests check known vectors).
     try:
-        from sha3 import keccak_256  # type: ignore[import-not-found]
+        from sha3 import keccak_256
     except ImportError:
         from eth_hash.auto import keccak
 
         return keccak
 
     def _fast(data: bytes) -> bytes:
-        return keccak_256(data).digest()
+        digest: bytes = keccak_256(data).digest()
+        return digest
 
     return _fast
 

@@ -32,8 +32,8 @@ import coincurve
 import rlp
 from eth_utils import is_checksum_address, keccak
 
-from ledger.errors import ConfigError, InvalidInput
 from ledger.consortium.definition import ConsortiumDefinition, Organisation
+from ledger.errors import ConfigError, InvalidInput
 
 DEFAULT_CHAIN_ID = 4478
 DEFAULT_P2P_PORT = 30303

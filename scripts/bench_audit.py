@@ -26,13 +26,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.cli import DEMO_CONSORTIUM  # noqa: E402
-from api.services import Services  # noqa: E402
 from ledger.audit.integrity import IntegrityAudit  # noqa: E402
-from ledger.consortium.network import init_network, signer_loader  # noqa: E402
 from ledger.credentials.roster import parse_roster  # noqa: E402
 from ledger.credentials.types import CredentialType  # noqa: E402
+from ledger.node import (
+    NodeServices,  # noqa: E402
+    init_network,  # noqa: E402
+)
 from ledger.settings import Settings  # noqa: E402
+from node_config import DEMO_CONSORTIUM  # noqa: E402
 
 
 def degree_roster(start: int, count: int) -> bytes:
@@ -55,7 +57,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         node = init_network(Settings(data_dir=Path(tmp) / "data"), DEMO_CONSORTIUM)
         try:
-            services = Services(node)
+            services = NodeServices(node)
             started = time.perf_counter()
             batches = []
             for start in range(0, args.count, args.batch):
@@ -77,7 +79,7 @@ def main() -> int:
 
             _, registry = node.contracts()
             auditor = services.keys_for("auditor")
-            anchoring = node.anchoring(signer_loader(node.settings))
+            anchoring = services.anchoring
 
             def measure(label: str, **options: object) -> None:
                 audit = IntegrityAudit(node.engine, node.client, registry, auditor_keys=auditor,

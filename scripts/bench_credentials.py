@@ -24,16 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 
-from api.cli import DEMO_CONSORTIUM  # noqa: E402
-from api.services import Services  # noqa: E402
-from ledger.consortium.network import init_network  # noqa: E402
 from ledger.credentials import sdjwt  # noqa: E402
 from ledger.credentials.anchorproof import envelope  # noqa: E402
 from ledger.credentials.jose import ed25519_jwk  # noqa: E402
 from ledger.credentials.roster import parse_roster  # noqa: E402
 from ledger.credentials.signing import shared_pool  # noqa: E402
 from ledger.credentials.types import CredentialType  # noqa: E402
+from ledger.node import (
+    NodeServices,  # noqa: E402
+    init_network,  # noqa: E402
+)
 from ledger.settings import Settings  # noqa: E402
+from node_config import DEMO_CONSORTIUM  # noqa: E402
 from tests.credential_fixtures import transcript_row  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 from wallet.holder import claim_selector  # noqa: E402
@@ -69,7 +71,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
-        services = Services(node)
+        services = NodeServices(node)
         roster = json.dumps([transcript_row(n) for n in range(args.count)]).encode()
         # A serving node starts its signing processes at start-up (eduledger serve does).
         started = time.perf_counter()

@@ -38,7 +38,7 @@ def chain_env() -> Iterator[ChainEnv]:
 
 def rpc_only_app(chain: EmbeddedChain) -> FastAPI:
     app = FastAPI()
-    app.state.node = SimpleNamespace(dispatcher=RpcDispatcher(chain))
+    app.state.services = SimpleNamespace(node=SimpleNamespace(dispatcher=RpcDispatcher(chain)))
     install_error_handlers(app)
     app.include_router(rpc.router)
     return app

@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 
 from api.app import create_app
-from api.cli import DEMO_CONSORTIUM
-from ledger.consortium.network import init_network
-from ledger.node import Node
+from ledger.node import Node, init_network
 from ledger.settings import Settings
+from node_config import DEMO_CONSORTIUM
 from tests.servers import serve_app
 
 

@@ -24,7 +24,7 @@ class Network:
     member_ids: dict[str, int]
     start_block: int
 
-    def signer_for(self, org_id: str) -> LocalAccount:
+    def account_for(self, org_id: str) -> LocalAccount:  # an AccountSource, for anchoring
         return self.accounts[org_id]
 
 

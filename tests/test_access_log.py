@@ -6,7 +6,6 @@ Checkpoints are anchored on a real (embedded) chain through the anchoring servic
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, select, text, update
 from sqlmodel import SQLModel
 
+from api.cli import build_parser
 from ledger.anchoring import AnchoringService
 from ledger.audit.accesslog import (
     ZERO_HASH,
@@ -35,7 +35,6 @@ from ledger.audit.accesslog import (
     AccessLogUnavailable,
     row_hash,
 )
-from ledger.audit.cli import add_audit_access_command
 from ledger.audit.models import AccessLogCheckpointRow, AccessLogHeadRow, AccessLogRow
 from ledger.canonical import canonical_json
 from ledger.errors import ConfigError, InvalidInput
@@ -75,7 +74,7 @@ def network(chain_env: ChainEnv) -> Network:
 
 
 def anchoring(engine: Engine, network: Network) -> AnchoringService:
-    return AnchoringService(engine, network.env.client, network.registry, network.signer_for,
+    return AnchoringService(engine, network.env.client, network.registry, network,
                             from_block=network.start_block)
 
 
@@ -591,11 +590,8 @@ def test_checkpoint_refuses_to_anchor_a_broken_log(log: AccessLog, engine: Engin
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="eduledger")
-    sub = parser.add_subparsers(dest="command", required=True)
-    audit = sub.add_parser("audit")
-    add_audit_access_command(audit.add_subparsers(dest="audit_command", required=True))
-    args = parser.parse_args(argv)
+    """The command's own function (its errors are raised, not printed)."""
+    args = build_parser().parse_args(argv)
     return int(args.func(args))
 
 
@@ -654,15 +650,8 @@ def test_cli_in_a_process_exits_1_on_a_broken_log(tmp_path: Path) -> None:
     fill(AccessLog(eng), 4)
     sql(eng, "DELETE FROM access_log WHERE seq = 2")
     eng.dispose()
-    code = (
-        "import argparse, sys\n"
-        "from ledger.audit.cli import add_audit_access_command\n"
-        "p = argparse.ArgumentParser(); s = p.add_subparsers(required=True)\n"
-        "add_audit_access_command(s)\n"
-        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))\n"
-    )
     env = {k: v for k, v in os.environ.items() if k != "EDULEDGER_DATABASE_URL"}
-    done = subprocess.run([sys.executable, "-c", code, "access", "--verify", "--data-dir",
+    done = subprocess.run([sys.executable, "-m", "api.cli", "audit", "access", "--verify", "--data-dir",
                            str(data_dir)], cwd=REPO_ROOT, capture_output=True, text=True,
                           timeout=120, env=env)
     assert done.returncode == 1, done.stderr

@@ -66,7 +66,7 @@ def _world(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Itera
     mp = pytest.MonkeyPatch()
     mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "fuzz passphrase")
     mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    mp.setattr(api.auth.PUBLIC_LIMIT, "amount", 10**9)  # the fuzzing is not what is limited
+    mp.setattr(api.auth.public_limit(), "amount", 10**9)  # the fuzzing is not what is limited
     clear_keystore_cache()
     try:
         with served_network(tmp_path_factory.mktemp("fuzz") / "data", database_url) as served:

@@ -147,10 +147,10 @@ def test_serving_node_anchors_access_log_checkpoints(env: Path) -> None:
     import time
 
     from api.app import create_app
-    from api.cli import DEMO_CONSORTIUM
     from ledger.audit.accesslog import AccessLog
-    from ledger.consortium.network import init_network
+    from ledger.node import init_network
     from ledger.settings import Settings
+    from node_config import DEMO_CONSORTIUM
     from tests.servers import serve_app
 
     node = init_network(Settings(data_dir=env / "data", access_checkpoint_seconds=0.2), DEMO_CONSORTIUM)

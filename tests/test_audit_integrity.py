@@ -25,20 +25,19 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
-from api.cli import DEMO_CONSORTIUM, main
-from api.services import Services
+from api.cli import main
 from ledger.audit import integrity
 from ledger.audit.integrity import Finding, IntegrityAudit, check_sd_jwt
 from ledger.audit.report import canonical_report, report_hash, to_csv, to_html, verify_report
-from ledger.consortium.network import init_network, signer_loader
 from ledger.contracts.bindings import AnchorRegistryContract
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.roster import parse_one
 from ledger.credentials.types import CredentialType
 from ledger.errors import Conflict, InvalidInput, NotFound
-from ledger.node import Node
+from ledger.node import Node, NodeServices, init_network
 from ledger.settings import Settings
+from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import transcript_row
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +52,7 @@ def degree_row(n: int) -> Any:
 @dataclass
 class World:
     node: Node
-    services: Services
+    services: NodeServices
     registry: AnchorRegistryContract
     batches: list[Any]  # IssuedBatch
 
@@ -79,7 +78,7 @@ class World:
 
 def _open_world(data_dir: Path, database_url: str = "") -> World:
     node = init_network(Settings(data_dir=data_dir, database_url=database_url), DEMO_CONSORTIUM)
-    services = Services(node)
+    services = NodeServices(node)
     svc = services.credentials
     batches = [
         svc.issue("school-a", CredentialType.DEGREE, [degree_row(n) for n in range(10)]),
@@ -268,7 +267,7 @@ def test_a_deleted_credential_row_is_reported_missing(world: World) -> None:
 
 
 def test_a_batch_whose_root_never_reached_the_chain(world: World) -> None:
-    anchoring = world.node.anchoring(signer_loader(world.node.settings))
+    anchoring = world.services.anchoring
     leaf = bytes(range(32))
     accepted = anchoring.accept("school-b", "learning_record", [leaf])  # accepted, never sent
     findings = world.findings()
@@ -555,7 +554,7 @@ def test_the_report_is_signed_anchored_and_verifiable(world: World) -> None:
     world.sql("DELETE FROM credential WHERE id = :id", id=issued.credential_id)
     auditor = world.services.keys_for("auditor")
     audit = world.audit(auditor_keys=auditor,
-                        anchoring=world.node.anchoring(signer_loader(world.node.settings)))
+                        anchoring=world.services.anchoring)
     run_id = audit.start("auditor")
     run = audit.run(run_id)
     assert run.status == "done" and run.report_batch_id and run.finished_at
@@ -607,7 +606,7 @@ def test_the_report_is_signed_anchored_and_verifiable(world: World) -> None:
 
 def test_a_later_audit_checks_the_earlier_report_batch(world: World) -> None:
     auditor = world.services.keys_for("auditor")
-    anchoring = world.node.anchoring(signer_loader(world.node.settings))
+    anchoring = world.services.anchoring
     first = world.audit(auditor_keys=auditor, anchoring=anchoring)
     first.run(first.start("auditor"))
     world.node.indexer().run_once()

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from api.cli import main as eduledger
+from ledger.consortium.definition import load_definition, parse_definition
 from ledger.errors import ConfigError, InvalidInput
 from node_config.besu import (
     QBFT_MIX_HASH,
@@ -21,8 +23,6 @@ from node_config.besu import (
     generate_besu_network,
     validator_address,
 )
-from node_config.cli import main as cli_main
-from ledger.consortium.definition import load_definition, parse_definition
 
 DEMO = Path(__file__).resolve().parents[1] / "node_config" / "demo.toml"
 
@@ -477,24 +477,24 @@ def test_bad_parameters(tmp_path: Path, kwargs: dict, fragment: str) -> None:
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "net"
-    code = cli_main(["besu", "--config", str(DEMO), "--out", str(out),
+    code = eduledger(["network", "besu", "--config", str(DEMO), "--out", str(out),
                      "--account", f"bureau={ACCOUNTS['bureau']}"])
     assert code == 0
     assert "4 validators" in capsys.readouterr().out
     permissions = tomllib.loads((out / "partner" / "permissions_config.toml").read_text())
     assert permissions["accounts-allowlist"] == [ACCOUNTS["bureau"].lower()]
 
-    assert cli_main(["besu", "--config", str(DEMO), "--out", str(out)]) == 2
+    assert eduledger(["network", "besu", "--config", str(DEMO), "--out", str(out)]) == 2
     assert "already holds a generated network" in capsys.readouterr().err
-    assert cli_main(["besu", "--config", str(DEMO), "--out", str(tmp_path / "x"),
+    assert eduledger(["network", "besu", "--config", str(DEMO), "--out", str(tmp_path / "x"),
                      "--account", "bureau"]) == 2
     assert "--account expects ORG=ADDRESS" in capsys.readouterr().err
     # A usage error is one line too, not argparse's usage block.
     with pytest.raises(SystemExit) as exited:
-        cli_main(["besu", "--config", str(DEMO), "--out", str(tmp_path / "y"), "--chain-id", "x"])
+        eduledger(["network", "besu", "--config", str(DEMO), "--out", str(tmp_path / "y"), "--chain-id", "x"])
     assert exited.value.code == 2
-    assert capsys.readouterr().err == ("error: argument --chain-id: invalid int value: 'x' "
-                                       "(see python -m node_config besu --help)\n")
+    assert capsys.readouterr().err == ("eduledger: argument --chain-id: invalid int value: 'x' "
+                                       "(see eduledger network besu --help)\n")
 
 
 def test_existing_node_key_alone_blocks_generation(tmp_path: Path) -> None:

@@ -14,15 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
-from api.cli import DEMO_CONSORTIUM, main
-from api.services import Services
-from ledger.consortium.network import init_network
+from api.cli import main
 from ledger.credentials.anchorproof import envelope
 from ledger.credentials.roster import parse_roster
 from ledger.credentials.types import CredentialType
 from ledger.errors import one_line
-from ledger.node import Node
+from ledger.node import Node, NodeServices, init_network
 from ledger.settings import Settings
+from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import json_places, replaced_at
 from tests.servers import serve_app
 
@@ -54,12 +53,12 @@ def test_issue_a_csv_roster_and_verify_against_the_node_alone(
 
     node = Node(Settings(data_dir=data_dir))
     try:
-        record = Services(node).credentials.get(batch["credentials"][0]["credential_id"])
-        from ledger.credentials.anchorproof import AnchorRef
+        record = NodeServices(node).credentials.get(batch["credentials"][0]["credential_id"])
+        from ledger.anchoring.proof import AnchorProof
 
         file = tmp_path / "credential.json"
         file.write_text(json.dumps(envelope(record.sd_jwt,
-                                            AnchorRef.from_dict(batch["credentials"][0]["anchor"]))))
+                                            AnchorProof.from_dict(batch["credentials"][0]["anchor"]))))
         with serve_app(create_app(node, background=False)) as base:
             rpc = base + "/rpc"
             assert main(["verify", str(file), "--rpc", rpc, "--data-dir", str(data_dir)]) == 0
@@ -128,12 +127,12 @@ def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     data_dir = tmp_path_factory.mktemp("cli-fuzz") / "data"
     node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
     try:
-        batch = Services(node).credentials.issue("school-a", CredentialType.DEGREE, parse_roster(json.dumps([{
+        batch = NodeServices(node).credentials.issue("school-a", CredentialType.DEGREE, parse_roster(json.dumps([{  # noqa: E501
             "holder_name": "学生", "student_id": "D1", "degree_name": "工学学士", "field": "工学",
             "conferral_date": "2026-06-30", "certificate_number": "10001-2026-00001"}]).encode(),
             fmt="json", ctype=CredentialType.DEGREE))
         issued = batch.credentials[0]
-        valid = envelope(Services(node).credentials.get(issued.credential_id).sd_jwt, issued.anchor)
+        valid = envelope(NodeServices(node).credentials.get(issued.credential_id).sd_jwt, issued.anchor)
         with serve_app(create_app(node, background=False)) as base:
             yield {"rpc": base + "/rpc", "data_dir": data_dir, "valid": valid,
                    "file": tmp_path_factory.mktemp("cli-fuzz-files") / "input"}

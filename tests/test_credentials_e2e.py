@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.credentials.anchorproof import AnchorRef
+from ledger.anchoring.proof import AnchorProof
 from ledger.credentials.jose import b64url, b64url_decode
 from ledger.credentials.types import CHINA_TZ
 from tests.credential_fixtures import served_network, transcript_row
@@ -225,7 +225,7 @@ def test_a_revocation_made_elsewhere_reaches_this_nodes_rows(env: Path) -> None:
     with served_network(env / "data", background=True) as served:
         batch = served.issue("school-a", "transcript", [transcript_row(1, courses=2)]).json()
         issued = batch["credentials"][0]
-        anchor = AnchorRef.from_dict(issued["anchor"])
+        anchor = AnchorProof.from_dict(issued["anchor"])
         services = served.app.state.services
         services.credentials.registry.revoke(services.keys_for("bureau").account, anchor.leaf,
                                              anchor.root, anchor.proof_bytes(), 5)
@@ -277,10 +277,10 @@ def test_issuer_did_resolves_to_a_document_from_the_chain(env: Path) -> None:
         assert doc["assertionMethod"] == [method["id"]]
         # The kid in an issued credential is exactly this verification method.
         batch = served.issue("school-a", "transcript", [transcript_row(1, courses=1)]).json()
-        from api.services import Services
         from ledger.credentials import sdjwt
+        from ledger.node import NodeServices
 
-        record = Services(served.node).credentials.get(batch["credentials"][0]["credential_id"])
+        record = NodeServices(served.node).credentials.get(batch["credentials"][0]["credential_id"])
         assert sdjwt.parse(record.sd_jwt).header["kid"] == method["id"]
         other = f"did:eduledger:{deployment.chain_id}:{deployment.consortium.lower()}:99"
         assert served.http.get(f"/v1/dids/{other}").status_code == 404

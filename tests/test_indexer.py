@@ -86,17 +86,17 @@ def test_leaf_status_projection_agrees_with_the_chain(engine: Engine, chain_env:
     leaves = [secrets.token_bytes(32) for _ in range(4)]
     tree = MerkleTree(leaves)
     network.registry.anchor(school, tree.root, 1, 4, b"\x00" * 32)
-    assert status(leaves[0], tree.root).status is LeafStatus.VALID
+    assert status.status_of(leaves[0], tree.root).status is LeafStatus.VALID
     network.registry.suspend(school, leaves[0], tree.root, tree.proof(0), 4)
     network.registry.supersede(school, leaves[1], tree.root, tree.proof(1), leaves[2], 5)
     network.registry.revoke(network.accounts["bureau"], leaves[3], tree.root, tree.proof(3), 6)
     network.registry.reinstate(school, leaves[0], tree.root, tree.proof(0), 0)
     for leaf in leaves:
         on_chain = network.registry.status_of(leaf, tree.root)
-        indexed = status(leaf, tree.root)
+        indexed = status.status_of(leaf, tree.root)
         assert (indexed.status, indexed.reason, indexed.block_number, indexed.superseded_by) == (
             on_chain.status, on_chain.reason, on_chain.block_number, on_chain.superseded_by)
-    assert status(leaves[1], tree.root).superseded_by == leaves[2]
+    assert status.status_of(leaves[1], tree.root).superseded_by == leaves[2]
 
 
 def test_a_second_indexer_racing_the_first_neither_fails_nor_duplicates(

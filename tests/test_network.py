@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,14 +17,14 @@ import pytest
 from sqlmodel import select
 
 from api.app import create_app
-from api.cli import DEMO_CONSORTIUM, main
+from api.cli import main
 from ledger.consortium.models import ApiKey
-from ledger.consortium.network import ensure_network, init_network
 from ledger.errors import ConfigError, Conflict, KeystoreError
 from ledger.keys import clear_keystore_cache
-from ledger.node import Node
+from ledger.node import Node, NodeServices, ensure_network, init_network
 from ledger.settings import Settings
 from ledger.store import session_scope
+from node_config import DEMO_CONSORTIUM
 from tests.servers import free_port, serve_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,7 +179,7 @@ def test_serve_survives_kill_9(test_env: Path) -> None:
 
 
 def test_settings_replace_keeps_prefix_defaults(test_env: Path) -> None:
-    settings = replace(Settings(), data_dir=test_env)
+    settings = Settings().with_changes(data_dir=test_env)
     assert settings.chain_dir == test_env / "chain"
 
 
@@ -194,14 +193,12 @@ def test_init_against_an_external_node(test_env: Path, anvil_url: str,
     node = init_network(Settings(data_dir=test_env, rpc_url=anvil_url), DEMO_CONSORTIUM)
     try:
         assert node.chain is None and node.client.chain_id == 31337
-        view = network_view(node)
+        view = network_view(node.client, node.deployment, embedded=False)
         assert [m["status"] for m in view["members"]] == ["active"] * 5
         # The anchoring service and indexer work the same over HTTP JSON-RPC.
         import secrets
 
-        from ledger.consortium.network import signer_loader
-
-        batch = node.anchoring(signer_loader(node.settings)).anchor(
+        batch = NodeServices(node).anchoring.anchor(
             "school-a", "credential", [secrets.token_bytes(32) for _ in range(3)])
         assert batch.status == "anchored"
         assert node.indexer().run_once() >= 1 + 5

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import ConfigError
 from ledger.consortium.definition import (
     ROLES,
     ConsortiumDefinition,
@@ -15,6 +14,7 @@ from ledger.consortium.definition import (
     load_definition,
     parse_definition,
 )
+from ledger.errors import ConfigError
 
 DEMO = Path(__file__).resolve().parents[1] / "node_config" / "demo.toml"
 SOURCE = "consortium.toml"

@@ -21,11 +21,11 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from api.cli import DEMO_CONSORTIUM
 from ledger.audit.models import AccessLogRow
-from ledger.consortium.network import init_network
+from ledger.node import init_network
 from ledger.settings import Settings
 from ledger.store import make_engine, session_scope
+from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import transcript_row
 from tests.servers import free_port
 

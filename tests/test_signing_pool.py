@@ -18,9 +18,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlmodel import func, select
 
-from api.cli import DEMO_CONSORTIUM
-from api.services import Services
-from ledger.consortium.network import init_network
 from ledger.credentials import sdjwt, signing
 from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.jose import SdJwtError
@@ -37,8 +34,10 @@ from ledger.credentials.signing import (
 )
 from ledger.credentials.types import CredentialType, TranscriptRow
 from ledger.errors import InvalidInput
+from ledger.node import NodeServices, init_network
 from ledger.settings import Settings
 from ledger.store import session_scope
+from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import transcript_row
 
 ROSTERS = Path(__file__).parent / "data" / "rosters"
@@ -279,7 +278,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, pool: SigningPool) -> Iter
     mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "signing pool tests")
     mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
     node = init_network(Settings(data_dir=tmp_path_factory.mktemp("data")), DEMO_CONSORTIUM)
-    services = Services(node)
+    services = NodeServices(node)
     svc = services.credentials
     svc.signing = pool
     yield svc
@@ -299,7 +298,7 @@ def test_issuing_600_transcripts_on_the_pool(service: CredentialService) -> None
                           progress=lambda done, total: steps.append((done, total)))
     assert batch.status == "anchored" and len(batch.credentials) == 600
     assert steps[-1] == (600, 600) and len(steps) > 1
-    secret = _claim_key(service.keys_for("school-a"))
+    secret = _claim_key(service.keys.keys_for("school-a"))
     for n, issued in enumerate(batch.credentials):
         record = service.get(issued.credential_id)
         assert record.position == n and record.student_id == rows[n].student_id == issued.student_id

@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from api.cli import DEMO_CONSORTIUM
-from api.services import Services
-from ledger.consortium.network import init_network
+from ledger.anchoring.proof import AnchorProof
 from ledger.contracts.bindings import AnchorKind, Role
 from ledger.credentials import jose, sdjwt
-from ledger.credentials.anchorproof import AnchorRef, credential_leaf, envelope, read_credential
+from ledger.credentials.anchorproof import credential_leaf, envelope, read_credential
 from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.roster import parse_one
 from ledger.credentials.service import CredentialService
@@ -24,45 +22,47 @@ from ledger.credentials.types import CHINA_TZ, CredentialType, vc_payload
 from ledger.credentials.verify import CredentialVerifier
 from ledger.errors import InvalidInput, PermissionDenied
 from ledger.merkle import MerkleTree
+from ledger.node import NodeServices, init_network
 from ledger.settings import Settings
+from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import transcript_row
 
 URN_1 = "urn:uuid:00000000-0000-4000-8000-000000000001"
 
 
-def _demo_network(data_dir: Path) -> Iterator[Services]:
+def _demo_network(data_dir: Path) -> Iterator[NodeServices]:
     mp = pytest.MonkeyPatch()
     mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "verification tests")
     mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
     node = init_network(Settings(data_dir=data_dir), DEMO_CONSORTIUM)
     try:
-        yield Services(node)
+        yield NodeServices(node)
     finally:
         node.close()
         mp.undo()
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, CredentialService]]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeServices, CredentialService]]:
     for services in _demo_network(tmp_path_factory.mktemp("data")):
         yield services, services.credentials
 
 
 @pytest.fixture
-def own_network(tmp_path: Path) -> Iterator[Services]:
+def own_network(tmp_path: Path) -> Iterator[NodeServices]:
     """A network of its own, for a test that changes what the others share (roles, statuses)."""
     yield from _demo_network(tmp_path / "data")
 
 
 def issue_one(svc: CredentialService, org: str = "school-a", ctype: str = "transcript",
-              **extra: object) -> tuple[str, AnchorRef, str]:
+              **extra: object) -> tuple[str, AnchorProof, str]:
     row = parse_one(transcript_row(1, courses=3, **extra), CredentialType(ctype))
     batch = svc.issue(org, CredentialType(ctype), [row])
     issued = batch.credentials[0]
     return svc.get(issued.credential_id).sd_jwt, issued.anchor, issued.credential_id
 
 
-def failures(svc: CredentialService, sd_jwt: str, anchor: AnchorRef | None, **kw: object) -> list[str]:
+def failures(svc: CredentialService, sd_jwt: str, anchor: AnchorProof | None, **kw: object) -> list[str]:
     return svc.verifier.verify(sd_jwt, anchor, **kw).failures  # type: ignore[arg-type]
 
 
@@ -107,7 +107,7 @@ def test_not_anchored(world) -> None:  # type: ignore[no-untyped-def]
                          issuer_id=did, issuer_name=org["name"], valid_from=now, valid_until=None)
     issued = sdjwt.issue(payload, key=keys.ed25519_private, kid=key_id(did, keys.ed25519_public_bytes))
     leaf = credential_leaf(jose.decode_jws_unverified(issued.issuer_jwt)[1])
-    lonely = AnchorRef("0x" + leaf.hex(), [], "0x" + MerkleTree([leaf]).root.hex(), svc.client.chain_id,
+    lonely = AnchorProof("0x" + leaf.hex(), [], "0x" + MerkleTree([leaf]).root.hex(), svc.client.chain_id,
                        svc.deployment.anchor_registry, None, None)
     sd_jwt, anchor, _ = issue_one(svc)
     assert failures(svc, sd_jwt, anchor) == []  # its root is cached now
@@ -132,12 +132,12 @@ def test_the_proofs_block_and_transaction_must_be_the_chains(world) -> None:  # 
     assert result.anchor["block_number"] == anchor.block_number
     for changed in ({"tx_hash": other.tx_hash}, {"tx_hash": "0x" + "ab" * 32},
                     {"block_number": other.block_number}, {"block_number": anchor.block_number + 10**6}):
-        wrong = AnchorRef.from_dict({**anchor.to_dict(), **changed})
+        wrong = AnchorProof.from_dict({**anchor.to_dict(), **changed})
         assert failures(svc, sd_jwt, wrong) == ["not_anchored"], changed
         detail = next(c for c in svc.verifier.verify(sd_jwt, wrong).checks if c.name == "anchor").details
         assert "block" in detail["problem"] or "transaction" in detail["problem"]
     # both are optional: a proof without them is checked on the root alone
-    bare = AnchorRef.from_dict({**anchor.to_dict(), "tx_hash": None, "block_number": None})
+    bare = AnchorProof.from_dict({**anchor.to_dict(), "tx_hash": None, "block_number": None})
     assert failures(svc, sd_jwt, bare) == []
 
 
@@ -150,13 +150,13 @@ def test_an_anchor_proof_has_a_schema(world, change: dict[str, object]) -> None:
     _, svc = world
     _, anchor, _ = issue_one(svc)
     with pytest.raises(InvalidInput) as caught:
-        AnchorRef.from_dict({**anchor.to_dict(), **change})
+        AnchorProof.from_dict({**anchor.to_dict(), **change})
     assert caught.value.code == "malformed"
     for missing in ("leaf", "proof", "root", "chain_id", "contract"):
         raw = anchor.to_dict()
         del raw[missing]
         with pytest.raises(InvalidInput, match=missing):
-            AnchorRef.from_dict(raw)
+            AnchorProof.from_dict(raw)
 
 
 def test_a_credential_file_has_a_schema(world) -> None:  # type: ignore[no-untyped-def]
@@ -170,8 +170,8 @@ def test_a_credential_file_has_a_schema(world) -> None:  # type: ignore[no-untyp
         assert caught.value.code == "malformed"
 
 
-def sign_and_anchor(services: Services, org_id: str, key: Ed25519PrivateKey, *,
-                    anchor: bool = True) -> tuple[str, AnchorRef | None]:
+def sign_and_anchor(services: NodeServices, org_id: str, key: Ed25519PrivateKey, *,
+                    anchor: bool = True) -> tuple[str, AnchorProof | None]:
     """A transcript that ``org_id`` signs with ``key`` and (unless ``anchor`` is false)
     anchors itself in a batch of one, straight through the contracts."""
     svc = services.credentials
@@ -188,7 +188,7 @@ def sign_and_anchor(services: Services, org_id: str, key: Ed25519PrivateKey, *,
     leaf = credential_leaf(jose.decode_jws_unverified(issued.issuer_jwt)[1])
     tree = MerkleTree([leaf])
     result = svc.registry.anchor(keys.account, tree.root, AnchorKind.CREDENTIAL, 1, b"\x00" * 32)
-    return issued.compact, AnchorRef("0x" + leaf.hex(), [], "0x" + tree.root.hex(), svc.client.chain_id,
+    return issued.compact, AnchorProof("0x" + leaf.hex(), [], "0x" + tree.root.hex(), svc.client.chain_id,
                                      svc.deployment.anchor_registry, result.tx_hash, result.block_number)
 
 
@@ -199,7 +199,7 @@ def test_issuer_without_the_role_when_anchored(world) -> None:  # type: ignore[n
     assert failures(svc, sd_jwt, anchor) == ["issuer_not_authorised"]
 
 
-def test_who_may_issue_follows_the_roles_on_chain(own_network: Services) -> None:
+def test_who_may_issue_follows_the_roles_on_chain(own_network: NodeServices) -> None:
     """Governance changes roles after set-up: a partner made a school issues transcripts that
     verify; a school made a partner may not issue them, and nothing reaches the chain."""
     services = own_network
@@ -224,7 +224,7 @@ def test_who_may_issue_follows_the_roles_on_chain(own_network: Services) -> None
     assert svc.client.block_number() == head
 
 
-def test_credential_rows_follow_status_changes_made_elsewhere(own_network: Services) -> None:
+def test_credential_rows_follow_status_changes_made_elsewhere(own_network: NodeServices) -> None:
     """A status change that reached the chain but not this node's row (made through another
     node, or cut off by a crash between the chain and the database) is written into the row
     once indexed; a change made here, with its note, is left as it is."""
@@ -255,7 +255,7 @@ def test_credential_rows_follow_status_changes_made_elsewhere(own_network: Servi
     assert svc.follow_chain_statuses() == 0  # nothing left to write
 
 
-def test_a_correction_cut_short_is_finished_after_a_restart(own_network: Services) -> None:
+def test_a_correction_cut_short_is_finished_after_a_restart(own_network: NodeServices) -> None:
     """The process stops after a correction's new credential is issued and before the old
     one is superseded: the next start supersedes it. A correction still under way is left
     to its own request."""
@@ -269,7 +269,7 @@ def test_a_correction_cut_short_is_finished_after_a_restart(own_network: Service
                     supersedes=old.credential_id).credentials[0]
     assert svc.finish_corrections() == 0
 
-    restarted = Services(own_network.node).credentials
+    restarted = NodeServices(own_network.node).credentials
     assert restarted.finish_corrections() == 1
     record = restarted.get(old.credential_id)
     assert (record.status, record.superseded_by) == ("superseded", new.credential_id)
@@ -354,7 +354,7 @@ def test_holder_binding_and_shares(world, tmp_path: Path) -> None:  # type: igno
     from ledger.credentials.service import _claim_key, claim_code  # noqa: PLC2701
 
     holder = Ed25519PrivateKey.generate()
-    code = claim_code(_claim_key(svc.keys_for("school-a")), cid)
+    code = claim_code(_claim_key(svc.keys.keys_for("school-a")), cid)
     bound = svc.redeem(code, jose.ed25519_jwk(holder.public_key()))["sd_jwt"]
     assert failures(svc, bound, anchor, require_holder_binding=True) == ["holder_binding_missing"]
     aud = "https://verifier.example"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from api.cli.wallet import add_wallet_commands
 from ledger.errors import LedgerError
-from wallet.cli import add_wallet_commands
 from wallet.client import ApiClient
 from wallet.holder import Wallet
 from wallet.qr import decode_qr_png

@@ -9,9 +9,10 @@ Layout of a wallet directory (mode 0700; every file mode 0600, written atomicall
 File names are hashes of the ids, so that an id sent by a server can never name a path.
 One file per record means two commands running at once cannot lose each other's writes.
 
-The private key is encrypted with AES-256-GCM under a key derived from the passphrase by
-scrypt (n=2**15, r=8, p=1 by default); the associated data binds it to the format and to
-the public key stored next to it. The passphrase comes from the caller, or from
+The private key is sealed as the organisations' keystores seal theirs (ledger.keys.sealing):
+AES-256-GCM under a key derived from the passphrase by scrypt (n=2**15, r=8, p=1 by
+default); the associated data binds it to the format and to the public key stored next to
+it. The passphrase comes from the caller, or from
 EDULEDGER_WALLET_PASSPHRASE, or from the file named by EDULEDGER_WALLET_PASSPHRASE_FILE;
 there is no default. The private key never appears in a repr, a log line or an error.
 
@@ -32,14 +33,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ledger.credentials import jose
-from ledger.errors import InvalidInput
+from ledger.errors import ConfigError, InvalidInput
 from ledger.fileio import atomic_write, fsync_dir
+from ledger.keys.sealing import (
+    SCRYPT_P,
+    SCRYPT_R,
+    MalformedSeal,
+    WrongPassphrase,
+    scrypt_params_ok,
+    seal,
+    unseal,
+)
+from ledger.settings import DEFAULT_WALLET_SCRYPT_N, WalletSettings
 
 FORMAT = "eduledger-holder-wallet"
 CREDENTIAL_FORMAT = "eduledger-holder-credential"
@@ -55,15 +63,8 @@ PASSPHRASE_ENV = "EDULEDGER_WALLET_PASSPHRASE"
 PASSPHRASE_FILE_ENV = "EDULEDGER_WALLET_PASSPHRASE_FILE"
 DEFAULT_DIR = Path("~/.eduledger/wallet")
 
-DEFAULT_SCRYPT_N = 2**15
+DEFAULT_SCRYPT_N = DEFAULT_WALLET_SCRYPT_N
 SCRYPT_N_ENV = "EDULEDGER_WALLET_SCRYPT_N"  # lowering the cost is for tests only
-SCRYPT_R = 8
-SCRYPT_P = 1
-# Accepted when creating (tests may go lower) and when reading: a tampered file must not
-# make us allocate gigabytes.
-MIN_SCRYPT_N = 2**10
-MAX_SCRYPT_N = 2**20
-MAX_SCRYPT_RP = 16
 
 MAX_ID_LENGTH = 512
 
@@ -79,9 +80,16 @@ class WalletError(InvalidInput):
 # --------------------------------------------------------------------------- helpers
 
 
+def _settings() -> WalletSettings:
+    try:
+        return WalletSettings()
+    except ConfigError as exc:  # a wallet's problem to the holder: a WalletError like the others
+        raise WalletError(exc.message, code="invalid_setting") from None
+
+
 def default_wallet_dir() -> Path:
     """EDULEDGER_WALLET_DIR, or ~/.eduledger/wallet."""
-    return Path(os.environ.get(DIR_ENV) or DEFAULT_DIR).expanduser()
+    return _settings().wallet_dir.expanduser()
 
 
 def resolve_wallet_dir(directory: str | os.PathLike[str] | None) -> Path:
@@ -89,14 +97,14 @@ def resolve_wallet_dir(directory: str | os.PathLike[str] | None) -> Path:
 
 
 def wallet_passphrase() -> str:
-    """The passphrase from the environment; never printed or logged."""
-    direct = os.environ.get(PASSPHRASE_ENV)
-    if direct:
-        return direct
-    path = os.environ.get(PASSPHRASE_FILE_ENV)
-    if path:
+    """The passphrase from the settings; never printed or logged."""
+    settings = _settings()
+    if settings.wallet_passphrase is not None and settings.wallet_passphrase.get_secret_value():
+        return settings.wallet_passphrase.get_secret_value()
+    path = settings.wallet_passphrase_file
+    if path is not None:
         try:
-            value = Path(path).expanduser().read_text(encoding="utf-8").strip("\r\n")
+            value = path.expanduser().read_text(encoding="utf-8").strip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or "not UTF-8 text"
             raise WalletError(
@@ -245,34 +253,16 @@ def _ensure_dir(directory: Path) -> None:
 
 
 def _check_scrypt(n: Any, r: Any, p: Any, where: str) -> None:
-    ok = (
-        all(isinstance(v, int) and not isinstance(v, bool) for v in (n, r, p))
-        and MIN_SCRYPT_N <= n <= MAX_SCRYPT_N
-        and n & (n - 1) == 0
-        and 1 <= r <= MAX_SCRYPT_RP
-        and 1 <= p <= MAX_SCRYPT_RP
-    )
-    if not ok:
+    if not scrypt_params_ok(n, r, p):
         raise WalletError(f"{where}: unsupported scrypt parameters n={n!r} r={r!r} p={p!r}",
                           code="wallet_corrupt")
 
 
 def default_scrypt_n() -> int:
     """DEFAULT_SCRYPT_N, unless EDULEDGER_WALLET_SCRYPT_N (for tests) says otherwise."""
-    raw = os.environ.get(SCRYPT_N_ENV)
-    if not raw:
-        return DEFAULT_SCRYPT_N
-    try:
-        n = int(raw)
-    except ValueError:
-        raise WalletError(f"{SCRYPT_N_ENV} must be a power of two, not {raw!r}",
-                          code="invalid_scrypt_n") from None
+    n = _settings().wallet_scrypt_n
     _check_scrypt(n, SCRYPT_R, SCRYPT_P, SCRYPT_N_ENV)
     return n
-
-
-def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
 
 def _aad(public_x: str) -> bytes:
@@ -465,24 +455,13 @@ class Wallet:
         _ensure_dir(root)
         private = Ed25519PrivateKey.generate()
         jwk = _public_jwk(private)
-        salt = secrets.token_bytes(16)
-        nonce = secrets.token_bytes(12)
-        key = _derive(secret, salt, scrypt_n, SCRYPT_R, SCRYPT_P)
-        ciphertext = AESGCM(key).encrypt(nonce, private.private_bytes_raw(), _aad(jwk["x"]))
         created_at = _now()
         doc = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "created_at": created_at,
             "holder_jwk": jwk,
-            "key": {
-                "cipher": "aes-256-gcm",
-                "ciphertext": ciphertext.hex(),
-                "nonce": nonce.hex(),
-                "kdf": "scrypt",
-                "kdfparams": {"n": scrypt_n, "r": SCRYPT_R, "p": SCRYPT_P, "dklen": 32,
-                              "salt": salt.hex()},
-            },
+            "key": seal(private.private_bytes_raw(), secret, _aad(jwk["x"]), scrypt_n=scrypt_n),
         }
         try:
             atomic_write(path, _json_bytes(doc), exclusive=True)
@@ -511,22 +490,19 @@ class Wallet:
         try:
             jwk = doc["holder_jwk"]
             sealed = doc["key"]
-            params = sealed["kdfparams"]
-            n, r, p = params["n"], params["r"], params["p"]
-            salt = bytes.fromhex(params["salt"])
-            nonce = bytes.fromhex(sealed["nonce"])
-            ciphertext = bytes.fromhex(sealed["ciphertext"])
             x = jwk["x"]
             created_at = str(doc.get("created_at", ""))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError):
             raise WalletError(f"wallet file {path} is corrupt", code="wallet_corrupt") from None
-        if sealed.get("cipher") != "aes-256-gcm" or sealed.get("kdf") != "scrypt" or len(nonce) != 12:
-            raise WalletError(f"wallet file {path} uses an unsupported cipher", code="wallet_corrupt")
-        _check_scrypt(n, r, p, f"wallet file {path}")
-        key = _derive(secret, salt, n, r, p)
+        if isinstance(sealed, dict) and isinstance(sealed.get("kdfparams"), dict):
+            params = sealed["kdfparams"]
+            _check_scrypt(params.get("n"), params.get("r"), params.get("p"), f"wallet file {path}")
         try:
-            raw = AESGCM(key).decrypt(nonce, ciphertext, _aad(str(x)))
-        except InvalidTag:
+            raw = unseal(sealed, secret, _aad(str(x)))
+        except MalformedSeal:
+            raise WalletError(f"wallet file {path} is corrupt or uses an unsupported cipher",
+                              code="wallet_corrupt") from None
+        except WrongPassphrase:
             raise WalletError(f"wrong passphrase for the wallet in {root}",
                               code="wrong_passphrase") from None
         try:

@@ -6,20 +6,20 @@ import logging
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_role
-from ledger.audit.history import History
+from api.deps import ClientAddress, Services
+from api.pages import audit_report_page
 from ledger.audit.integrity import IntegrityAudit
 from ledger.audit.models import AuditRun
-from ledger.audit.report import to_csv, to_html
+from ledger.audit.report import to_csv
 from ledger.consortium.models import ApiKey
 from ledger.errors import InvalidInput, NotFound
-from ledger.store import session_scope
+from ledger.node import NodeServices
 
 router = APIRouter(prefix="/v1/audit")
 log = logging.getLogger("eduledger.audit")
@@ -27,50 +27,25 @@ Reader = Annotated[ApiKey, Depends(require_role("auditor", "bureau"))]
 
 
 @router.get("/history/{record_id:path}")
-async def history(record_id: str, request: Request, key: Reader, check: str | None = None,
-                  purpose: str | None = None) -> JSONResponse:
-    node = request.app.state.node
-
+async def history(record_id: str, key: Reader, services: Services, client: ClientAddress,
+                  check: str | None = None, purpose: str | None = None) -> JSONResponse:
     def read() -> dict[str, Any]:
-        node.indexer().run_once()  # the index is current before it is read
-        deployment = node.deployment
-        if deployment is None:
-            raise NotFound("no network deployed here", code="no_network")
-        return History(node.engine, node.client, deployment).of(record_id, check_chain=check == "chain")
+        return services.history().of(record_id, check_chain=check == "chain")
 
     result = await run_in_threadpool(read)
-    request.app.state.services.record_access(request, key.org_id, key.role, "audit_read", "history",
-                                             record_id[:200], purpose or "audit trail")
+    services.record_access(key.org_id, key.role, "audit_read", "history", record_id[:200],
+                           purpose or "audit trail", client=client)
     return JSONResponse(result)
 
 
 Auditor = Annotated[ApiKey, Depends(require_role("auditor"))]
 
 
-def audit_for(services: Any, auditor_org: str | None) -> IntegrityAudit:
-    """An audit whose report is signed by `auditor_org` (unsigned when None)."""
-    node = services.node
-    _, registry = node.contracts()
-    return IntegrityAudit(node.engine, node.client, registry,
-                          auditor_keys=services.keys_for(auditor_org) if auditor_org else None,
-                          anchoring=services.credentials.anchoring, deployment=node.deployment)
+def _audit(services: NodeServices, key: ApiKey) -> IntegrityAudit:
+    return services.integrity_audit(key.org_id if key.role == "auditor" else None)
 
 
-def resume_audit_runs(services: Any) -> int:
-    """Finish audit runs interrupted by a restart (each resumes from its last chunk)."""
-    with session_scope(services.node.engine) as session:
-        runs = session.exec(select(AuditRun).where(
-            AuditRun.status.in_(["pending", "running"]))).all()  # type: ignore[attr-defined]
-    for run in runs:
-        audit_for(services, run.requested_by).run(run.id)
-    return len(runs)
-
-
-def _audit(request: Request, key: ApiKey) -> IntegrityAudit:
-    return audit_for(request.app.state.services, key.org_id if key.role == "auditor" else None)
-
-
-def _run_view(run: Any) -> dict[str, Any]:
+def _run_view(run: AuditRun) -> dict[str, Any]:
     total = run.progress_total or 0
     return {"run_id": run.id, "status": run.status, "phase": run.phase,
             "progress": {"done": run.progress_done, "total": total,
@@ -81,18 +56,18 @@ def _run_view(run: Any) -> dict[str, Any]:
 
 
 @router.post("/runs", status_code=202)
-def start_run(request: Request, key: Auditor) -> JSONResponse:
+def start_run(key: Auditor, services: Services, client: ClientAddress) -> JSONResponse:
     """Start an integrity audit; it runs in the background (poll GET /v1/audit/runs/{id})."""
-    audit = _audit(request, key)
+    audit = _audit(services, key)
     run_id = audit.start(key.org_id)
-    request.app.state.services.record_access(request, key.org_id, key.role, "audit_read",
-                                             "audit_run", run_id, "integrity audit")
+    services.record_access(key.org_id, key.role, "audit_read", "audit_run", run_id, "integrity audit",
+                           client=client)
     threading.Thread(target=_run_quietly, args=(audit, run_id), daemon=True,
                      name=f"audit-{run_id[:8]}").start()
     return JSONResponse(jsonable_encoder(_run_view(audit.get(run_id))), status_code=202)
 
 
-def _run_quietly(audit: Any, run_id: str) -> None:
+def _run_quietly(audit: IntegrityAudit, run_id: str) -> None:
     try:
         audit.run(run_id)
     except Exception:  # noqa: BLE001 - the run records its error; it resumes at the next start
@@ -100,9 +75,9 @@ def _run_quietly(audit: Any, run_id: str) -> None:
 
 
 @router.get("/runs/{run_id}")
-def run_status(run_id: str, request: Request, key: Reader, format: str | None = None) -> Any:
+def run_status(run_id: str, key: Reader, services: Services, format: str | None = None) -> Any:
     """Progress and, once done, the report: JSON (default), CSV or a readable HTML page."""
-    audit = _audit(request, key)
+    audit = _audit(services, key)
     run = audit.get(run_id)
     view = _run_view(run)
     if run.status != "done":
@@ -113,8 +88,7 @@ def run_status(run_id: str, request: Request, key: Reader, format: str | None = 
     if format == "csv":
         return Response(to_csv(report.report), media_type="text/csv; charset=utf-8")
     if format == "html":
-        return HTMLResponse(to_html(report.report, report_hash_hex=report.report_hash,
-                                    signature_hex=report.signature, anchor=report.anchor))
+        return HTMLResponse(audit_report_page(report))
     if format not in (None, "json"):
         raise InvalidInput("format is json, csv or html", code="bad_format")
     return JSONResponse(jsonable_encoder({**view, "report": report.report,

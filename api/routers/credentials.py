@@ -10,12 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_role
-from ledger.anchoring.models import AnchorBatch
+from api.deps import ClientAddress, Services
 from ledger.consortium.models import ApiKey
 from ledger.credentials.roster import load_json, parse_one, parse_roster
 from ledger.credentials.types import CredentialType
 from ledger.errors import InvalidInput, NotFound, PermissionDenied
-from ledger.store import session_scope
 
 router = APIRouter(prefix="/v1")
 
@@ -43,7 +42,7 @@ async def _body(request: Request) -> bytes:
 
 
 @router.post("/credentials", status_code=201)
-async def issue(request: Request, key: Issuer) -> JSONResponse:
+async def issue(request: Request, key: Issuer, services: Services) -> JSONResponse:
     """One credential ({"type", "credential"}), a roster ({"type", "credentials": [...]}),
     or a roster file (text/csv or application/json body with ?type=)."""
     body = await _body(request)
@@ -63,7 +62,6 @@ async def issue(request: Request, key: Issuer) -> JSONResponse:
 
     # Parsing 10,000 rows and signing them is CPU work: keep it off the event loop.
     ctype, rows = await run_in_threadpool(validate)
-    services = request.app.state.services
     batch = await run_in_threadpool(services.credentials.issue, key.org_id, ctype, rows,
                                     idempotency_key=request.headers.get("idempotency-key"))
     return JSONResponse(batch.to_dict(), status_code=201)
@@ -79,17 +77,16 @@ def _record_view(record: Any) -> dict[str, Any]:
 
 
 @router.get("/credentials/{credential_id}")
-def get_credential(credential_id: str, request: Request, key: Reader,
+def get_credential(credential_id: str, key: Reader, services: Services, client: ClientAddress,
                    purpose: Annotated[str, Query(min_length=3, max_length=200)],
                    content: bool = False) -> dict[str, Any]:
     """A credential's record; with ?content=true also the SD-JWT with every claim. Personal
     data: the reader gives a purpose, and the read is written to the access log."""
-    services = request.app.state.services
     record = services.credentials.get(credential_id)
     if key.role in ("school", "partner") and key.org_id != record.issuer_org:
         raise NotFound(f"no credential {credential_id}", code="credential_not_found")
     action = "audit_read" if key.role == "auditor" else "read"
-    services.record_access(request, key.org_id, key.role, action, "credential", credential_id, purpose)
+    services.record_access(key.org_id, key.role, action, "credential", credential_id, purpose, client=client)
     view = _record_view(record)
     if content:
         view["sd_jwt"] = record.sd_jwt
@@ -104,9 +101,9 @@ class StatusChange(BaseModel):
 
 
 @router.post("/credentials/{credential_id}/status")
-def change_status(credential_id: str, change: StatusChange, request: Request,
-                  key: StatusActor) -> dict[str, Any]:
-    record = request.app.state.services.credentials.change_status(
+def change_status(credential_id: str, change: StatusChange, key: StatusActor,
+                  services: Services) -> dict[str, Any]:
+    record = services.credentials.change_status(
         key.org_id, credential_id, change.action, reason=change.reason, note=change.note)
     return _record_view(record)
 
@@ -119,8 +116,7 @@ class Correction(BaseModel):
 
 
 @router.post("/credentials/{credential_id}/correct", status_code=201)
-def correct(credential_id: str, correction: Correction, request: Request, key: Issuer) -> dict[str, Any]:
-    services = request.app.state.services
+def correct(credential_id: str, correction: Correction, key: Issuer, services: Services) -> dict[str, Any]:
     old = services.credentials.get(credential_id)
     if old.issuer_org != key.org_id:
         raise PermissionDenied("only the issuer may correct a credential", code="not_issuer")
@@ -131,9 +127,11 @@ def correct(credential_id: str, correction: Correction, request: Request, key: I
 
 
 @router.get("/batches/{batch_id}")
-def batch_status(batch_id: str, request: Request, key: Reader) -> dict[str, Any]:
-    with session_scope(request.app.state.node.engine) as session:
-        batch = session.get(AnchorBatch, batch_id)
+def batch_status(batch_id: str, key: Reader, services: Services) -> dict[str, Any]:
+    try:
+        batch = services.anchoring.get(batch_id)
+    except NotFound:
+        batch = None
     if batch is None or (key.role in ("school", "partner") and batch.member_org != key.org_id):
         raise NotFound(f"no batch {batch_id}", code="batch_not_found")
     done = batch.status == "anchored"

@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited
-from api.errors import validation_problems
+from api.deps import ClientAddress, Services
 from api.pages import error_page, share_page
-from api.services import Services
-from ledger.credentials.anchorproof import AnchorRef, read_credential
-from ledger.credentials.did import did_document_for
+from api.verification import MAX_CREDENTIAL_CHARS, VerifyOne, verify_item, verify_request
+from ledger.anchoring.proof import AnchorProof
 from ledger.credentials.messages import message
-from ledger.credentials.roster import load_json
 from ledger.errors import InvalidInput, LedgerError
 from wallet.qr import qr_png, qr_svg
 
 router = APIRouter(dependencies=[Depends(rate_limited)])
-
-MAX_CREDENTIAL_CHARS = 256 * 1024
 
 
 class Redeem(BaseModel):
@@ -33,10 +29,9 @@ class Redeem(BaseModel):
 
 
 @router.post("/v1/claims/redeem")
-def redeem(body: Redeem, request: Request) -> dict[str, Any]:
-    services = request.app.state.services
+def redeem(body: Redeem, services: Services, client: ClientAddress) -> dict[str, Any]:
     result: dict[str, Any] = services.credentials.redeem(body.code, body.holder_jwk)
-    services.record_access(request, "holder", "holder", "redeem", "claim", result["credential_id"])
+    services.record_access("holder", "holder", "redeem", "claim", result["credential_id"], client=client)
     return result
 
 
@@ -52,10 +47,10 @@ def base_url(request: Request) -> str:
 
 
 @router.post("/v1/shares", status_code=201)
-def create_share(body: NewShare, request: Request) -> dict[str, Any]:
-    anchor = AnchorRef.from_dict(body.anchor) if body.anchor is not None else None
+def create_share(body: NewShare, request: Request, services: Services) -> dict[str, Any]:
+    anchor = AnchorProof.from_dict(body.anchor) if body.anchor is not None else None
     base = base_url(request)
-    share, token = request.app.state.services.credentials.create_share(
+    share, token = services.credentials.create_share(
         body.presentation, body.expires_in_days, audience=base, anchor=anchor)
     url = f"{base}/s/{share.id}"
     return {"share_id": share.id, "url": url, "qr_png_url": url + "/qr.png",
@@ -65,8 +60,8 @@ def create_share(body: NewShare, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/v1/shares/{share_id}", status_code=204)
-def withdraw_share(share_id: str, request: Request) -> Response:
-    request.app.state.services.credentials.withdraw_share(
+def withdraw_share(share_id: str, request: Request, services: Services) -> Response:
+    services.credentials.withdraw_share(
         share_id, request.headers.get("x-withdraw-token", ""))
     return Response(status_code=204)
 
@@ -77,11 +72,10 @@ def _wants_json(request: Request) -> bool:
 
 
 @router.get("/s/{share_id}", response_model=None)
-def view_share(share_id: str, request: Request) -> Response:
-    services = request.app.state.services
+def view_share(share_id: str, request: Request, services: Services, client: ClientAddress) -> Response:
     try:
         share, result = services.credentials.verify_share(share_id)
-        services.record_access(request, "public", "public", "view", "share", share_id)
+        services.record_access("public", "public", "view", "share", share_id, client=client)
     except LedgerError as exc:
         if _wants_json(request):
             raise
@@ -99,73 +93,25 @@ def view_share(share_id: str, request: Request) -> Response:
 
 
 @router.get("/s/{share_id}/qr.png")
-def share_qr_png(share_id: str, request: Request) -> Response:
-    _exists(request, share_id)
+def share_qr_png(share_id: str, request: Request, services: Services) -> Response:
+    services.credentials.get_share(share_id)
     return Response(qr_png(f"{base_url(request)}/s/{share_id}"), media_type="image/png")
 
 
 @router.get("/s/{share_id}/qr.svg")
-def share_qr_svg(share_id: str, request: Request) -> Response:
-    _exists(request, share_id)
+def share_qr_svg(share_id: str, request: Request, services: Services) -> Response:
+    services.credentials.get_share(share_id)
     return Response(qr_svg(f"{base_url(request)}/s/{share_id}"), media_type="image/svg+xml")
 
 
-def _exists(request: Request, share_id: str) -> None:
-    request.app.state.services.credentials.get_share(share_id)
-
-
-class VerifyOne(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    credential: str | dict[str, Any]
-    require_holder_binding: bool = False
-    aud: str | None = Field(default=None, max_length=300)
-    nonce: str | None = Field(default=None, max_length=300)
-    # Verify as of this time (e.g. "was it valid on the hiring date?"); default: now.
-    at: datetime | None = None
-
-
-MAX_VERIFY_BODY = MAX_CREDENTIAL_CHARS + 4096
-
-
-def _verify(services: Services, item: VerifyOne) -> dict[str, Any]:
-    sd_jwt, anchor = read_credential(item.credential)
-    if item.at is not None and item.at.utcoffset() is None:
-        raise InvalidInput("'at' needs a time zone, e.g. 2026-07-01T00:00:00Z", code="bad_time")
-    result = services.credentials.verifier.verify(
-        sd_jwt, anchor, require_holder_binding=item.require_holder_binding, aud=item.aud,
-        nonce=item.nonce, now=item.at.timestamp() if item.at else None)
-    return result.to_dict()
-
-
-def verify_request(services: Services, body: bytes, content_type: str) -> dict[str, Any]:
-    """POST /v1/verify once its body is read; shared by the route and api.fastpath."""
-    if len(body) > MAX_VERIFY_BODY:
-        raise InvalidInput("the credential is too large", code="too_large")
-    item: VerifyOne
-    if content_type.split(";")[0].strip().lower() == "application/json":
-        try:
-            doc = load_json(body)
-        except InvalidInput:
-            raise InvalidInput("the body is not valid JSON", code="malformed") from None
-        try:
-            item = (VerifyOne.model_validate(doc) if isinstance(doc, dict) and "credential" in doc
-                    else VerifyOne(credential=doc if isinstance(doc, dict) else str(doc)))
-        except ValidationError as exc:
-            raise InvalidInput("the request is not valid", code="invalid_input",
-                               problems=validation_problems(exc.errors())) from None
-    else:
-        item = VerifyOne(credential=body.decode("utf-8", errors="replace"))
-    return _verify(services, item)
-
-
 @router.post("/v1/verify")
-async def verify(request: Request) -> JSONResponse:
+async def verify(request: Request, services: Services) -> JSONResponse:
     """A credential or presentation: JSON {"credential": ...}, or the file itself as the body.
 
     Served by api.fastpath (same function, without the framework's per-request cost); this
     route documents it and serves apps built without the fast path."""
     body = await request.body()
-    result = verify_request(request.app.state.services, body, request.headers.get("content-type", ""))
+    result = verify_request(services, body, request.headers.get("content-type", ""))
     # A plain JSONResponse: the result is JSON already, FastAPI's encoder would walk it again.
     return JSONResponse(result)
 
@@ -176,14 +122,13 @@ class VerifyBatch(BaseModel):
 
 
 @router.post("/v1/verify/batch")
-async def verify_batch(body: VerifyBatch, request: Request) -> JSONResponse:
-    services = request.app.state.services
+async def verify_batch(body: VerifyBatch, services: Services) -> JSONResponse:
 
     def run() -> list[dict[str, Any]]:
         out = []
         for raw in body.credentials:
             try:
-                out.append(_verify(services, VerifyOne(credential=raw)))
+                out.append(verify_item(services, VerifyOne(credential=raw)))
             except InvalidInput as exc:
                 out.append({"valid": False, "failures": [exc.code], "error": exc.to_dict()})
         return out
@@ -194,5 +139,5 @@ async def verify_batch(body: VerifyBatch, request: Request) -> JSONResponse:
 
 
 @router.get("/v1/dids/{did}")
-def resolve_did(did: str, request: Request) -> dict[str, Any]:
-    return did_document_for(request.app.state.node, did)
+def resolve_did(did: str, services: Services) -> dict[str, Any]:
+    return services.did_document(did)

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from ledger.consortium.views import network_view
+from api.deps import Services, Workers
 
 router = APIRouter()
 
 
 @router.get("/health")
-def health(request: Request) -> dict[str, Any]:
-    node = request.app.state.node
-    answer = {"status": "ok", "chain_id": node.client.chain_id, "head": node.client.block_number()}
-    workers = getattr(request.app.state, "workers", None)
+def health(services: Services, workers: Workers) -> dict[str, Any]:
+    client = services.node.client
+    answer: dict[str, Any] = {"status": "ok", "chain_id": client.chain_id, "head": client.block_number()}
     if workers is not None:  # serve --workers N: how many of them accept connections
         answer["workers"] = {"configured": workers.count, "ready": workers.ready()}
     return answer
 
 
 @router.get("/v1/network")
-def network(request: Request) -> dict[str, Any]:
-    return network_view(request.app.state.node)
+def network(services: Services) -> dict[str, Any]:
+    return services.network_view()

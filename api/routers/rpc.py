@@ -9,13 +9,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import Services
+
 router = APIRouter()
 
 MAX_RPC_BODY = 2 * 1024 * 1024
 
 
 @router.post("/rpc")
-async def rpc(request: Request) -> JSONResponse:
+async def rpc(request: Request, services: Services) -> JSONResponse:
     body = await request.body()
     if len(body) > MAX_RPC_BODY:
         return _error(-32600, "request too large", 413)
@@ -23,7 +25,8 @@ async def rpc(request: Request) -> JSONResponse:
         payload: Any = json.loads(body)
     except ValueError:
         return _error(-32700, "parse error: the body is not JSON", 200)
-    dispatcher = request.app.state.node.dispatcher
+    dispatcher = services.node.dispatcher
+    assert dispatcher is not None  # the route exists only on a node with the embedded chain
     # The dispatcher holds the chain lock and does CPU work: keep it off the event loop.
     result = await run_in_threadpool(dispatcher.handle, payload)
     return JSONResponse(result)

@@ -12,22 +12,24 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
-from eth_account.signers.local import LocalAccount
+from eth_typing import ABIEvent
 from eth_utils import event_abi_to_log_topic
 from hexbytes import HexBytes
 from sqlalchemy import Engine, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import select
 
+from ledger.anchoring.interfaces import BatchRecords
 from ledger.anchoring.models import AnchorBatch, AnchorLeaf, AnchorStatus
-from ledger.chain import ChainClient
-from ledger.contracts.bindings import AnchorKind
+from ledger.anchoring.proof import AnchorProof
+from ledger.chain import ChainAPI
+from ledger.contracts.bindings import AnchorKind, AnchorRegistryContract
 from ledger.errors import Conflict, ContractReverted, InvalidInput, NotFound
+from ledger.keys.interfaces import AccountSource
 from ledger.merkle import MerkleTree
 from ledger.store import session_scope
 from ledger.store.columns import utcnow
@@ -37,27 +39,13 @@ log = logging.getLogger("eduledger.anchoring")
 MAX_BATCH = 100_000
 MAX_IDEMPOTENCY_KEY = 128  # the column's length (PostgreSQL enforces it, SQLite does not)
 
-Attach = Callable[[Session, AnchorBatch, MerkleTree], None]
-Detach = Callable[[Session, str], None]
 ZERO32 = b"\x00" * 32
 _ANCHOR_LEAF: Table = AnchorLeaf.__table__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class AnchorProof:
-    """Everything a verifier needs to check one leaf against the chain."""
-
-    leaf: str
-    proof: list[str]
-    root: str
-    batch_id: str
-    chain_id: int | None
-    contract: str | None
-    tx_hash: str | None
-    block_number: int | None
-
-
-def parse_kind(value: str | int) -> AnchorKind:
+def parse_kind(value: str | int | AnchorKind) -> AnchorKind:
+    if isinstance(value, AnchorKind):
+        return value
     try:
         return AnchorKind(value) if isinstance(value, int) else AnchorKind[value.upper()]
     except (KeyError, ValueError):
@@ -84,27 +72,29 @@ def _leaf_bytes(value: bytes | str) -> bytes:
 
 
 class AnchoringService:
-    def __init__(self, engine: Engine, client: ChainClient, registry: Any,
-                 signer_for: Callable[[str], LocalAccount], *, from_block: int = 0) -> None:
+    """``AnchoringAPI`` over one AnchorRegistry: batches in SQL, roots on chain."""
+
+    def __init__(self, engine: Engine, client: ChainAPI, registry: AnchorRegistryContract,
+                 signers: AccountSource, *, from_block: int = 0) -> None:
         self.engine = engine
         self.client = client
         self.registry = registry
-        self.signer_for = signer_for
+        self.signers = signers
         self.from_block = from_block
         anchored_abi = next(e for e in registry.contract.abi
-                            if e.get("type") == "event" and e["name"] == "Anchored")
-        self._anchored_topic = _hex(event_abi_to_log_topic(anchored_abi))
+                            if e.get("type") == "event" and e.get("name") == "Anchored")
+        self._anchored_topic = _hex(event_abi_to_log_topic(cast(ABIEvent, anchored_abi)))
 
     # -- accept ------------------------------------------------------------------
 
-    def accept(self, member_org: str, kind: str | int, leaves: Sequence[bytes | str], *,
-               metadata_hash: bytes | None = None,
-               idempotency_key: str | None = None,
-               attach: Attach | None = None) -> AnchorBatch:
+    def accept(self, member_org: str, kind: str | int | AnchorKind, leaves: Sequence[bytes | str], *,
+               metadata_hash: bytes | None = None, idempotency_key: str | None = None,
+               records: BatchRecords | None = None) -> AnchorBatch:
         """Validate, build the tree and commit the batch; nothing is on chain yet.
 
-        `attach(session, batch, tree)` adds the caller's own rows (e.g. the credentials
-        behind the leaves) to the same transaction, so they exist exactly when the batch does.
+        `records.attach(session, batch, tree)` adds the caller's own rows (e.g. the
+        credentials behind the leaves) to the same transaction, so they exist exactly when
+        the batch does.
         """
         kind_ = parse_kind(kind)
         if not leaves:
@@ -135,8 +125,8 @@ class AnchoringService:
                 # a Core INSERT (one executemany): the rows are complete, and the ORM's bulk
                 # path costs as much again as the database
                 session.execute(insert(_ANCHOR_LEAF), rows)
-                if attach is not None:
-                    attach(session, batch, tree)
+                if records is not None:
+                    records.attach(session, batch, tree)
         except IntegrityError:
             if idempotency_key is not None:
                 existing = self._by_idempotency_key(idempotency_key)
@@ -152,21 +142,23 @@ class AnchoringService:
 
     # -- anchor ------------------------------------------------------------------
 
-    def anchor(self, member_org: str, kind: str | int, leaves: Sequence[bytes | str], *,
-               detach: Detach | None = None, **kwargs: Any) -> AnchorBatch:
+    def anchor(self, member_org: str, kind: str | int | AnchorKind, leaves: Sequence[bytes | str], *,
+               metadata_hash: bytes | None = None, idempotency_key: str | None = None,
+               records: BatchRecords | None = None) -> AnchorBatch:
         """Accept a batch and anchor it now; a batch the contract rejects leaves no trace
-        (`detach(session, batch_id)` removes what `attach` added)."""
-        batch = self.accept(member_org, kind, leaves, **kwargs)
+        (`records.detach(session, batch_id)` removes what `records.attach` added)."""
+        batch = self.accept(member_org, kind, leaves, metadata_hash=metadata_hash,
+                            idempotency_key=idempotency_key, records=records)
         try:
             return self.process(batch.id)
         except ContractReverted:
-            self._discard(batch.id, detach)
+            self._discard(batch.id, records)
             raise
 
-    def _discard(self, batch_id: str, detach: Detach | None = None) -> None:
+    def _discard(self, batch_id: str, records: BatchRecords | None = None) -> None:
         with session_scope(self.engine) as session:
-            if detach is not None:
-                detach(session, batch_id)
+            if records is not None:
+                records.detach(session, batch_id)
             session.execute(delete(AnchorLeaf).where(AnchorLeaf.batch_id == batch_id))  # type: ignore[arg-type]
             session.execute(delete(AnchorBatch).where(AnchorBatch.id == batch_id))  # type: ignore[arg-type]
 
@@ -177,7 +169,7 @@ class AnchoringService:
         root = HexBytes(batch.root)
         found = self._find_anchor(root)
         if found is None:
-            signer = self.signer_for(batch.member_org)
+            signer = self.signers.account_for(batch.member_org)
             try:
                 metadata = bytes(HexBytes(batch.metadata_hash)) if batch.metadata_hash else ZERO32
                 result = self.registry.anchor(signer, bytes(root), parse_kind(batch.kind).value,
@@ -212,11 +204,8 @@ class AnchoringService:
         return done
 
     def _find_anchor(self, root: bytes) -> tuple[str, int] | None:
-        logs = self.client.w3.eth.get_logs({
-            "address": self.registry.address,
-            "topics": [self._anchored_topic, _hex(root)],  # type: ignore[list-item]
-            "fromBlock": self.from_block, "toBlock": "latest",
-        })
+        logs = self.client.get_logs(self.registry.address, self.from_block,
+                                    topics=[self._anchored_topic, _hex(root)])
         if not logs:
             return None
         entry = logs[0]
@@ -256,16 +245,18 @@ class AnchoringService:
             raise NotFound(f"no anchor batch {batch_id}", code="batch_not_found")
         return batch
 
-    def proof_for(self, leaf: bytes | str) -> AnchorProof:
+    def proof_for(self, leaf: bytes | str) -> AnchorProof | None:
+        """The proof of an anchored leaf; None if it is in no anchored batch."""
         leaf_hex = _hex(_leaf_bytes(leaf))
         with session_scope(self.engine) as session:
             row = session.exec(select(AnchorLeaf).where(AnchorLeaf.leaf_hash == leaf_hex)).first()
-            if row is None:
-                raise NotFound(f"leaf {leaf_hex} is in no batch", code="leaf_not_found")
-            batch = session.get(AnchorBatch, row.batch_id)
-        assert batch is not None
-        return AnchorProof(
-            leaf=leaf_hex, proof=json.loads(row.proof_json), root=batch.root, batch_id=batch.id,
-            chain_id=batch.chain_id, contract=batch.contract_address, tx_hash=batch.tx_hash,
-            block_number=batch.block_number,
-        )
+            batch = session.get(AnchorBatch, row.batch_id) if row is not None else None
+        if row is None or batch is None or batch.status != AnchorStatus.ANCHORED.value:
+            return None
+        return self.proof_in(batch, row.leaf_hash, json.loads(row.proof_json))
+
+    def proof_in(self, batch: AnchorBatch, leaf_hash: str, proof: list[str]) -> AnchorProof:
+        return AnchorProof(leaf=leaf_hash, proof=proof, root=batch.root,
+                           chain_id=batch.chain_id or self.client.chain_id,
+                           contract=self.registry.address, tx_hash=batch.tx_hash,
+                           block_number=batch.block_number)

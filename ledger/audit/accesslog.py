@@ -42,6 +42,7 @@ from sqlalchemy import Engine, String, func, insert, inspect, select, type_coerc
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ledger.anchoring.interfaces import AnchoringAPI
 from ledger.anchoring.models import AnchorBatch, AnchorStatus
 from ledger.audit.models import (
     ACTOR_MAX,
@@ -568,7 +569,7 @@ class AccessLog:
 
     # -- checkpoints ---------------------------------------------------------------
 
-    def checkpoint(self, anchoring: Any, member_org: str) -> Checkpoint:
+    def checkpoint(self, anchoring: AnchoringAPI, member_org: str) -> Checkpoint:
         """Anchor the current head hash on chain (a one-leaf batch of kind access_log).
 
         The rows since the previous checkpoint are verified first: a broken chain is never

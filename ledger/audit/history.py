@@ -14,9 +14,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hexbytes import HexBytes
+from sqlalchemy import Engine
 from sqlmodel import select
+from web3.exceptions import TransactionNotFound
 
 from ledger.anchoring.models import AnchorBatch, AnchorLeaf
+from ledger.chain import ChainAPI
+from ledger.consortium.deployment import Deployment
 from ledger.contracts.bindings import LeafStatus, MemberStatus, Role
 from ledger.credentials.models import CredentialRecord
 from ledger.errors import InvalidInput, NotFound
@@ -53,7 +57,7 @@ class HistoryEntry:
 
 
 class History:
-    def __init__(self, engine: Any, client: Any, deployment: Any) -> None:
+    def __init__(self, engine: Engine, client: ChainAPI, deployment: Deployment) -> None:
         self.engine = engine
         self.client = client
         self.deployment = deployment
@@ -183,9 +187,11 @@ class History:
                 "ProposalExecuted": "execute_proposal"}.get(event.event, event.event)
 
     def _on_chain(self, entry: HistoryEntry) -> bool:
+        if entry.tx_hash is None:
+            return False
         try:
-            receipt = self.client.w3.eth.get_transaction_receipt(entry.tx_hash)
-        except Exception:  # noqa: BLE001 - not found on this node: missing
+            receipt = self.client.receipt(entry.tx_hash)
+        except TransactionNotFound:  # not on this node: missing
             return False
         if int(receipt["blockNumber"]) != entry.block_number:
             return False

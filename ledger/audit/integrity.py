@@ -91,10 +91,10 @@ from ledger.store import session_scope
 from ledger.store.columns import utcnow
 
 if TYPE_CHECKING:
-    from ledger.anchoring import AnchoringService
-    from ledger.chain import ChainClient
+    from ledger.anchoring import AnchoringAPI
+    from ledger.chain import ChainAPI
+    from ledger.consortium.deployment import Deployment
     from ledger.keys import OrganisationKeys
-    from ledger.node import Deployment
 
 __all__ = ["AuditReport", "Finding", "IntegrityAudit", "Progress", "check_sd_jwt"]
 
@@ -235,9 +235,9 @@ class IntegrityAudit:
     SD-JWTs in that many processes.
     """
 
-    def __init__(self, engine: Engine, client: ChainClient, registry: AnchorRegistryContract, *,
+    def __init__(self, engine: Engine, client: ChainAPI, registry: AnchorRegistryContract, *,
                  auditor_keys: OrganisationKeys | None = None,
-                 anchoring: AnchoringService | None = None,
+                 anchoring: AnchoringAPI | None = None,
                  deployment: Deployment | None = None,
                  deep: bool = True, workers: int = 1,
                  chunk_size: int = CHUNK_POSITIONS,
@@ -432,8 +432,7 @@ class IntegrityAudit:
         contract = self.registry.contract
         while start <= state.head_block:
             end = min(start + LOG_BLOCKS - 1, state.head_block)
-            entries = self.client.w3.eth.get_logs({
-                "address": self.registry.address, "fromBlock": start, "toBlock": end})
+            entries = self.client.get_logs(self.registry.address, start, end)
             for entry in entries:
                 topics = entry["topics"]
                 name = self._event_names.get(bytes(topics[0])) if topics else None

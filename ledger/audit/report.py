@@ -33,7 +33,7 @@ from ledger.errors import InvalidInput
 from ledger.merkle import MerkleTree, keccak256
 
 if TYPE_CHECKING:
-    from ledger.anchoring import AnchoringService
+    from ledger.anchoring import AnchoringAPI
     from ledger.anchoring.models import AnchorBatch
     from ledger.contracts.bindings import AnchorRegistryContract
     from ledger.keys import OrganisationKeys
@@ -109,7 +109,7 @@ def sign_report(report_json: bytes, auditor_keys: OrganisationKeys) -> bytes:
     return auditor_keys.sign_credential_bytes(bytes(report_json))
 
 
-def anchor_report(anchoring: AnchoringService, auditor_org: str, report_json: bytes, *,
+def anchor_report(anchoring: AnchoringAPI, auditor_org: str, report_json: bytes, *,
                   idempotency_key: str | None = None) -> AnchorBatch:
     """Anchor the report hash as a one-leaf batch of kind audit_report (exactly once per key)."""
     return anchoring.anchor(auditor_org, REPORT_KIND, [report_hash(report_json)],

@@ -6,6 +6,7 @@ from web3 import Web3
 
 from ledger.chain.client import ChainClient, TxResult
 from ledger.chain.embedded import EmbeddedChain
+from ledger.chain.interfaces import ChainAPI
 from ledger.chain.rpc import EmbeddedProvider, RpcDispatcher
 
 
@@ -14,4 +15,4 @@ def embedded_client(chain: EmbeddedChain) -> ChainClient:
     return ChainClient(Web3(EmbeddedProvider(RpcDispatcher(chain))))
 
 
-__all__ = ["ChainClient", "EmbeddedChain", "RpcDispatcher", "TxResult", "embedded_client"]
+__all__ = ["ChainAPI", "ChainClient", "EmbeddedChain", "RpcDispatcher", "TxResult", "embedded_client"]

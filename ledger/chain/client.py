@@ -10,10 +10,10 @@ contract's named reason.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
@@ -21,7 +21,7 @@ from hexbytes import HexBytes
 from web3 import HTTPProvider, Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
-from web3.types import BlockIdentifier
+from web3.types import BlockIdentifier, FilterParams, LogReceipt
 
 from ledger.errors import ChainError, ChainUnavailable, ContractReverted
 
@@ -103,6 +103,19 @@ class ChainClient:
     def receipt(self, tx_hash: str) -> Any:
         """The receipt of a mined transaction; web3's TransactionNotFound if there is none."""
         return self._guard(lambda: self.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+
+    def get_logs(self, address: str | Sequence[str], from_block: int, to_block: BlockIdentifier = "latest",
+                 topics: list[str | None] | None = None) -> list[LogReceipt]:
+        """The logs of the contract(s) at `address` in the block range, oldest first."""
+        query: dict[str, Any] = {"address": address if isinstance(address, str) else list(address),
+                                 "fromBlock": from_block, "toBlock": to_block}
+        if topics is not None:
+            query["topics"] = topics
+        filter_params = cast(FilterParams, query)
+        return list(self._guard(lambda: self.w3.eth.get_logs(filter_params)))
+
+    def balance(self, address: str) -> int:
+        return int(self._guard(lambda: self.w3.eth.get_balance(Web3.to_checksum_address(address))))
 
     def contract(self, address: str, abi: list[Any]) -> Contract:
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)

@@ -118,7 +118,7 @@ def _chain_class(chain_id: int) -> type[MiningChain]:
     return EduledgerChain
 
 
-class _PersistentBackend(PyEVMBackend):
+class _PersistentBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester ships no types
     """PyEVMBackend whose chain lives in a store that survives restarts."""
 
     def __init__(self, base_db: Any, kv: SqliteKV | None, chain_id: int,
@@ -162,7 +162,8 @@ class _PersistentBackend(PyEVMBackend):
 
     def send_raw_transaction(self, raw_transaction: bytes) -> bytes:
         self._refresh_timestamp()
-        return super().send_raw_transaction(raw_transaction)
+        tx_hash: bytes = super().send_raw_transaction(raw_transaction)
+        return tx_hash
 
     def call(self, transaction: dict[str, Any], block_number: Any = "latest") -> bytes:
         tx = dict(transaction)

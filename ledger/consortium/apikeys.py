@@ -13,12 +13,12 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from ledger.consortium.definition import ConsortiumDefinition
 from ledger.consortium.models import ApiKey
 from ledger.errors import PermissionDenied
 from ledger.fileio import atomic_write
 from ledger.settings import Settings
 from ledger.store import make_engine, migrate, session_scope
-from ledger.consortium.definition import ConsortiumDefinition
 
 KEY_PREFIX = "edk_"
 

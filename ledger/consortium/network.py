@@ -1,21 +1,18 @@
-"""Setting up a consortium network: keys, contracts, members, API keys.
+"""Setting up a consortium on a chain: the organisations' keys, the contracts, the members.
 
-`init_network` runs once per data directory. It creates every organisation's keystore,
-deploys the Consortium and AnchorRegistry contracts, admits each organisation through
-governance (proposals approved by the governors up to the threshold), registers each
-organisation's Ed25519 credential-signing key and writes the deployment record last: a
-directory without `network.json` was never initialised, whatever else it holds.
+``deploy_consortium`` deploys the Consortium and AnchorRegistry contracts, admits each
+organisation through governance (proposals approved by the governors up to the
+threshold) and registers each organisation's Ed25519 credential-signing key. The node's
+``init_network`` (ledger.node.setup) runs it once per data directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
-
 from eth_account import Account
 
-from ledger.consortium.apikeys import issue_api_keys
+from ledger.chain import ChainAPI
+from ledger.consortium.definition import ConsortiumDefinition
+from ledger.consortium.deployment import Deployment, MemberRecord
 from ledger.contracts.bindings import (
     AnchorRegistryContract,
     ConsortiumContract,
@@ -24,88 +21,48 @@ from ledger.contracts.bindings import (
 )
 from ledger.errors import ConfigError, Conflict
 from ledger.keys import (
-    DEFAULT_SCRYPT_N,
     OrganisationKeys,
     create_keystore,
     keystore_path,
     load_keystore,
 )
-from ledger.node import DEPLOYMENT_FILE, Deployment, Node
-from ledger.settings import Settings, env, keystore_passphrase
-from ledger.consortium.definition import ConsortiumDefinition, load_definition
+from ledger.settings import Settings
 
 ETHER = 10**18
 GENESIS_BALANCE = 10**9 * ETHER
 RPC_FUNDING = 1_000 * ETHER
 
-OpenNode = Callable[..., Node]
-
 
 def organisation_keys(settings: Settings, definition: ConsortiumDefinition) -> dict[str, OrganisationKeys]:
     """Each organisation's keys: loaded from its keystore, or created there."""
-    passphrase = keystore_passphrase()
+    passphrase = settings.keystore_secret()
     keys = {}
     for org in definition.organisations:
         if keystore_path(settings.keystore_dir, org.id).exists():
             keys[org.id] = load_keystore(settings.keystore_dir, org.id, passphrase)
         else:
             keys[org.id] = create_keystore(settings.keystore_dir, org.id, passphrase,
-                                           scrypt_n=_scrypt_n())
+                                           scrypt_n=settings.keystore_scrypt_n)
     return keys
 
 
-def _scrypt_n() -> int:
-    """The keystore cost; lowering it (EDULEDGER_KEYSTORE_SCRYPT_N) is for tests only."""
-    raw = env("KEYSTORE_SCRYPT_N")
-    if not raw:
-        return DEFAULT_SCRYPT_N
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"EDULEDGER_KEYSTORE_SCRYPT_N must be a power of two, not {raw!r}") from None
-
-
-def _fund_from_env(node: Node, keys: dict[str, OrganisationKeys]) -> None:
+def fund_organisations(client: ChainAPI, settings: Settings, keys: dict[str, OrganisationKeys]) -> None:
     """On an external node, fund the organisations from EDULEDGER_FUNDER_KEY if given."""
-    funder_key = env("FUNDER_KEY")
-    if not funder_key:
+    if settings.funder_key is None or not settings.funder_key.get_secret_value():
         return
     try:
-        funder = Account.from_key(funder_key)
+        funder = Account.from_key(settings.funder_key.get_secret_value())
     except Exception:  # noqa: BLE001 - never echo key material
         raise ConfigError("EDULEDGER_FUNDER_KEY is not a valid private key") from None
     for k in keys.values():
-        if node.client.w3.eth.get_balance(k.address) < RPC_FUNDING // 2:  # type: ignore[arg-type]
-            node.client.transfer(funder, k.address, RPC_FUNDING)
+        if client.balance(k.address) < RPC_FUNDING // 2:
+            client.transfer(funder, k.address, RPC_FUNDING)
 
 
-def init_network(settings: Settings, config: Path, *, open_node: OpenNode = Node) -> Node:
-    definition = load_definition(config)
-    data_dir = settings.data_dir
-    if (data_dir / DEPLOYMENT_FILE).exists():
-        raise Conflict(f"{data_dir} already holds a network (its {DEPLOYMENT_FILE} exists)",
-                       code="already_initialised")
-    if not settings.rpc_url and settings.chain_dir.exists() and any(settings.chain_dir.iterdir()):
-        raise Conflict(f"{settings.chain_dir} holds a chain but no deployment record: an earlier "
-                       "initialisation was interrupted; remove the directory and run again",
-                       code="partial_initialisation")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    keys = organisation_keys(settings, definition)
-    node = open_node(settings, alloc={k.address: GENESIS_BALANCE for k in keys.values()})
-    try:
-        _fund_from_env(node, keys)
-        deployment = _deploy(node, definition, keys)
-        issue_api_keys(settings, definition)
-        deployment.save(data_dir)
-    except BaseException:
-        node.close()
-        raise
-    return node
-
-
-def _deploy(node: Node, definition: ConsortiumDefinition,
-            keys: dict[str, OrganisationKeys]) -> Deployment:
-    client = node.client
+def deploy_consortium(client: ChainAPI, definition: ConsortiumDefinition,
+                      keys: dict[str, OrganisationKeys]) -> Deployment:
+    """Deploy both contracts, admit every organisation through governance and register its
+    credential-signing key; the deployment record to save."""
     bureau = next(org for org in definition.organisations if org.role == "bureau")
     bureau_signer = keys[bureau.id].account
     start_block = client.block_number()
@@ -130,10 +87,9 @@ def _deploy(node: Node, definition: ConsortiumDefinition,
     for org in definition.organisations:
         consortium.add_signing_key(keys[org.id].account, keys[org.id].ed25519_public_bytes)
     registry = AnchorRegistryContract.deploy(client, bureau_signer, consortium)
-    organisations: dict[str, dict[str, Any]] = {
-        org.id: {"member_id": member_ids[org.id], "name": org.name, "role": org.role,
-                 "account": keys[org.id].address,
-                 "signing_key": keys[org.id].ed25519_public_hex}
+    organisations = {
+        org.id: MemberRecord(member_id=member_ids[org.id], name=org.name, role=org.role,
+                             account=keys[org.id].address, signing_key=keys[org.id].ed25519_public_hex)
         for org in definition.organisations
     }
     return Deployment(chain_id=client.chain_id, consortium=consortium.address,
@@ -141,18 +97,3 @@ def _deploy(node: Node, definition: ConsortiumDefinition,
                       organisations=organisations)
 
 
-def ensure_network(settings: Settings, config: Path, *, open_node: OpenNode = Node) -> Node:
-    """Open the node, initialising the network first if the data directory is empty."""
-    if (settings.data_dir / DEPLOYMENT_FILE).exists():
-        return open_node(settings)
-    return init_network(settings, config, open_node=open_node)
-
-
-def signer_loader(settings: Settings) -> Callable[[str], Any]:
-    """org id → unlocked Ethereum account (keystores are cached once unlocked)."""
-    passphrase = keystore_passphrase()
-
-    def signer_for(org_id: str) -> Any:
-        return load_keystore(settings.keystore_dir, org_id, passphrase).account
-
-    return signer_for

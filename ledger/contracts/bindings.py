@@ -25,7 +25,8 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import BlockIdentifier
 
-from ledger.chain.client import ChainClient, TxResult
+from ledger.chain.client import TxResult
+from ledger.chain.interfaces import ChainAPI
 from ledger.contracts.compiler import compiled
 from ledger.errors import ChainError, InvalidInput
 
@@ -342,7 +343,7 @@ def check_name(name: str) -> str:
 class _Binding:
     NAME = ""
 
-    def __init__(self, client: ChainClient, address: str,
+    def __init__(self, client: ChainAPI, address: str,
                  deploy_tx: TxResult | None = None) -> None:
         self.client = client
         self.address = Web3.to_checksum_address(address)
@@ -365,7 +366,7 @@ class _Binding:
         return self.client.call(self.contract, fn, *args, block=block)
 
     @classmethod
-    def _deploy_contract(cls, client: ChainClient, signer: LocalAccount,
+    def _deploy_contract(cls, client: ChainAPI, signer: LocalAccount,
                          *args: Any) -> tuple[str, TxResult]:
         art = compiled(cls.NAME)
         result = client.deploy(signer, art.abi, art.bytecode, *args)
@@ -378,7 +379,7 @@ class ConsortiumContract(_Binding):
     NAME = "Consortium"
 
     @classmethod
-    def deploy(cls, client: ChainClient, signer: LocalAccount, bureau_name: str,
+    def deploy(cls, client: ChainAPI, signer: LocalAccount, bureau_name: str,
                governors: Sequence[str | LocalAccount], threshold: int,
                bureau_account: str | LocalAccount | None = None) -> ConsortiumContract:
         """Deploy; the bureau becomes member 1 with `bureau_account` (default: signer)."""
@@ -389,7 +390,7 @@ class ConsortiumContract(_Binding):
         return cls(client, address, tx)
 
     @classmethod
-    def at(cls, client: ChainClient, address: str) -> ConsortiumContract:
+    def at(cls, client: ChainAPI, address: str) -> ConsortiumContract:
         return cls(client, address)
 
     # -- governance --
@@ -525,14 +526,14 @@ class AnchorRegistryContract(_Binding):
     NAME = "AnchorRegistry"
 
     @classmethod
-    def deploy(cls, client: ChainClient, signer: LocalAccount,
+    def deploy(cls, client: ChainAPI, signer: LocalAccount,
                consortium: str | ConsortiumContract) -> AnchorRegistryContract:
         target = consortium.address if isinstance(consortium, ConsortiumContract) else consortium
         address, tx = cls._deploy_contract(client, signer, to_address(target, "consortium"))
         return cls(client, address, tx)
 
     @classmethod
-    def at(cls, client: ChainClient, address: str) -> AnchorRegistryContract:
+    def at(cls, client: ChainAPI, address: str) -> AnchorRegistryContract:
         return cls(client, address)
 
     def consortium_address(self) -> str:
@@ -605,7 +606,7 @@ class AnchorRegistryContract(_Binding):
                               to_bytes32(root, "root"), block=block))
 
 
-def deploy_all(client: ChainClient, signer: LocalAccount, bureau_name: str,
+def deploy_all(client: ChainAPI, signer: LocalAccount, bureau_name: str,
                governors: Sequence[str | LocalAccount], threshold: int,
                bureau_account: str | LocalAccount | None = None,
                ) -> tuple[ConsortiumContract, AnchorRegistryContract]:

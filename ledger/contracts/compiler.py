@@ -45,11 +45,9 @@ _lock = threading.Lock()
 def default_cache_dir() -> Path:
     """EDULEDGER_CONTRACT_CACHE_DIR, else $XDG_CACHE_HOME/eduledger/contracts, else
     ~/.cache/eduledger/contracts."""
-    explicit = os.environ.get("EDULEDGER_CONTRACT_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "eduledger" / "contracts"
+    from ledger.settings import Settings
+
+    return Settings().contract_cache_dir
 
 
 def _vyper_version() -> str:

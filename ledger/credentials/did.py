@@ -8,11 +8,21 @@ to find the key and its validity.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from ledger.chain import ChainAPI
+from ledger.consortium.deployment import Deployment
+from ledger.contracts.bindings import ConsortiumContract
 from ledger.credentials.jose import ed25519_jwk
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, NotFound
+from ledger.indexer import Indexer
+from ledger.indexer.models import ChainEvent
+from ledger.store import session_scope
 
 METHOD = "eduledger"
 _DID = re.compile(r"^did:eduledger:(\d{1,12}):(0x[0-9a-f]{40}):(\d{1,9})$")
@@ -63,32 +73,23 @@ def did_document(did: str, name: str, keys: list[dict[str, Any]]) -> dict[str, A
     }
 
 
-def did_document_for(node: Any, did: str) -> dict[str, Any]:
+def member_did_document(did: str, *, client: ChainAPI, deployment: Deployment | None, engine: Engine,
+                        indexer: Indexer) -> dict[str, Any]:
     """The DID document of a member of this node's consortium, read from the chain.
 
     Which keys a member ever registered comes from the event index (a copy of the chain's
     SigningKeyAdded events); each key's validity is read from the contract itself.
     """
-    import json
-
-    from sqlmodel import select
-
-    from ledger.contracts.bindings import ConsortiumContract
-    from ledger.errors import NotFound
-    from ledger.indexer.models import ChainEvent
-    from ledger.store import session_scope
-
     chain_id, consortium_address, member_id = parse_did(did)
-    deployment = node.deployment
-    if (deployment is None or chain_id != node.client.chain_id
+    if (deployment is None or chain_id != client.chain_id
             or consortium_address != deployment.consortium.lower()):
         raise NotFound(f"{did} is not a member of this network", code="did_not_found")
-    consortium = ConsortiumContract.at(node.client, deployment.consortium)
+    consortium = ConsortiumContract.at(client, deployment.consortium)
     if not 1 <= member_id <= consortium.member_count():
         raise NotFound(f"{did} is not a member of this network", code="did_not_found")
     member = consortium.member(member_id)
-    node.indexer().run_once()
-    with session_scope(node.engine) as session:
+    indexer.run_once()
+    with session_scope(engine) as session:
         events = session.exec(select(ChainEvent).where(
             ChainEvent.contract == deployment.consortium.lower(),
             ChainEvent.event == "SigningKeyAdded").order_by(ChainEvent.block_number)  # type: ignore[arg-type]

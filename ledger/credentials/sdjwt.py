@@ -484,7 +484,8 @@ def _disclosure(arr: Any, encoded: str, digest: str) -> Disclosure:
         raise _err("malformed", "disclosure is not a 2- or 3-element array")
     if type(salt) is not str:
         raise _err("malformed", "disclosure salt is not a string")
-    return _tuple_new(Disclosure, (salt, name, value, encoded, digest))
+    disclosure: Disclosure = _tuple_new(Disclosure, (salt, name, value, encoded, digest))
+    return disclosure
 
 
 def _decode_disclosures(raws: list[str]) -> list[Disclosure]:

@@ -27,15 +27,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Table, delete, insert, update
+from sqlalchemy import Engine, Table, delete, insert, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from ledger.anchoring import AnchoringService
+from ledger.anchoring import AnchoringAPI
 from ledger.anchoring.models import AnchorBatch, AnchorLeaf
-from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
+from ledger.anchoring.proof import AnchorProof
+from ledger.chain import ChainAPI
+from ledger.consortium.deployment import Deployment, MemberRecord
+from ledger.contracts.bindings import AnchorKind, AnchorRegistryContract, ConsortiumContract
 from ledger.credentials import jose, sdjwt
-from ledger.credentials.anchorproof import AnchorRef, credential_leaf
+from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.did import issuer_did, key_id
 from ledger.credentials.models import ClaimCode, CredentialRecord, Share
 from ledger.credentials.roster import gc_paused
@@ -45,7 +48,7 @@ from ledger.credentials.types import MULTILINE_PATTERN, CredentialType
 from ledger.credentials.verify import CredentialVerifier, Verification
 from ledger.errors import Conflict, InvalidInput, LedgerError, NotFound, PermissionDenied
 from ledger.indexer import IndexedLeafStatus
-from ledger.keys import OrganisationKeys
+from ledger.keys import KeySource, OrganisationKeys
 from ledger.merkle import MerkleTree
 from ledger.store import session_scope
 from ledger.store.columns import utcnow
@@ -106,7 +109,7 @@ class IssuedCredential:
     leaf: str
     claim_code: str
     student_id: str | None
-    anchor: AnchorRef
+    anchor: AnchorProof
 
 
 @dataclass(frozen=True)
@@ -140,16 +143,42 @@ def normalise_code(code: str) -> str:
     return code.strip().upper().replace(" ", "")
 
 
+class _CredentialRows:
+    """The credential and claim-code rows behind a batch's leaves (``BatchRecords``):
+    written in the transaction that accepts the batch, removed if the contract refuses it."""
+
+    def __init__(self, records: list[dict[str, Any]], codes: list[str], now: datetime) -> None:
+        self.records = records
+        self.codes = codes
+        self.now = now
+        self.proofs: list[list[bytes]] = []
+
+    def attach(self, session: Session, batch: AnchorBatch, tree: MerkleTree) -> None:
+        for record in self.records:
+            record["batch_id"] = batch.id
+        # Core INSERTs (one executemany each): the ORM's bulk path costs as much as the
+        # database here, and the rows are complete (no defaults to fill in).
+        session.execute(insert(_CREDENTIAL), self.records)
+        session.execute(insert(_CLAIM_CODE), [
+            {"code_hash": _sha256(code), "credential_id": record["id"], "created_at": self.now}
+            for record, code in zip(self.records, self.codes, strict=True)])
+        self.proofs.extend(tree.proofs())
+
+    def detach(self, session: Session, batch_id: str) -> None:
+        ids = select(CredentialRecord.id).where(CredentialRecord.batch_id == batch_id)
+        session.execute(delete(ClaimCode).where(ClaimCode.credential_id.in_(ids)))  # type: ignore[attr-defined]
+        session.execute(delete(CredentialRecord).where(CredentialRecord.batch_id == batch_id))  # type: ignore[arg-type]
+
+
 class CredentialService:
-    def __init__(self, *, engine: Any, client: Any, deployment: Any, anchoring: AnchoringService,
-                 keys_for: Callable[[str], OrganisationKeys],
-                 status_index: IndexedLeafStatus | None = None,
+    def __init__(self, *, engine: Engine, client: ChainAPI, deployment: Deployment, anchoring: AnchoringAPI,
+                 keys: KeySource, status_index: IndexedLeafStatus | None = None,
                  signing: SigningPool | None = None) -> None:
         self.engine = engine
         self.client = client
         self.deployment = deployment
         self.anchoring = anchoring
-        self.keys_for = keys_for
+        self.keys = keys
         self.consortium = ConsortiumContract.at(client, deployment.consortium)
         self.registry = AnchorRegistryContract.at(client, deployment.anchor_registry)
         self.status_index = status_index
@@ -159,15 +188,15 @@ class CredentialService:
         # shared pool, whose workers start with the first large roster (or warm() them).
         self.signing = signing if signing is not None else shared_pool()
         self.verifier = CredentialVerifier(client, deployment.anchor_registry,
-                                           find_anchor=self.anchor_for_leaf, status_of=status_index)
+                                           anchors=anchoring, statuses=status_index)
 
     # -- issuing -----------------------------------------------------------------------
 
-    def _org(self, org_id: str) -> dict[str, Any]:
-        org = self.deployment.organisations.get(org_id)
+    def _org(self, org_id: str) -> MemberRecord:
+        org = self.deployment.member(org_id)
         if org is None:
             raise PermissionDenied(f"{org_id} is not a member of this network", code="unknown_member")
-        return dict(org)
+        return org
 
     def issue(self, org_id: str, ctype: CredentialType, rows: Sequence[Any], *,
               idempotency_key: str | None = None, now: datetime | None = None,
@@ -175,7 +204,7 @@ class CredentialService:
               progress: Callable[[int, int], None] | None = None) -> IssuedBatch:
         org = self._org(org_id)
         _check_idempotency_key(idempotency_key)
-        keys = self.keys_for(org_id)
+        keys = self.keys.keys_for(org_id)
         # The role on chain decides (governance may have changed it since set-up), as it
         # does when the credential is verified.
         rights = self.consortium.anchor_rights(keys.address)
@@ -216,34 +245,18 @@ class CredentialService:
                         "status": "valid", "supersedes": supersedes, "created_at": now})
                 if progress is not None:
                     progress(len(records), len(rows))
-        proofs: list[list[bytes]] = []
-
-        def attach(session: Session, batch: AnchorBatch, tree: MerkleTree) -> None:
-            for record in records:
-                record["batch_id"] = batch.id
-            # Core INSERTs (one executemany each): the ORM's bulk path costs as much as the
-            # database here, and the rows are complete (no defaults to fill in).
-            session.execute(insert(_CREDENTIAL), records)
-            session.execute(insert(_CLAIM_CODE), [
-                {"code_hash": _sha256(code), "credential_id": record["id"], "created_at": now}
-                for record, code in zip(records, codes, strict=True)])
-            proofs.extend(tree.proofs())
-
-        def detach(session: Session, batch_id: str) -> None:
-            ids = select(CredentialRecord.id).where(CredentialRecord.batch_id == batch_id)
-            session.execute(delete(ClaimCode).where(ClaimCode.credential_id.in_(ids)))  # type: ignore[attr-defined]
-            session.execute(delete(CredentialRecord).where(CredentialRecord.batch_id == batch_id))  # type: ignore[arg-type]
+        batch_rows = _CredentialRows(records, codes, now)
 
         with gc_paused():
-            batch = self.anchoring.anchor(org_id, "credential", leaves, idempotency_key=scoped_key,
-                                          attach=attach, detach=detach)
-            if not proofs:  # an idempotent repeat that raced us: read it back
+            batch = self.anchoring.anchor(org_id, AnchorKind.CREDENTIAL, leaves, idempotency_key=scoped_key,
+                                          records=batch_rows)
+            if not batch_rows.proofs:  # an idempotent repeat that raced us: read it back
                 return self._issued_batch(batch, secret)
             return IssuedBatch(batch.id, batch.status, [
                 IssuedCredential(record["id"], record["leaf_hash"], code, record["student_id"],
-                                 self._anchor_ref(batch, record["leaf_hash"],
-                                                  ["0x" + p.hex() for p in proof]))
-                for record, code, proof in zip(records, codes, proofs, strict=True)])
+                                 self.anchoring.proof_in(batch, record["leaf_hash"],
+                                                         ["0x" + p.hex() for p in proof]))
+                for record, code, proof in zip(records, codes, batch_rows.proofs, strict=True)])
 
     def _batch_by_key(self, scoped_key: str) -> AnchorBatch | None:
         with session_scope(self.engine) as session:
@@ -261,22 +274,11 @@ class CredentialService:
             ).all()
         return IssuedBatch(batch.id, batch.status, [
             IssuedCredential(credential_id, leaf_hash, claim_code(secret, credential_id), student_id,
-                             self._anchor_ref(batch, leaf_hash, json.loads(proof_json)))
+                             self.anchoring.proof_in(batch, leaf_hash, json.loads(proof_json)))
             for credential_id, student_id, leaf_hash, proof_json in rows])
 
-    def _anchor_ref(self, batch: AnchorBatch, leaf_hash: str, proof: list[str]) -> AnchorRef:
-        return AnchorRef(leaf=leaf_hash, proof=proof, root=batch.root,
-                         chain_id=batch.chain_id or self.client.chain_id,
-                         contract=self.deployment.anchor_registry, tx_hash=batch.tx_hash,
-                         block_number=batch.block_number)
-
-    def anchor_for_leaf(self, leaf: bytes) -> AnchorRef | None:
-        with session_scope(self.engine) as session:
-            row = session.exec(select(AnchorLeaf).where(AnchorLeaf.leaf_hash == "0x" + leaf.hex())).first()
-            batch = session.get(AnchorBatch, row.batch_id) if row is not None else None
-        if row is None or batch is None or batch.status != "anchored":
-            return None
-        return self._anchor_ref(batch, row.leaf_hash, json.loads(row.proof_json))
+    def anchor_for_leaf(self, leaf: bytes) -> AnchorProof | None:
+        return self.anchoring.proof_for(leaf)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -302,7 +304,7 @@ class CredentialService:
             record = session.get(CredentialRecord, claim.credential_id)
         if record is None:
             raise NotFound("no such claim code", code="claim_not_found")
-        keys = self.keys_for(record.issuer_org)
+        keys = self.keys.keys_for(record.issuer_org)
         parsed = sdjwt.parse(record.sd_jwt)
         bound_jwt = jose.sign_jws(parsed.header, {**parsed.payload, "cnf": {"jwk": holder_jwk}},
                                   keys.ed25519_private)
@@ -336,7 +338,7 @@ class CredentialService:
         anchor = self.anchor_for_leaf(bytes.fromhex(record.leaf_hash[2:]))
         if anchor is None:
             raise Conflict("the credential is not anchored yet", code="not_anchored")
-        signer = self.keys_for(actor_org).account
+        signer = self.keys.account_for(actor_org)
         leaf, root, proof = (bytes.fromhex(record.leaf_hash[2:]), bytes.fromhex(anchor.root[2:]),
                              anchor.proof_bytes())
         if action == "supersede":
@@ -413,7 +415,7 @@ class CredentialService:
     # -- sharing -----------------------------------------------------------------------
 
     def create_share(self, presentation: str, days: int, *, audience: str,
-                     anchor: AnchorRef | None = None) -> tuple[Share, str]:
+                     anchor: AnchorProof | None = None) -> tuple[Share, str]:
         if not isinstance(days, int) or not 1 <= days <= MAX_SHARE_DAYS:
             raise InvalidInput(f"a share lasts 1 to {MAX_SHARE_DAYS} days", code="bad_share_days")
         parsed = sdjwt.parse(presentation)
@@ -452,7 +454,7 @@ class CredentialService:
         share = self.get_share(share_id)
         raw_anchor = json.loads(share.anchor_json)
         result = self.verifier.verify(share.presentation,
-                                      AnchorRef.from_dict(raw_anchor) if raw_anchor else None,
+                                      AnchorProof.from_dict(raw_anchor) if raw_anchor else None,
                                       require_holder_binding=True, aud=share.audience)
         from ledger.credentials.verify import FAILED, PASSED, Check
 

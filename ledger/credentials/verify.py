@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,17 +18,18 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from web3.exceptions import TransactionNotFound
 
-from ledger.chain import ChainClient
+from ledger.anchoring.interfaces import LeafStatusSource, ProofSource
+from ledger.anchoring.proof import AnchorProof
+from ledger.chain import ChainAPI
 from ledger.contracts.bindings import (
     AnchorRegistryContract,
     ConsortiumContract,
     KeyInfo,
     LeafStatus,
-    LeafStatusInfo,
     MemberStatus,
 )
 from ledger.credentials import sdjwt
-from ledger.credentials.anchorproof import AnchorRef, credential_leaf
+from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.did import parse_did, parse_key_id
 from ledger.credentials.messages import message
 from ledger.credentials.types import CredentialType
@@ -121,15 +121,16 @@ class _RootAbsent(Exception):
 class CredentialVerifier:
     """Checks credentials against one trusted AnchorRegistry on one chain."""
 
-    def __init__(self, client: ChainClient, registry_address: str, *,
-                 find_anchor: Callable[[bytes], AnchorRef | None] | None = None,
-                 status_of: Callable[[bytes, bytes], LeafStatusInfo] | None = None) -> None:
+    def __init__(self, client: ChainAPI, registry_address: str, *,
+                 anchors: ProofSource | None = None,
+                 statuses: LeafStatusSource | None = None) -> None:
         self.client = client
         self.registry = AnchorRegistryContract.at(client, registry_address)
         self.consortium = ConsortiumContract.at(client, self.registry.consortium_address())
-        self.find_anchor = find_anchor
+        # Where a credential file without its proof gets one (a node's own anchoring).
+        self.anchors = anchors
         # The status is read fresh (never cached); by default straight from the contract.
-        self.status_of = status_of or self.registry.status_of
+        self.statuses: LeafStatusSource = statuses or self.registry
         # Facts about past blocks never change: cache them (status is never cached).
         self._root_info = lru_cache(maxsize=65536)(self._fresh_root_info)
         self._keys: dict[bytes, tuple[KeyInfo, int]] = {}  # see _key_info
@@ -187,7 +188,7 @@ class CredentialVerifier:
         return frozenset(bytes(args["root"]) for name, args in self.registry.events(receipt["logs"])
                          if name == "Anchored")
 
-    def verify(self, sd_jwt: str, anchor: AnchorRef | None = None, *,
+    def verify(self, sd_jwt: str, anchor: AnchorProof | None = None, *,
                require_holder_binding: bool = False, aud: str | None = None,
                nonce: str | None = None, now: float | None = None) -> Verification:
         now = time.time() if now is None else now
@@ -253,8 +254,8 @@ class CredentialVerifier:
         # -- anchor ----------------------------------------------------------------------
         leaf = credential_leaf(payload)
         result.leaf = "0x" + leaf.hex()
-        if anchor is None and self.find_anchor is not None:
-            anchor = self.find_anchor(leaf)
+        if anchor is None and self.anchors is not None:
+            anchor = self.anchors.proof_for(leaf)
         root_info = self._check_anchor(checks, leaf, anchor, member_id)
         if root_info is None:
             return self._finish(result, checks, holder_failure, verified, require_holder_binding,
@@ -280,7 +281,7 @@ class CredentialVerifier:
             checks.append(Check("signing_key", FAILED, "signing_key_invalid", {"block": block}))
 
         # -- status ----------------------------------------------------------------------
-        status = self.status_of(leaf, bytes.fromhex(anchor.root[2:]))
+        status = self.statuses.status_of(leaf, bytes.fromhex(anchor.root[2:]))
         if status.status in (LeafStatus.VALID, LeafStatus.REINSTATED):
             checks.append(Check("status", PASSED, "ok"))
         else:
@@ -294,7 +295,7 @@ class CredentialVerifier:
         return self._finish(result, checks, holder_failure, verified, require_holder_binding,
                             payload, now)
 
-    def _check_anchor(self, checks: list[Check], leaf: bytes, anchor: AnchorRef | None,
+    def _check_anchor(self, checks: list[Check], leaf: bytes, anchor: AnchorProof | None,
                       member_id: int) -> Any:
         def fail(why: str) -> None:
             checks.append(Check("anchor", FAILED, "not_anchored", {"problem": why}))

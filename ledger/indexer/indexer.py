@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from web3.contract import Contract
 
-from ledger.chain import ChainClient
+from ledger.chain import ChainAPI
 from ledger.indexer.models import ChainEvent, IndexerCursor
 from ledger.store import session_scope
 from ledger.store.columns import utcnow
@@ -50,7 +50,7 @@ def _jsonable(value: Any) -> Any:
 
 
 class Indexer:
-    def __init__(self, engine: Engine, client: ChainClient, contracts: Iterable[Contract], *,
+    def __init__(self, engine: Engine, client: ChainAPI, contracts: Iterable[Contract], *,
                  name: str = "contracts", from_block: int = 0,
                  projections: Iterable[Projection] = ()) -> None:
         self.engine = engine
@@ -103,14 +103,13 @@ class Indexer:
         log.warning("indexer %s: block %s changed; re-indexing from %s",
                     self.name, cursor.last_block, rewind)
         with session_scope(self.engine) as session:
-            session.execute(delete(ChainEvent).where(  # type: ignore[arg-type]
+            session.execute(delete(ChainEvent).where(
                 ChainEvent.chain_id == self.client.chain_id,  # type: ignore[arg-type]
                 ChainEvent.block_number >= rewind))  # type: ignore[arg-type]
         return rewind
 
     def _index_range(self, start: int, end: int) -> int:
-        logs = self.client.w3.eth.get_logs({
-            "address": self.addresses, "fromBlock": start, "toBlock": end})  # type: ignore[typeddict-item]
+        logs = self.client.get_logs(self.addresses, start, end)
         times: dict[int, datetime] = {}
         rows = []
         for entry in logs:

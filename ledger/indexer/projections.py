@@ -80,7 +80,8 @@ class IndexedLeafStatus:
                 self.generation.value += 1  # the only writer: this node, under self._lock
                 self._generation_seen = self.generation.value
 
-    def __call__(self, leaf: bytes, root: bytes) -> LeafStatusInfo:
+    def status_of(self, leaf: bytes, root: bytes) -> LeafStatusInfo:
+        """``LeafStatusSource``: the indexed status, refreshed as the class says."""
         if time.monotonic() - self._checked > self.max_age or (
                 self.generation is not None and self.generation.value != self._generation_seen):
             self.refresh()

@@ -1,6 +1,8 @@
 """Organisation keys: an Ethereum account key and an Ed25519 credential-signing key,
 kept in keystore files encrypted at rest (see `ledger.keys.keystore`)."""
 
+from ledger.keys.interfaces import AccountSource, KeySource
+from ledger.keys.keyring import Keyring
 from ledger.keys.keystore import (
     DEFAULT_SCRYPT_N,
     KeystoreInfo,
@@ -18,6 +20,9 @@ from ledger.keys.keystore import (
 
 __all__ = [
     "DEFAULT_SCRYPT_N",
+    "AccountSource",
+    "KeySource",
+    "Keyring",
     "KeystoreInfo",
     "OrganisationKeys",
     "change_passphrase",

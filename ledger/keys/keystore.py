@@ -18,6 +18,7 @@ Private material is never put in a ``repr``, a ``str``, a log line or an error m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -31,11 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_keys import keys as eth_keys_api
@@ -45,6 +43,16 @@ from eth_keys.backends.base import BaseECCBackend
 from ledger import settings
 from ledger.errors import InvalidInput, KeystoreError
 from ledger.fileio import atomic_write
+from ledger.keys.sealing import (
+    SCRYPT_P,
+    SCRYPT_R,
+    MalformedSeal,
+    WrongPassphrase,
+    scrypt_params_ok,
+    seal,
+    unseal,
+)
+from ledger.settings import DEFAULT_KEYSTORE_SCRYPT_N
 
 FORMAT = "eduledger-organisation-keystore"
 FORMAT_VERSION = 1
@@ -53,14 +61,7 @@ SUFFIX = ".keystore.json"
 # eth_account's default scrypt cost for v3 keystores (n=2**18, r=8, p=1: ~256 MiB, ~1 s).
 # The Ed25519 half uses the same cost: the weaker half would bound both, since they share
 # one passphrase.
-DEFAULT_SCRYPT_N = 2**18
-SCRYPT_R = 8
-SCRYPT_P = 1
-# Bounds accepted when creating (tests may use a lower cost) and when reading a file (a
-# tampered file must not make us allocate gigabytes).
-MIN_SCRYPT_N = 2**10
-MAX_SCRYPT_N = 2**20
-MAX_SCRYPT_RP = 16
+DEFAULT_SCRYPT_N = DEFAULT_KEYSTORE_SCRYPT_N
 
 _ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -154,21 +155,8 @@ def keystore_path(directory: str | os.PathLike[str], org_id: str) -> Path:
 
 
 def _check_scrypt_params(n: int, r: int, p: int, *, where: str) -> None:
-    ok = (
-        isinstance(n, int)
-        and isinstance(r, int)
-        and isinstance(p, int)
-        and MIN_SCRYPT_N <= n <= MAX_SCRYPT_N
-        and n & (n - 1) == 0
-        and 1 <= r <= MAX_SCRYPT_RP
-        and 1 <= p <= MAX_SCRYPT_RP
-    )
-    if not ok:
+    if not scrypt_params_ok(n, r, p):
         raise KeystoreError(f"{where}: unsupported scrypt parameters n={n!r} r={r!r} p={p!r}")
-
-
-def _scrypt(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
 
 def _aad(org_id: str, public_hex: str) -> bytes:
@@ -184,17 +172,7 @@ def _encrypt_ed25519(
         serialization.PrivateFormat.Raw,
         serialization.NoEncryption(),
     )
-    salt = secrets.token_bytes(16)
-    nonce = secrets.token_bytes(12)
-    key = _scrypt(passphrase, salt, n, SCRYPT_R, SCRYPT_P)
-    ciphertext = AESGCM(key).encrypt(nonce, raw, _aad(org_id, public_hex))
-    return {
-        "cipher": "aes-256-gcm",
-        "ciphertext": ciphertext.hex(),
-        "nonce": nonce.hex(),
-        "kdf": "scrypt",
-        "kdfparams": {"n": n, "r": SCRYPT_R, "p": SCRYPT_P, "dklen": 32, "salt": salt.hex()},
-    }
+    return seal(raw, passphrase, _aad(org_id, public_hex), scrypt_n=n)
 
 
 def _ethereum_keystore(private_key: bytes, passphrase: str, n: int) -> dict[str, Any]:
@@ -430,26 +408,15 @@ def load_keystore(
         raise _corrupt(path, "the Ethereum key does not match the stored address")
 
     ed = doc.get("ed25519")
-    try:
-        if not isinstance(ed, dict) or ed["cipher"] != "aes-256-gcm" or ed["kdf"] != "scrypt":
-            raise _corrupt(path, "unsupported Ed25519 key encryption")
+    if isinstance(ed, dict) and isinstance(ed.get("kdfparams"), dict):
         params = ed["kdfparams"]
-        _check_scrypt_params(params["n"], params["r"], params["p"], where=f"keystore file {path}")
-        if params.get("dklen", 32) != 32:
-            raise _corrupt(path, "unsupported Ed25519 key length")
-        salt = bytes.fromhex(params["salt"])
-        nonce = bytes.fromhex(ed["nonce"])
-        ciphertext = bytes.fromhex(ed["ciphertext"])
-    except (KeyError, TypeError, ValueError):
-        raise _corrupt(path, "malformed Ed25519 key") from None
-    if len(nonce) != 12 or not salt:
-        raise _corrupt(path, "malformed Ed25519 key")
-    aes_key = _scrypt(secret, salt, params["n"], params["r"], params["p"])
+        with contextlib.suppress(KeyError):
+            _check_scrypt_params(params["n"], params["r"], params["p"], where=f"keystore file {path}")
     try:
-        raw = AESGCM(aes_key).decrypt(
-            nonce, ciphertext, _aad(org_id, info.ed25519_public_bytes.hex())
-        )
-    except InvalidTag:
+        raw = unseal(ed, secret, _aad(org_id, info.ed25519_public_bytes.hex()))
+    except MalformedSeal:
+        raise _corrupt(path, "malformed or unsupported Ed25519 key encryption") from None
+    except WrongPassphrase:
         # The Ethereum half opened with this passphrase, so the file was altered.
         raise _corrupt(path, "the Ed25519 key does not decrypt (file altered?)") from None
     if len(raw) != 32:

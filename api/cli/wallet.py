@@ -1,8 +1,7 @@
 """`eduledger wallet ...`: the holder's commands.
 
-Wire into the main parser with ``add_wallet_commands(sub)``. Each command returns an exit
-code and raises a LedgerError subclass (WalletError) on failure; the main CLI prints its
-message on one line and exits 2.
+Each command returns an exit code and raises a LedgerError subclass (WalletError) on
+failure; the main CLI prints its message on one line and exits 2.
 
 The wallet passphrase comes from EDULEDGER_WALLET_PASSPHRASE or the file named by
 EDULEDGER_WALLET_PASSPHRASE_FILE; the wallet directory from --wallet-dir,
@@ -13,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import unicodedata
 from pathlib import Path
 from typing import Any
 
+from api.cli.common import Subcommands, print_table
+from ledger.settings import WalletSettings
 from wallet.client import MAX_DAYS, MIN_DAYS, ApiClient
 from wallet.holder import ShareRecord, Wallet, WalletError, dotted
 from wallet.qr import qr_png, qr_svg
@@ -26,7 +25,7 @@ API_ENV = "EDULEDGER_API_URL"
 
 
 def _api_url(args: argparse.Namespace, fallback: str = "") -> str:
-    url = getattr(args, "api", None) or fallback or os.environ.get(API_ENV)
+    url = getattr(args, "api", None) or fallback or WalletSettings().api_url
     if not url:
         raise WalletError(f"no API URL: give --api URL or set {API_ENV}", code="no_api_url")
     return str(url)
@@ -51,18 +50,6 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return f"[{len(value)} items]"
     return text
-
-
-def _width(text: str) -> int:
-    """Terminal columns taken by `text` (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _table(rows: list[list[str]]) -> None:
-    widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip())
 
 
 def _check_output(path: str | None, option: str) -> Path | None:
@@ -121,7 +108,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     rows = [["ID", "TYPE", "ISSUER", "RECEIVED"]]
     rows += [[c.credential_id, c.type, c.issuer_name, c.received_at] for c in credentials]
-    _table(rows)
+    print_table(rows)
     return 0
 
 
@@ -183,7 +170,7 @@ def cmd_shares(args: argparse.Namespace) -> int:
     if not shares:
         print("no shares")
         return 0
-    _table([["SHARE", "CREDENTIAL", "EXPIRES", "URL"]] + [_share_row(s) for s in shares])
+    print_table([["SHARE", "CREDENTIAL", "EXPIRES", "URL"]] + [_share_row(s) for s in shares])
     return 0
 
 
@@ -200,7 +187,7 @@ def _days(text: str) -> int:
     return days
 
 
-def add_wallet_commands(subparsers: Any) -> argparse.ArgumentParser:
+def add_wallet_commands(subparsers: Subcommands) -> argparse.ArgumentParser:
     """Register `wallet` and its subcommands on the main parser's subparsers."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--wallet-dir", metavar="DIR",

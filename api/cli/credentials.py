@@ -4,37 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from api.cli.common import ProgressBar, Subcommands, node_settings, write_private
 from ledger.errors import ConfigError, InvalidInput
-
-
-def progress_bar(label: str) -> Any:
-    started = time.monotonic()
-
-    def show(done: int, total: int) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        rate = done / max(time.monotonic() - started, 1e-6)
-        end = "\n" if done >= total else ""
-        print(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-              f"({rate:.0f}/s)", end=end, file=sys.stderr, flush=True)
-
-    return show
+from ledger.settings import Settings
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
     """Issue a roster in-process against this data directory (the node must not be serving)."""
-    from api.cli import _settings
-    from api.services import Services
     from ledger.credentials.roster import parse_roster
     from ledger.credentials.signing import shared_pool
     from ledger.credentials.types import CredentialType
-    from ledger.node import Node
+    from ledger.node import Node, NodeServices
 
     path = Path(args.roster)
     try:
@@ -47,19 +31,15 @@ def cmd_issue(args: argparse.Namespace) -> int:
         shared_pool().warm_in_background()
     rows = parse_roster(data, fmt=fmt, ctype=ctype)
     print(f"{len(rows)} rows valid", file=sys.stderr)
-    node = Node(_settings(args))
+    node = Node(node_settings(args))
     try:
-        batch = Services(node).credentials.issue(
-            args.org, ctype, rows, idempotency_key=args.idempotency_key,
-            progress=progress_bar("signing"))
+        batch = NodeServices(node).credentials.issue(
+            args.org, ctype, rows, idempotency_key=args.idempotency_key, progress=ProgressBar("signing"))
     finally:
         node.close()
-    out = batch.to_dict()
-    text = json.dumps(out, ensure_ascii=False, indent=2)
+    text = json.dumps(batch.to_dict(), ensure_ascii=False, indent=2)
     if args.out:
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        write_private(args.out, text)
         print(f"batch {batch.batch_id}: {len(batch.credentials)} credentials anchored; "
               f"claim codes in {args.out}", file=sys.stderr)
     else:
@@ -70,11 +50,11 @@ def cmd_issue(args: argparse.Namespace) -> int:
 def _trusted_registry(args: argparse.Namespace) -> str:
     if args.registry:
         return str(args.registry)
-    from_env = os.environ.get("EDULEDGER_REGISTRY")
-    if from_env:
-        return from_env
+    from_settings = Settings().registry
+    if from_settings:
+        return from_settings
     if args.data_dir:
-        from ledger.node import Deployment
+        from ledger.consortium.deployment import Deployment
 
         return Deployment.load(Path(args.data_dir)).anchor_registry
     raise ConfigError("which registry do you trust? pass --registry ADDRESS (published by the "
@@ -105,7 +85,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result.valid else 1
 
 
-def add_credential_commands(sub: Any) -> None:
+def add_credential_commands(sub: Subcommands) -> None:
     issue = sub.add_parser("issue", help="issue a roster of credentials (in-process)")
     issue.add_argument("--roster", required=True, help="JSON or CSV roster file")
     issue.add_argument("--type", required=True,

@@ -1,0 +1,111 @@
+"""The domain services of one node, wired once: what the API's routers and the in-process
+commands use, so that neither wires a service itself.
+
+Each capability's service is built on first use from the node (its chain client, store,
+deployment and indexer) and the organisations' keys. A new capability adds its service
+here, typed, and its duties (if any) to ``ledger.node.duties``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+from sqlmodel import select
+
+from ledger.anchoring import AnchoringService
+from ledger.audit.accesslog import AccessLog
+from ledger.audit.history import History
+from ledger.audit.integrity import IntegrityAudit
+from ledger.audit.models import AuditRun, AuditRunStatus
+from ledger.consortium.deployment import Deployment
+from ledger.consortium.views import network_view
+from ledger.credentials.did import member_did_document
+from ledger.credentials.service import CredentialService
+from ledger.indexer import IndexedLeafStatus
+from ledger.keys import Keyring, OrganisationKeys
+from ledger.node.node import Node
+from ledger.store import session_scope
+
+__all__ = ["NodeServices"]
+
+
+class NodeServices:
+    """`status_generation`: see IndexedLeafStatus; `indexing=False` in processes that must only
+    read what the node's indexer writes (the verification workers)."""
+
+    def __init__(self, node: Node, *, status_generation: Synchronized[int] | None = None,
+                 indexing: bool = True) -> None:
+        self.node = node
+        self.status_generation = status_generation
+        self.indexing = indexing
+
+    # -- what every service shares -----------------------------------------------------
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.node.require_deployment()
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """The organisations' keystores of this data directory (the passphrase is read here)."""
+        settings = self.node.settings
+        return Keyring(settings.keystore_dir, settings.keystore_secret())
+
+    def keys_for(self, org_id: str) -> OrganisationKeys:
+        return self.keyring.keys_for(org_id)
+
+    @cached_property
+    def anchoring(self) -> AnchoringService:
+        return self.node.anchoring(self.keyring)
+
+    @cached_property
+    def leaf_statuses(self) -> IndexedLeafStatus:
+        return IndexedLeafStatus(self.node.engine, self.node.indexer() if self.indexing else None,
+                                 generation=self.status_generation)
+
+    # -- capabilities ------------------------------------------------------------------
+
+    @cached_property
+    def credentials(self) -> CredentialService:
+        self.deployment  # noqa: B018 - no network deployed: NotFound no_network, before any key is read
+        return CredentialService(engine=self.node.engine, client=self.node.client,
+                                 deployment=self.deployment, anchoring=self.anchoring,
+                                 keys=self.keyring, status_index=self.leaf_statuses)
+
+    @cached_property
+    def access_log(self) -> AccessLog:
+        return AccessLog(self.node.engine)
+
+    def record_access(self, actor: str, role: str, action: str, kind: str, resource_id: str,
+                      purpose: str | None = None, client: str | None = None) -> None:
+        """Log a read of personal data: who, when, what and why (committed before we answer)."""
+        self.access_log.record(actor, role, action, kind, resource_id, purpose=purpose, client=client)
+
+    def history(self) -> History:
+        """The audit trail of records, from a current event index."""
+        self.node.indexer().run_once()  # the index is current before it is read
+        return History(self.node.engine, self.node.client, self.deployment)
+
+    def integrity_audit(self, auditor_org: str | None, *, anchor: bool = True, deep: bool = True,
+                        workers: int = 1) -> IntegrityAudit:
+        """An audit whose report `auditor_org` signs and (with `anchor`) anchors; unsigned
+        and unanchored when None."""
+        _, registry = self.node.contracts()
+        return IntegrityAudit(self.node.engine, self.node.client, registry,
+                              auditor_keys=self.keys_for(auditor_org) if auditor_org else None,
+                              anchoring=self.anchoring if auditor_org and anchor else None,
+                              deployment=self.deployment, deep=deep, workers=workers)
+
+    def unfinished_audit_runs(self) -> list[AuditRun]:
+        with session_scope(self.node.engine) as session:
+            return list(session.exec(select(AuditRun).where(AuditRun.status.in_(  # type: ignore[attr-defined]
+                [AuditRunStatus.PENDING.value, AuditRunStatus.RUNNING.value]))).all())
+
+    def did_document(self, did: str) -> dict[str, Any]:
+        return member_did_document(did, client=self.node.client, deployment=self.node.deployment,
+                                   engine=self.node.engine, indexer=self.node.indexer())
+
+    def network_view(self) -> dict[str, Any]:
+        return network_view(self.node.client, self.node.deployment, embedded=self.node.chain is not None)

@@ -1,5 +1,0 @@
-import sys
-
-from node_config.cli import main
-
-sys.exit(main())
