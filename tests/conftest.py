@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,13 +26,17 @@ ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2f
 POSTGRES_ENV = "EDULEDGER_TEST_POSTGRES_URL"
 
 CHAIN_BACKENDS = ["embedded-memory", "embedded-disk", "embedded-rpc", "anvil"]
+# The same, as fixture params: the anvil one carries the `anvil` mark (-m "not anvil").
+CHAIN_BACKEND_PARAMS = [pytest.param(kind, marks=pytest.mark.anvil) if kind == "anvil" else kind
+                        for kind in CHAIN_BACKENDS]
+FUNDER_BALANCE = 10**6 * ETHER
 
 
 @pytest.fixture
 def chain_env() -> Iterator[ChainEnv]:
     """A fresh in-memory embedded chain with one rich funder account."""
     funder = Account.create()
-    chain = EmbeddedChain(None, alloc={funder.address: 10**6 * ETHER})
+    chain = EmbeddedChain(None, alloc={funder.address: FUNDER_BALANCE})
     yield ChainEnv("embedded-memory", embedded_client(chain), funder)
     chain.close()
 
@@ -44,17 +49,24 @@ def rpc_only_app(chain: EmbeddedChain) -> FastAPI:
     return app
 
 
-@pytest.fixture(params=CHAIN_BACKENDS)
-def any_chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainEnv]:
-    """The same chain tests against every backend."""
-    kind = request.param
-    if kind == "anvil":
-        url = request.getfixturevalue("anvil_url")
-        yield ChainEnv(kind, ChainClient.from_url(url), Account.from_key(ANVIL_DEV_KEY))
-        return
+@contextmanager
+def open_chain(kind: str, directory: Path, request: pytest.FixtureRequest) -> Iterator[ChainEnv]:
+    """A chain on backend `kind` with a new funder account holding FUNDER_BALANCE.
+
+    embedded-memory/-disk: an embedded chain in this process (the disk one in `directory`);
+    embedded-rpc: the same on disk, reached over HTTP through the node's /rpc router;
+    anvil: the session's anvil node (its chain is shared, so the funder is new each time).
+    """
     funder = Account.create()
-    path = tmp_path / "chain" if kind != "embedded-memory" else None
-    chain = EmbeddedChain(path, alloc={funder.address: 10**6 * ETHER})
+    if kind == "anvil":
+        client = ChainClient.from_url(request.getfixturevalue("anvil_url"))
+        answer = client.w3.provider.make_request(
+            "anvil_setBalance", [funder.address, hex(FUNDER_BALANCE)])  # type: ignore[arg-type]
+        assert "error" not in answer, answer
+        yield ChainEnv(kind, client, funder)
+        return
+    path = directory / "chain" if kind != "embedded-memory" else None
+    chain = EmbeddedChain(path, alloc={funder.address: FUNDER_BALANCE})
     try:
         if kind == "embedded-rpc":
             with serve_app(rpc_only_app(chain)) as base:
@@ -63,6 +75,24 @@ def any_chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainE
             yield ChainEnv(kind, embedded_client(chain), funder)
     finally:
         chain.close()
+
+
+@pytest.fixture(params=CHAIN_BACKEND_PARAMS)
+def any_chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainEnv]:
+    """A new chain (on anvil: a new funder) for one test, on every backend."""
+    with open_chain(request.param, tmp_path, request) as env:
+        yield env
+
+
+@pytest.fixture(scope="module", params=CHAIN_BACKEND_PARAMS)
+def module_chain(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
+    """One chain per backend for a whole module, on every backend (as web3.py runs its
+    module suite once per provider): for deployments that the module's tests share. Tests
+    on it must not depend on each other's order: each uses its own accounts, contracts,
+    members or roots."""
+    with open_chain(request.param, tmp_path_factory.mktemp(request.param), request) as env:
+        yield env
 
 
 # --- SQL databases: every store test runs on SQLite and on a real PostgreSQL server ---

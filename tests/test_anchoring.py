@@ -1,4 +1,8 @@
-"""The anchoring service: batches anchored exactly once, proofs that verify on chain."""
+"""The anchoring service: batches anchored exactly once, proofs that verify on chain.
+
+The chain tests run on every chain backend, on one deployment per backend and module
+(`network`); each test anchors leaves of its own into a database of its own.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from sqlmodel import select
 from ledger.anchoring import AnchoringService
 from ledger.anchoring.models import AnchorBatch, AnchorLeaf
 from ledger.anchoring.service import _proof_json
-from ledger.contracts.bindings import LeafStatus
+from ledger.contracts.bindings import LeafStatus, Role
 from ledger.errors import Conflict, ContractReverted, InvalidInput, NotFound
 from ledger.merkle import verify_proof
 from ledger.store import make_engine, migrate, session_scope
@@ -32,9 +36,11 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def network(chain_env: ChainEnv) -> Network:
-    return deploy_network(chain_env)
+@pytest.fixture(scope="module")
+def network(module_chain: ChainEnv) -> Network:
+    """One deployment per backend and module; a test that changes a member's standing
+    admits a member of its own (Network.admit)."""
+    return deploy_network(module_chain)
 
 
 def service(engine: Engine, network: Network) -> AnchoringService:
@@ -108,9 +114,11 @@ def test_contract_rejection_leaves_no_batch(engine: Engine, network: Network, or
 
 
 def test_suspended_member_cannot_anchor(engine: Engine, network: Network) -> None:
-    network.consortium.propose_suspend(network.accounts["bureau"], network.member_ids["school-b"])
+    org = f"school-{secrets.token_hex(4)}"  # its own member: the other tests' stay active
+    member_id = network.admit(org, Role.SCHOOL)
+    network.consortium.propose_suspend(network.accounts["bureau"], member_id)
     with pytest.raises(ContractReverted) as err:
-        service(engine, network).anchor("school-b", "credential", leaves(2))
+        service(engine, network).anchor(org, "credential", leaves(2))
     assert err.value.reason == "member-not-active"
     assert counts(engine) == (0, 0)
 

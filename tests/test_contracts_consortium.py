@@ -1,21 +1,22 @@
 """Consortium.vy through its bindings: governance, members, accounts, signing keys.
 
-The role matrix runs on one world per module (deployed once; every case uses fresh
-accounts, keys and proposals so the cases do not depend on each other's order). Flows
-that need a clean state use the `chain_env` fixture.
+Every test runs on every chain backend (`module_chain`: embedded in memory, on disk,
+through /rpc, anvil). The role matrix runs on one world per backend and module (deployed
+once; every case uses fresh accounts, keys and proposals so the cases do not depend on
+each other's order). Flows that need a clean state deploy a consortium of their own
+(`fresh`) on the module's chain.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.chain import EmbeddedChain, embedded_client
 from ledger.contracts import (
     AnchorRegistryContract,
     ConsortiumContract,
@@ -25,7 +26,7 @@ from ledger.contracts import (
     decode_events,
 )
 from ledger.errors import ContractReverted
-from tests.chain_env import ETHER, ChainEnv
+from tests.chain_env import ChainEnv
 
 # --- a world with one member of every kind ------------------------------------------
 
@@ -108,12 +109,9 @@ def build_world(env: ChainEnv) -> World:
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[World]:
-    """One chain and world per module, built like the `chain_env` fixture's chain."""
-    funder = Account.create()
-    chain = EmbeddedChain(None, alloc={funder.address: 10**6 * ETHER})
-    yield build_world(ChainEnv("embedded-memory-module", embedded_client(chain), funder))
-    chain.close()
+def world(module_chain: ChainEnv) -> World:
+    """One world per backend and module."""
+    return build_world(module_chain)
 
 
 def reason_of(fn: Callable[[], object]) -> str | None:
@@ -149,11 +147,11 @@ class Fresh:
 
 
 @pytest.fixture
-def fresh(chain_env: ChainEnv) -> Fresh:
-    bureau, g2, g3 = (chain_env.new_account() for _ in range(3))
-    c = ConsortiumContract.deploy(chain_env.client, chain_env.funder, "Bureau",
+def fresh(module_chain: ChainEnv) -> Fresh:
+    bureau, g2, g3 = (module_chain.new_account() for _ in range(3))
+    c = ConsortiumContract.deploy(module_chain.client, module_chain.funder, "Bureau",
                                   [bureau, g2, g3], 2, bureau_account=bureau)
-    return Fresh(chain_env, c, bureau, g2, g3)
+    return Fresh(module_chain, c, bureau, g2, g3)
 
 
 # --- role x function matrix ----------------------------------------------------------
@@ -323,13 +321,13 @@ def test_world_views(world: World) -> None:
 # --- deployment ---------------------------------------------------------------------
 
 
-def test_deploy_defaults_bureau_account_to_deployer(chain_env: ChainEnv) -> None:
-    g = chain_env.new_account()
-    c = ConsortiumContract.deploy(chain_env.client, chain_env.funder, "Bureau", [g], 1)
-    assert c.member_of(chain_env.funder) == 1
+def test_deploy_defaults_bureau_account_to_deployer(module_chain: ChainEnv) -> None:
+    g = module_chain.new_account()
+    c = ConsortiumContract.deploy(module_chain.client, module_chain.funder, "Bureau", [g], 1)
+    assert c.member_of(module_chain.funder) == 1
     assert c.member_count() == 1
     events = c.events(c.deploy_tx)
-    assert events == [("MemberAdmitted", {"memberId": 1, "account": chain_env.funder.address,
+    assert events == [("MemberAdmitted", {"memberId": 1, "account": module_chain.funder.address,
                                           "role": 1, "name": "Bureau", "proposalId": 0})]
 
 
@@ -341,7 +339,7 @@ def test_deploy_defaults_bureau_account_to_deployer(chain_env: ChainEnv) -> None
     ("Bureau", "zero", 1, "zero-account"),
     ("Bureau", "duplicate", 1, "duplicate-governor"),
 ])
-def test_deploy_rejects(chain_env: ChainEnv, name, governors, threshold, reason) -> None:
+def test_deploy_rejects(module_chain: ChainEnv, name, governors, threshold, reason) -> None:
     if governors == "zero":
         govs = [Account.create().address, "0x" + "00" * 20]
     elif governors == "duplicate":
@@ -350,7 +348,7 @@ def test_deploy_rejects(chain_env: ChainEnv, name, governors, threshold, reason)
     else:
         govs = [Account.create().address for _ in range(governors)]
     with pytest.raises(ContractReverted) as err:
-        ConsortiumContract.deploy(chain_env.client, chain_env.funder, name, govs, threshold)
+        ConsortiumContract.deploy(module_chain.client, module_chain.funder, name, govs, threshold)
     assert err.value.reason == reason
 
 
@@ -387,18 +385,18 @@ def test_threshold_flow_and_events(fresh: Fresh) -> None:
     assert reason_of(lambda: c.approve(fresh.g2, out.proposal_id)) == "proposal-executed"
 
 
-def test_threshold_one_executes_on_propose(chain_env: ChainEnv) -> None:
-    g = chain_env.new_account()
-    c = ConsortiumContract.deploy(chain_env.client, chain_env.funder, "Bureau", [g], 1)
+def test_threshold_one_executes_on_propose(module_chain: ChainEnv) -> None:
+    g = module_chain.new_account()
+    c = ConsortiumContract.deploy(module_chain.client, module_chain.funder, "Bureau", [g], 1)
     account = Account.create().address
     out = c.propose(g, ProposalAction.ADMIT, name="Partner Co", role=Role.PARTNER,
                     account=account)
     assert out.executed and out.member_id == 2 and c.role_of(account) == Role.PARTNER
 
 
-def test_threshold_three_of_three(chain_env: ChainEnv) -> None:
-    gs = [chain_env.new_account() for _ in range(3)]
-    c = ConsortiumContract.deploy(chain_env.client, chain_env.funder, "Bureau", gs, 3)
+def test_threshold_three_of_three(module_chain: ChainEnv) -> None:
+    gs = [module_chain.new_account() for _ in range(3)]
+    c = ConsortiumContract.deploy(module_chain.client, module_chain.funder, "Bureau", gs, 3)
     pid = c.propose_admit(gs[0], "Auditor", Role.AUDITOR, Account.create().address)
     assert not c.approve(gs[1], pid).executed
     assert c.approve(gs[2], pid).executed

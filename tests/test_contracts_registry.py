@@ -1,15 +1,17 @@
-"""AnchorRegistry.vy through its bindings: anchoring rules, leaf status, proofs, gas."""
+"""AnchorRegistry.vy through its bindings: anchoring rules, leaf status, proofs, gas.
+
+Every test runs on every chain backend (`module_chain`), on one world per backend and
+module; each test anchors roots of its own.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from ledger.chain import EmbeddedChain, embedded_client
 from ledger.contracts import (
     KIND_ROLES,
     AnchorKind,
@@ -22,7 +24,7 @@ from ledger.contracts import (
 )
 from ledger.errors import ContractReverted, InvalidInput
 from ledger.merkle import MerkleTree, verify_proof
-from tests.chain_env import ETHER, ChainEnv
+from tests.chain_env import ChainEnv
 from tests.test_contracts_consortium import CALLERS, World, build_world, reason_of
 
 ZERO = b"\x00" * 32
@@ -49,11 +51,9 @@ def tree_of(n: int) -> MerkleTree:
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[World]:
-    funder = Account.create()
-    chain = EmbeddedChain(None, alloc={funder.address: 10**6 * ETHER})
-    yield build_world(ChainEnv("embedded-memory-module", embedded_client(chain), funder))
-    chain.close()
+def world(module_chain: ChainEnv) -> World:
+    """One world per backend and module (see test_contracts_consortium)."""
+    return build_world(module_chain)
 
 
 def caller_rule(caller: str) -> str | None:
@@ -136,9 +136,9 @@ def test_anchor_max_count(world: World) -> None:
     assert world.registry.root_info(root).count == 2**32 - 1
 
 
-def test_registry_requires_a_contract(chain_env: ChainEnv) -> None:
+def test_registry_requires_a_contract(module_chain: ChainEnv) -> None:
     with pytest.raises(ContractReverted) as err:
-        AnchorRegistryContract.deploy(chain_env.client, chain_env.funder,
+        AnchorRegistryContract.deploy(module_chain.client, module_chain.funder,
                                       Account.create().address)
     assert err.value.reason == "not-a-contract"
 
