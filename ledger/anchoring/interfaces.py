@@ -48,14 +48,16 @@ class AnchoringAPI(ProofSource, Protocol):
 
     def accept(self, member_org: str, kind: str | int | AnchorKind, leaves: Sequence[bytes | str], *,
                metadata_hash: bytes | None = None, idempotency_key: str | None = None,
-               records: BatchRecords | None = None) -> AnchorBatch:
+               request_hash: str | None = None, records: BatchRecords | None = None) -> AnchorBatch:
         """Validate, build the tree and commit the batch (status pending); nothing is on
-        chain yet. A repeated `idempotency_key` returns the batch it first made."""
+        chain yet. A repeated `idempotency_key` returns the batch it first made, if
+        `request_hash` (a digest of what was asked) is the same; otherwise 422
+        ``idempotency_key_reused``."""
         ...
 
     def anchor(self, member_org: str, kind: str | int | AnchorKind, leaves: Sequence[bytes | str], *,
                metadata_hash: bytes | None = None, idempotency_key: str | None = None,
-               records: BatchRecords | None = None) -> AnchorBatch:
+               request_hash: str | None = None, records: BatchRecords | None = None) -> AnchorBatch:
         """Accept a batch and anchor it now; a batch the contract refuses leaves no trace."""
         ...
 

@@ -63,6 +63,9 @@ class AnchorBatch(SQLModel, table=True):
     member_org: str = Field(max_length=64)
     # lets a client retry a request without creating a second batch
     idempotency_key: str | None = Field(default=None, max_length=128, unique=True)
+    # SHA-256 of what the request with that key asked for: the same key with another request
+    # is refused (IETF Idempotency-Key), not answered with this batch
+    request_hash: str | None = Field(default=None, max_length=64)
     tx_hash: str | None = Field(default=None, max_length=HEX32)
     block_number: int | None = Field(default=None, sa_type=BigInteger)
     block_time: datetime | None = Field(default=None, sa_type=UTCDateTime)

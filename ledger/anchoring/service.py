@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import cast
@@ -54,6 +55,16 @@ def parse_kind(value: str | int | AnchorKind) -> AnchorKind:
                            code="unknown_kind") from None
 
 
+def same_request(batch: AnchorBatch, request_hash: str | None) -> AnchorBatch:
+    """The batch an idempotency key made, if this request is the one that made it; a key
+    reused for another request is refused (IETF Idempotency-Key: 422), not answered with a
+    batch that does not hold what was asked."""
+    if batch.request_hash is not None and request_hash is not None and batch.request_hash != request_hash:
+        raise InvalidInput("this Idempotency-Key was already used for a different request; use a new "
+                           "key for a new request", code="idempotency_key_reused")
+    return batch
+
+
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
 
@@ -81,6 +92,8 @@ class AnchoringService:
         self.registry = registry
         self.signers = signers
         self.from_block = from_block
+        self._in_flight: dict[str, int] = {}  # batch id -> callers of process() now, here
+        self._in_flight_lock = threading.Lock()
         anchored_abi = next(e for e in registry.contract.abi
                             if e.get("type") == "event" and e.get("name") == "Anchored")
         self._anchored_topic = _hex(event_abi_to_log_topic(cast(ABIEvent, anchored_abi)))
@@ -89,7 +102,7 @@ class AnchoringService:
 
     def accept(self, member_org: str, kind: str | int | AnchorKind, leaves: Sequence[bytes | str], *,
                metadata_hash: bytes | None = None, idempotency_key: str | None = None,
-               records: BatchRecords | None = None) -> AnchorBatch:
+               request_hash: str | None = None, records: BatchRecords | None = None) -> AnchorBatch:
         """Validate, build the tree and commit the batch; nothing is on chain yet.
 
         `records.attach(session, batch, tree)` adds the caller's own rows (e.g. the
@@ -107,12 +120,12 @@ class AnchoringService:
                                    "without NUL", code="bad_idempotency_key")
             existing = self._by_idempotency_key(idempotency_key)
             if existing is not None:
-                return existing
+                return same_request(existing, request_hash)
         tree = MerkleTree([_leaf_bytes(leaf) for leaf in leaves])
         batch = AnchorBatch(
             kind=kind_.name.lower(), root=_hex(tree.root), leaf_count=len(tree.leaves),
             metadata_hash=_hex(metadata_hash or ZERO32), member_org=member_org,
-            idempotency_key=idempotency_key,
+            idempotency_key=idempotency_key, request_hash=request_hash,
         )
         rows = [
             {"batch_id": batch.id, "position": i, "leaf_hash": _hex(leaf), "proof_json": _proof_json(proof)}
@@ -131,7 +144,7 @@ class AnchoringService:
             if idempotency_key is not None:
                 existing = self._by_idempotency_key(idempotency_key)
                 if existing is not None:
-                    return existing
+                    return same_request(existing, request_hash)
             raise Conflict("a leaf of this batch, or its root, is already anchored in "
                            "another batch", code="duplicate_leaf") from None
         return batch
@@ -144,11 +157,11 @@ class AnchoringService:
 
     def anchor(self, member_org: str, kind: str | int | AnchorKind, leaves: Sequence[bytes | str], *,
                metadata_hash: bytes | None = None, idempotency_key: str | None = None,
-               records: BatchRecords | None = None) -> AnchorBatch:
+               request_hash: str | None = None, records: BatchRecords | None = None) -> AnchorBatch:
         """Accept a batch and anchor it now; a batch the contract rejects leaves no trace
         (`records.detach(session, batch_id)` removes what `records.attach` added)."""
         batch = self.accept(member_org, kind, leaves, metadata_hash=metadata_hash,
-                            idempotency_key=idempotency_key, records=records)
+                            idempotency_key=idempotency_key, request_hash=request_hash, records=records)
         try:
             return self.process(batch.id)
         except ContractReverted:
@@ -163,6 +176,17 @@ class AnchoringService:
             session.execute(delete(AnchorBatch).where(AnchorBatch.id == batch_id))  # type: ignore[arg-type]
 
     def process(self, batch_id: str) -> AnchorBatch:
+        with self._in_flight_lock:
+            self._in_flight[batch_id] = self._in_flight.get(batch_id, 0) + 1
+        try:
+            return self._process(batch_id)
+        finally:
+            with self._in_flight_lock:
+                left = self._in_flight.pop(batch_id) - 1
+                if left:
+                    self._in_flight[batch_id] = left
+
+    def _process(self, batch_id: str) -> AnchorBatch:
         batch = self.get(batch_id)
         if batch.status == AnchorStatus.ANCHORED.value:
             return batch
@@ -187,7 +211,10 @@ class AnchoringService:
         return self._mark_anchored(batch.id, *found)
 
     def resume(self) -> list[AnchorBatch]:
-        """Finish every accepted batch that is not anchored yet (after a restart)."""
+        """Finish every accepted batch that is not anchored yet: after a restart, and on every
+        background pass, so a batch accepted while the chain was unreachable is anchored as
+        soon as it is back. A batch that a request of this process is anchoring right now is
+        left to it (both would succeed, but the second transaction would be wasted)."""
         with session_scope(self.engine) as session:
             ids = session.exec(
                 select(AnchorBatch.id)
@@ -196,7 +223,11 @@ class AnchoringService:
                 .order_by(AnchorBatch.created_at)  # type: ignore[arg-type]
             ).all()
         done = []
+        with self._in_flight_lock:
+            busy = set(self._in_flight)
         for batch_id in ids:
+            if batch_id in busy:
+                continue
             try:
                 done.append(self.process(batch_id))
             except ContractReverted as exc:

@@ -168,6 +168,9 @@ class ChainClient:
             try:
                 tx_hash = self._guard(partial(self.w3.eth.send_raw_transaction, raw))
                 break
+            except ChainUnavailable:
+                self._forget_nonce(signer.address)  # it may not have been sent: ask the node again
+                raise
             except (Web3RPCError, ValueError) as exc:
                 text = _short(exc).lower()
                 self._forget_nonce(signer.address)

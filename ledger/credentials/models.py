@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 
 from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
 
-__all__ = ["ClaimCode", "CredentialRecord", "Share"]
+__all__ = ["CertificateNumber", "ClaimCode", "CredentialRecord", "Share"]
 
 
 class CredentialRecord(SQLModel, table=True):
@@ -48,6 +48,19 @@ class CredentialRecord(SQLModel, table=True):
     supersedes: str | None = Field(default=None, max_length=64)
     superseded_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CertificateNumber(SQLModel, table=True):
+    """A certificate number in use: one live credential per issuer, type and number. A
+    correction hands the number on to the credential that supersedes the old one."""
+
+    __tablename__ = "certificate_number"
+    __table_args__ = (Index("ix_certificate_number_credential_id", "credential_id"),)
+
+    issuer_org: str = Field(primary_key=True, max_length=64)
+    type: str = Field(primary_key=True, max_length=32)
+    number: str = Field(primary_key=True, max_length=64)
+    credential_id: str = Field(max_length=64)
 
 
 class ClaimCode(SQLModel, table=True):

@@ -28,19 +28,22 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, Table, delete, insert, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ledger.anchoring import AnchoringAPI
-from ledger.anchoring.models import AnchorBatch, AnchorLeaf
+from ledger.anchoring.models import AnchorBatch, AnchorLeaf, AnchorStatus
 from ledger.anchoring.proof import AnchorProof
+from ledger.anchoring.service import same_request
 from ledger.chain import ChainAPI
 from ledger.consortium.deployment import Deployment, MemberRecord
 from ledger.contracts.bindings import AnchorKind, AnchorRegistryContract, ConsortiumContract
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.did import issuer_did, key_id
-from ledger.credentials.models import ClaimCode, CredentialRecord, Share
+from ledger.credentials.models import CertificateNumber, ClaimCode, CredentialRecord, Share
 from ledger.credentials.roster import gc_paused
 from ledger.credentials.signing import SigningJob, SigningPool, claim_code, shared_pool
 from ledger.credentials.statuses import follow_chain_statuses
@@ -58,6 +61,7 @@ log = logging.getLogger("eduledger.credentials")
 MAX_SHARE_DAYS = 180
 _CREDENTIAL: Table = CredentialRecord.__table__  # type: ignore[attr-defined]
 _CLAIM_CODE: Table = ClaimCode.__table__  # type: ignore[attr-defined]
+_NUMBER: Table = CertificateNumber.__table__  # type: ignore[attr-defined]
 STATUS_ACTIONS = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}
 SHARE_ID_BYTES = 12  # 96 random bits: 16 base64url characters in the link
 _SHARE_ID_RE = re.compile(r"[A-Za-z0-9_-]{16}")
@@ -125,6 +129,17 @@ class IssuedBatch:
                                  "anchor": c.anchor.to_dict()} for c in self.credentials]}
 
 
+def _request_hash(ctype: CredentialType, rows: Sequence[Any], supersedes: str | None) -> str:
+    """What an issuance asks for, as a digest: the same Idempotency-Key with another roster
+    is refused rather than answered with the first roster's batch."""
+    digest = hashlib.sha256(f"{ctype.value}\n{supersedes or ''}\n".encode())
+    for row in rows:
+        digest.update(row.model_dump_json().encode("utf-8") if hasattr(row, "model_dump_json")
+                      else json.dumps(row, sort_keys=True, default=str).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -144,14 +159,19 @@ def normalise_code(code: str) -> str:
 
 
 class _CredentialRows:
-    """The credential and claim-code rows behind a batch's leaves (``BatchRecords``):
-    written in the transaction that accepts the batch, removed if the contract refuses it."""
+    """The credential, claim-code and certificate-number rows behind a batch's leaves
+    (``BatchRecords``): written in the transaction that accepts the batch, removed if the
+    contract refuses it. A correction (`supersedes`) takes over the old credential's number."""
 
-    def __init__(self, records: list[dict[str, Any]], codes: list[str], now: datetime) -> None:
+    def __init__(self, records: list[dict[str, Any]], codes: list[str], numbers: list[str | None],
+                 now: datetime, supersedes: str | None) -> None:
         self.records = records
         self.codes = codes
+        self.numbers = numbers
         self.now = now
+        self.supersedes = supersedes
         self.proofs: list[list[bytes]] = []
+        self._released: list[dict[str, Any]] = []
 
     def attach(self, session: Session, batch: AnchorBatch, tree: MerkleTree) -> None:
         for record in self.records:
@@ -162,11 +182,28 @@ class _CredentialRows:
         session.execute(insert(_CLAIM_CODE), [
             {"code_hash": _sha256(code), "credential_id": record["id"], "created_at": self.now}
             for record, code in zip(self.records, self.codes, strict=True)])
+        numbered = [{"issuer_org": record["issuer_org"], "type": record["type"], "number": number,
+                     "credential_id": record["id"]}
+                    for record, number in zip(self.records, self.numbers, strict=True) if number]
+        if self.supersedes is not None:  # the corrected credential gives its number up
+            self._released = [dict(row._mapping) for row in session.execute(
+                sa_select(_NUMBER).where(_NUMBER.c.credential_id == self.supersedes))]
+            session.execute(delete(_NUMBER).where(_NUMBER.c.credential_id == self.supersedes))
+        if numbered:
+            try:
+                with session.begin_nested():
+                    session.execute(insert(_NUMBER), numbered)
+            except IntegrityError:  # issued meanwhile by another request
+                raise Conflict("a certificate number of this roster is already in use by this issuer",
+                               code="certificate_number_taken") from None
         self.proofs.extend(tree.proofs())
 
     def detach(self, session: Session, batch_id: str) -> None:
         ids = select(CredentialRecord.id).where(CredentialRecord.batch_id == batch_id)
         session.execute(delete(ClaimCode).where(ClaimCode.credential_id.in_(ids)))  # type: ignore[attr-defined]
+        session.execute(delete(_NUMBER).where(_NUMBER.c.credential_id.in_(ids)))
+        if self._released:
+            session.execute(insert(_NUMBER), self._released)
         session.execute(delete(CredentialRecord).where(CredentialRecord.batch_id == batch_id))  # type: ignore[arg-type]
 
 
@@ -215,13 +252,16 @@ class CredentialService:
         if not rows:
             raise InvalidInput("nothing to issue", code="empty_roster")
         scoped_key = f"{org_id}:{idempotency_key}" if idempotency_key else None
+        fingerprint = _request_hash(ctype, rows, supersedes) if scoped_key is not None else None
         secret = _claim_key(keys)
         if scoped_key is not None:
             existing = self._batch_by_key(scoped_key)
             if existing is not None:
-                return self._issued_batch(existing, secret)
+                return self._issued_batch(self._finished(same_request(existing, fingerprint)), secret)
         if not rights.can_act:
             raise PermissionDenied(f"{org_id} is not an active member", code="member_not_active")
+        numbers = [getattr(row, "certificate_number", None) for row in rows]
+        self._check_numbers_free(org_id, ctype, numbers, supersedes)
 
         now = now or datetime.now(UTC).replace(microsecond=0)
         did = issuer_did(self.client.chain_id, self.deployment.consortium, org["member_id"])
@@ -245,18 +285,46 @@ class CredentialService:
                         "status": "valid", "supersedes": supersedes, "created_at": now})
                 if progress is not None:
                     progress(len(records), len(rows))
-        batch_rows = _CredentialRows(records, codes, now)
+        batch_rows = _CredentialRows(records, codes, numbers, now, supersedes)
 
         with gc_paused():
             batch = self.anchoring.anchor(org_id, AnchorKind.CREDENTIAL, leaves, idempotency_key=scoped_key,
-                                          records=batch_rows)
+                                          request_hash=fingerprint, records=batch_rows)
             if not batch_rows.proofs:  # an idempotent repeat that raced us: read it back
-                return self._issued_batch(batch, secret)
+                return self._issued_batch(self._finished(batch), secret)
             return IssuedBatch(batch.id, batch.status, [
                 IssuedCredential(record["id"], record["leaf_hash"], code, record["student_id"],
                                  self.anchoring.proof_in(batch, record["leaf_hash"],
                                                          ["0x" + p.hex() for p in proof]))
                 for record, code, proof in zip(records, codes, batch_rows.proofs, strict=True)])
+
+    def _finished(self, batch: AnchorBatch) -> AnchorBatch:
+        """A batch an earlier request with the same key accepted: anchored now if it is not
+        yet (the chain was unreachable then, say), refused if the contract refused it."""
+        if batch.status == AnchorStatus.FAILED.value:
+            raise Conflict(f"the batch of this Idempotency-Key was refused by the contract: {batch.error}",
+                           code="batch_refused", batch_id=batch.id)
+        if batch.status != AnchorStatus.ANCHORED.value:
+            return self.anchoring.process(batch.id)
+        return batch
+
+    def _check_numbers_free(self, org_id: str, ctype: CredentialType, numbers: list[str | None],
+                            supersedes: str | None) -> None:
+        """A certificate number is unique per issuer and type: one already in use is a
+        conflict (409), unless it is the credential being corrected."""
+        wanted = sorted({n for n in numbers if n})
+        if not wanted:
+            return
+        with session_scope(self.engine) as session:
+            rows = session.execute(sa_select(_NUMBER.c.number, _NUMBER.c.credential_id).where(
+                _NUMBER.c.issuer_org == org_id, _NUMBER.c.type == ctype.value,
+                _NUMBER.c.number.in_(wanted))).all()
+        taken = [(str(number), str(cid)) for number, cid in rows if cid != supersedes]
+        if taken:
+            listed = ", ".join(number for number, _ in taken[:5]) + (" ..." if len(taken) > 5 else "")
+            raise Conflict(f"{len(taken)} certificate number(s) already issued by {org_id}: {listed} "
+                           "(correct the existing credential instead)", code="certificate_number_taken",
+                           numbers=[{"number": n, "credential_id": c} for n, c in taken[:100]])
 
     def _batch_by_key(self, scoped_key: str) -> AnchorBatch | None:
         with session_scope(self.engine) as session:

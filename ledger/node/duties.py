@@ -3,10 +3,12 @@
 At start-up it finishes work that was accepted before a stop (``recover``): batches
 accepted but not anchored, corrections issued but not applied (after their batches are
 anchored), interrupted integrity audits. Then, about once a second (``run_pass``), it
-keeps the event index current, writes into credential rows the statuses the chain changed
-behind their back, and now and then anchors the access log's head, so that rewriting the
-log is evident on chain. Each step is retried at the next start or pass when it fails;
-a failure is logged and never stops the node serving.
+anchors any accepted batch still waiting (one accepted while the chain was unreachable is
+anchored as soon as the chain is back, without a restart), keeps the event index current,
+writes into credential rows the statuses the chain changed behind their back, and now and
+then anchors the access log's head, so that rewriting the log is evident on chain. Each
+step is retried at the next start or pass when it fails; a failure is logged and never
+stops the node serving.
 
 A new capability with accepted work to finish or a periodic duty adds it here.
 """
@@ -17,6 +19,7 @@ import logging
 import threading
 import time
 
+from ledger.errors import ChainUnavailable
 from ledger.node.services import NodeServices
 
 __all__ = ["NodeDuties", "auditor_of_run"]
@@ -68,6 +71,8 @@ class NodeDuties:
 
     def run_pass(self) -> None:
         services, settings = self.services, self.services.node.settings
+        if services.anchoring.resume():  # accepted while the chain was unreachable, say
+            services.credentials.finish_corrections()
         services.node.indexer().run_once()
         services.credentials.follow_chain_statuses()
         if time.monotonic() >= self._next_checkpoint:
@@ -78,9 +83,17 @@ class NodeDuties:
     def _run(self) -> None:
         self.recover()
         self._next_checkpoint = time.monotonic() + self.services.node.settings.access_checkpoint_seconds
+        chain_down = False
         while not self._stop.is_set():
             try:
                 self.run_pass()
+                if chain_down:
+                    log.warning("the chain answers again")
+                chain_down = False
+            except ChainUnavailable as exc:  # said once per outage, not every second
+                if not chain_down:
+                    log.warning("background pass: %s; retrying every %.0f s", exc.message, PASS_INTERVAL_SECONDS)
+                chain_down = True
             except Exception:  # noqa: BLE001 - keep serving; the next pass retries
                 log.exception("background pass failed")
             self._stop.wait(PASS_INTERVAL_SECONDS)
