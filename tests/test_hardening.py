@@ -21,8 +21,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def graduation_row(n: int, **extra: Any) -> dict[str, Any]:
-    return {"holder_name": f"毕业生{n:03d}", "student_id": f"G2026{n:05d}", "program": "计算机科学与技术",
-            "education_level": "本科", "start_date": "2022-09-01", "graduation_date": "2026-06-30", "certificate_number": f"10001-2026-{n:06d}", **extra}
+    return {"holder_name": f"毕业生{n:03d}", "student_id": f"G2026{n:05d}",
+            "program": "计算机科学与技术", "education_level": "本科", "start_date": "2022-09-01",
+            "graduation_date": "2026-06-30", "certificate_number": f"10001-2026-{n:06d}", **extra}
 
 
 def credential_count(served: Any) -> int:
@@ -50,8 +51,8 @@ def test_an_idempotency_key_reused_with_another_roster_is_refused(env: Path) -> 
         assert other.json()["code"] == "idempotency_key_reused"
         assert credential_count(served) == before  # nothing issued, nothing changed
         # One changed field is another request too.
-        changed = served.issue("school-a", "graduation", [graduation_row(0), graduation_row(1, program="软件工程")],
-                               **key)
+        changed = served.issue("school-a", "graduation",
+                               [graduation_row(0), graduation_row(1, program="软件工程")], **key)
         assert changed.status_code == 422 and changed.json()["code"] == "idempotency_key_reused"
         # Another school's same key is its own key.
         theirs = served.issue("school-b", "graduation", [graduation_row(n) for n in range(3)], **key)
@@ -70,8 +71,8 @@ def test_a_certificate_number_is_issued_once_per_issuer(env: Path) -> None:
         assert twice.status_code == 409, twice.text
         body = twice.json()
         assert body["code"] == "certificate_number_taken"
-        assert body["details"]["numbers"] == [{"number": "10001-2026-000001",
-                                               "credential_id": first.json()["credentials"][0]["credential_id"]}]
+        first_id = first.json()["credentials"][0]["credential_id"]
+        assert body["details"]["numbers"] == [{"number": "10001-2026-000001", "credential_id": first_id}]
         # Among other new rows, one taken number refuses the whole roster.
         mixed = served.issue("school-a", "graduation", [graduation_row(2), graduation_row(1)])
         assert mixed.status_code == 409 and credential_count(served) == before

@@ -92,7 +92,8 @@ class NodeDuties:
                 chain_down = False
             except ChainUnavailable as exc:  # said once per outage, not every second
                 if not chain_down:
-                    log.warning("background pass: %s; retrying every %.0f s", exc.message, PASS_INTERVAL_SECONDS)
+                    log.warning("background pass: %s; retrying every %.0f s", exc.message,
+                                PASS_INTERVAL_SECONDS)
                 chain_down = True
             except Exception:  # noqa: BLE001 - keep serving; the next pass retries
                 log.exception("background pass failed")
