@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from multiprocessing.sharedctypes import Synchronized
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,6 +14,16 @@ from api.fastpath import FastVerifyAPI
 from api.routers import audit, credentials, holders, network, rpc
 from ledger.chain.embedded import safe_recursion_limit
 from ledger.node import Node, NodeDuties, NodeServices
+from ledger.settings import Settings
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for every serving process: forwarded headers are believed only
+    from the proxies the operator names (uvicorn would trust them from 127.0.0.1 by default,
+    and any local client could then pick its address, and dodge the public rate limit)."""
+    trusted = settings.trusted_proxies.strip()
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None,
+            "server_header": False, "log_level": "warning"}
 
 
 def create_app(node: Node, *, background: bool = True,

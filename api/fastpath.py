@@ -20,8 +20,9 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from api.auth import check_public_rate
-from api.verification import MAX_VERIFY_BODY, verify_request
-from ledger.errors import InvalidInput, LedgerError
+from api.limits import MAX_VERIFY_BODY, body_limit, read_limited, replay
+from api.verification import verify_request
+from ledger.errors import LedgerError
 from ledger.node import NodeServices
 
 log = logging.getLogger("eduledger.api")
@@ -36,10 +37,10 @@ def verify_answer(services: NodeServices, content_type: str, body: bytes) -> tup
         status, answer = exc.http_status, exc.to_dict()
     except RecursionError:  # as api.errors: deep input is the client's problem, not ours
         status, answer = 422, {"code": "invalid_input", "message": "the request is nested too deeply"}
-    return status, _json(answer)
+    return status, json_bytes(answer)
 
 
-def _json(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
     """Compact UTF-8 JSON, as starlette's JSONResponse renders it; orjson is several times
     faster on these answers, the standard encoder covers what orjson refuses (huge ints)."""
     try:
@@ -68,7 +69,8 @@ def trusted_client(scope: Scope) -> None:
 
 class FastVerifyAPI(FastAPI):
     """The FastAPI app, with POST /v1/verify answered before the framework's middleware
-    stack, routing and dependency injection (the route itself stays, for the schema)."""
+    stack, routing and dependency injection (the route itself stays, for the schema), and
+    every request body held to its route's size limit (api.limits) before a route reads it."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,8 +79,16 @@ class FastVerifyAPI(FastAPI):
         trusted_client(scope)
         if scope["path"] == "/v1/verify" and scope["method"] == "POST":
             await serve_verify(lambda: self.state.services, scope, receive, send)
-        else:
-            await super().__call__(scope, receive, send)
+            return
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            try:
+                body = await read_limited(scope, receive, body_limit(scope["method"], scope["path"]))
+            except LedgerError as exc:
+                if exc.code != "disconnected":
+                    await send_json(send, exc.http_status, json_bytes(exc.to_dict()))
+                return
+            receive = replay(body, receive)
+        await super().__call__(scope, receive, send)
 
 
 async def serve_verify(services: Callable[[], NodeServices], scope: Scope, receive: Receive,
@@ -88,13 +98,10 @@ async def serve_verify(services: Callable[[], NodeServices], scope: Scope, recei
         try:
             client = scope.get("client")
             check_public_rate(client[0] if client else "unknown")
-            body = await read_body(receive, MAX_VERIFY_BODY)
-        except BodyTooLarge:
-            exc = InvalidInput("the credential is too large", code="too_large")
-            await send_json(send, exc.http_status, _json(exc.to_dict()))
-            return
+            body = await read_limited(scope, receive, MAX_VERIFY_BODY)
         except LedgerError as exc:
-            await send_json(send, exc.http_status, _json(exc.to_dict()))
+            if exc.code != "disconnected":
+                await send_json(send, exc.http_status, json_bytes(exc.to_dict()))
             return
         content_type = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), "")
         await send_json(send, *verify_answer(services(), content_type, body))
@@ -109,25 +116,3 @@ async def send_json(send: Send, status: int, data: bytes) -> None:
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(data)).encode())]})
     await send({"type": "http.response.body", "body": data})
-
-
-class BodyTooLarge(Exception):
-    """The request body passed the limit (reading stopped there)."""
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body; BodyTooLarge beyond `limit` bytes, InvalidInput
-    ``disconnected`` if the client goes away first."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise InvalidInput("the client went away", code="disconnected")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)

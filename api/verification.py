@@ -9,12 +9,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.errors import validation_problems
+from api.limits import MAX_VERIFY_BODY, too_large
 from ledger.credentials.anchorproof import read_credential
 from ledger.credentials.roster import load_json
 from ledger.errors import InvalidInput
 from ledger.node import NodeServices
-
-MAX_CREDENTIAL_CHARS = 256 * 1024
 
 
 class VerifyOne(BaseModel):
@@ -27,7 +26,6 @@ class VerifyOne(BaseModel):
     at: datetime | None = None
 
 
-MAX_VERIFY_BODY = MAX_CREDENTIAL_CHARS + 4096
 
 
 def verify_item(services: NodeServices, item: VerifyOne) -> dict[str, Any]:
@@ -43,7 +41,7 @@ def verify_item(services: NodeServices, item: VerifyOne) -> dict[str, Any]:
 def verify_request(services: NodeServices, body: bytes, content_type: str) -> dict[str, Any]:
     """POST /v1/verify once its body is read; shared by the route and api.fastpath."""
     if len(body) > MAX_VERIFY_BODY:
-        raise InvalidInput("the credential is too large", code="too_large")
+        raise too_large(MAX_VERIFY_BODY)
     item: VerifyOne
     if content_type.split(";")[0].strip().lower() == "application/json":
         try:

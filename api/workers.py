@@ -36,14 +36,15 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from api import auth
-from api.fastpath import CLIENT_HEADER, BodyTooLarge, read_body, send_json, serve_verify
-from ledger.errors import InvalidInput
+from api.app import server_options
+from api.fastpath import CLIENT_HEADER, json_bytes, send_json, serve_verify
+from api.limits import body_limit, read_limited
+from ledger.errors import LedgerError
 from ledger.node import Node, NodeServices
 from ledger.settings import Settings
 
 log = logging.getLogger("eduledger.api")
 
-MAX_PASSED_BODY = 64 * 2**20  # above every limit of the node's own routes
 _HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization",
                          b"te", b"trailer", b"transfer-encoding", b"upgrade", b"content-length",
                          CLIENT_HEADER))
@@ -174,7 +175,7 @@ def _worker_main(lifeline: Connection, settings: Settings, chain_url: str, node_
                  shared: SharedState) -> None:
     shared.install_rate_limit()
     app = WorkerApp(settings, chain_url, node_socket, shared.generation)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", **server_options(settings)))
 
     def lifeline_watch() -> None:
         with contextlib.suppress(EOFError, OSError):
@@ -234,12 +235,11 @@ class WorkerApp:
                 return
 
     async def _pass_to_node(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await read_body(receive, MAX_PASSED_BODY)
-        except BodyTooLarge:
-            await send_json(send, 413, b'{"code":"too_large","message":"the request is too large"}')
-            return
-        except InvalidInput:  # the client went away: nobody to answer
+        try:  # the route's limit here already: an oversized body is never passed on
+            body = await read_limited(scope, receive, body_limit(scope["method"], scope["path"]))
+        except LedgerError as exc:
+            if exc.code != "disconnected":  # a client gone away has nobody to answer
+                await send_json(send, exc.http_status, json_bytes(exc.to_dict()))
             return
         client = scope.get("client")
         headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
@@ -283,7 +283,7 @@ def run_in_process(node: Node, settings: Settings, shared: SharedState, app: Any
     app.state.workers = workers
     workers.start()
     try:
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[public, private, rpc])
+        uvicorn.Server(uvicorn.Config(app, **server_options(settings))).run(sockets=[public, private, rpc])
     finally:
         workers.stop()
         with contextlib.suppress(FileNotFoundError):

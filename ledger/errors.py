@@ -41,6 +41,13 @@ class InvalidInput(LedgerError):
     http_status = 422
 
 
+class TooLarge(InvalidInput):
+    """A request, file or roster over its size limit (HTTP 413)."""
+
+    code = "too_large"
+    http_status = 413
+
+
 class NotFound(LedgerError):
     code = "not_found"
     http_status = 404

@@ -46,3 +46,23 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, exclusive: bool 
             tmp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def private_directory(directory: Path) -> Path:
+    """`directory`, created if need be, readable by its owner only (0700): a node's data
+    directory holds names, full credentials and the access log."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):  # not ours (a shared mount, say): leave it
+        os.chmod(directory, 0o700)
+    return directory
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite file `path` with mode 0600 before SQLite opens it, so that its
+    -wal and -shm files (which SQLite gives the database file's mode) are private too; an
+    existing file and its companions are made private."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(companion, 0o600)

@@ -25,6 +25,7 @@ PREFIX = "EDULEDGER_"
 # eth_account's default scrypt cost for v3 keystores (n=2**18, r=8, p=1: ~256 MiB, ~1 s).
 DEFAULT_KEYSTORE_SCRYPT_N = 2**18
 DEFAULT_WALLET_SCRYPT_N = 2**15
+SQLITE_FILE = "eduledger.sqlite3"  # the default store, in the data directory
 
 
 def _cores_beyond_the_first() -> int:
@@ -100,6 +101,9 @@ class Settings(_EnvSettings):
     signing_workers: int = Field(default_factory=_cores, ge=0)
     # Public endpoints (verify, share pages, DID documents): requests per client address.
     public_rate_limit: str = "600/minute"
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
+    # addresses or networks, "*" for any); empty: none, the client is the connection's peer.
+    trusted_proxies: str = ""
     keystore_passphrase: SecretStr | None = None
     keystore_passphrase_file: Path | None = None
     # The cost of new keystores; lowering it is for tests only.
@@ -121,7 +125,7 @@ class Settings(_EnvSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.data_dir / 'eduledger.sqlite3').resolve()}"
+        return f"sqlite:///{(self.data_dir / SQLITE_FILE).resolve()}"
 
     def keystore_secret(self) -> str:
         """The passphrase that unlocks organisation keystores; never printed or logged."""

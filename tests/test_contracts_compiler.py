@@ -87,7 +87,10 @@ def test_unwritable_cache_only_costs_time(sources: Path, tmp_path: Path,
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     result = compiler.compiled("Tiny", cache_dir=blocker / "cache", contracts_dir=sources)
-    assert result.abi
+    compiler.clear_memory_cache()
+    normal = compiler.compiled("Tiny", cache_dir=tmp_path / "ok", contracts_dir=sources)
+    assert (result.abi, result.bytecode) == (normal.abi, normal.bytecode) and normal.bytecode
+    assert not (blocker / "cache").exists()
 
 
 def test_default_cache_dir(monkeypatch, tmp_path: Path) -> None:

@@ -249,8 +249,8 @@ def test_presentation_with_foreign_disclosure_fails(env: Path) -> None:
         mixed = a["sd_jwt"] + foreign + "~"
         verdict = served.http.post("/v1/verify", json={"credential": mixed}).json()
         assert "claim_tampered" in verdict["failures"]
-        copied = copy.deepcopy(verdict)
-        assert json.dumps(copied)  # plain JSON all the way down
+        # Plain JSON all the way down: it survives a round trip unchanged.
+        assert json.loads(json.dumps(verdict)) == verdict == copy.deepcopy(verdict)
 
 
 def test_deeply_nested_json_is_refused_not_a_crash(env: Path) -> None:
@@ -294,5 +294,5 @@ def test_an_oversized_roster_is_refused_whole(env: Path) -> None:
         big = b"holder_name,student_id\n" + b"x" * (21 * 2**20)
         r = served.http.post("/v1/credentials?type=transcript", content=big,
                              headers={**served.as_org("school-a"), "Content-Type": "text/csv"})
-        assert r.status_code in (413, 422) and r.json()["code"] == "roster_too_large"
+        assert r.status_code == 413 and r.json()["code"] == "too_large"
         assert served.node.client.block_number() == head

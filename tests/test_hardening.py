@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from api.limits import body_limit
+from ledger.node import init_network
+from ledger.settings import Settings
+from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import served_network
+from tests.servers import free_port
 
 
 @pytest.fixture
@@ -91,3 +105,171 @@ def test_a_certificate_number_is_issued_once_per_issuer(env: Path) -> None:
         again = served.issue("school-a", "graduation", [graduation_row(1)])
         assert again.status_code == 409
         assert again.json()["details"]["numbers"][0]["credential_id"] == new_id
+
+
+# -- 9: no existence oracle across schools -----------------------------------------------------
+
+
+def test_another_schools_credential_looks_exactly_like_an_unknown_one(env: Path) -> None:
+    with served_network(env / "data") as served:
+        issued = served.issue("school-a", "graduation", [graduation_row(1)])
+        assert issued.status_code == 201, issued.text
+        theirs = issued.json()["credentials"][0]["credential_id"]
+        unknown = "urn:uuid:00000000-0000-4000-8000-000000000000"
+        school_b = served.as_org("school-b")
+        calls = [
+            lambda cid: served.http.post(f"/v1/credentials/{cid}/status", headers=school_b,
+                                         json={"action": "revoke", "reason": 1}),
+            lambda cid: served.http.post(f"/v1/credentials/{cid}/correct", headers=school_b,
+                                         json={"credential": graduation_row(1)}),
+            lambda cid: served.http.get(f"/v1/credentials/{cid}", headers=school_b,
+                                        params={"purpose": "existence probe"}),
+        ]
+        for call in calls:
+            a, b = call(theirs), call(unknown)
+            assert (a.status_code, b.status_code) == (404, 404), (a.text, b.text)
+            assert a.json() == {**b.json(), "message": b.json()["message"].replace(unknown, theirs)}
+            assert a.json()["code"] == "credential_not_found"
+        # Nothing changed, and the issuer and the bureau still may.
+        ok = served.http.post(f"/v1/credentials/{theirs}/status", headers=served.as_org("bureau"),
+                              json={"action": "suspend", "reason": 2})
+        assert ok.status_code == 200 and ok.json()["status"] == "suspended"
+
+
+# -- 2, 7, 8: the running service --------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _serve(data_dir: Path, **env: str) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    full = {**os.environ, "PYTHONPATH": str(REPO), "EDULEDGER_SIGNING_WORKERS": "0", **env}
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir),
+                             "--port", str(port), "--workers", "0"],
+                            env=full, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return f"http://127.0.0.1:{port}", proc
+
+
+def _up(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "serve died")
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("serve did not come up")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_forwarded_headers_count_only_from_named_proxies_and_the_data_is_private(env: Path) -> None:
+    data = env / "data"
+    base, proc = _serve(data, EDULEDGER_PUBLIC_RATE_LIMIT="5/hour")
+    try:
+        _up(base, proc)
+        did = "did:eduledger:1:0x" + "0" * 40 + ":1"
+        answers = [httpx.get(f"{base}/v1/dids/{did}",
+                             headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(8)]
+        # One client, however many addresses it claims: five, then refused.
+        assert answers[:5] == [404] * 5 and set(answers[5:]) == {429}, answers
+        # 7: the data directory and every file in it are the service user's alone.
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for path in [data / "eduledger.sqlite3", data / "eduledger.sqlite3-wal",
+                     data / "chain" / "chain.sqlite3", data / "api-keys.json"]:
+            assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        assert stat.S_IMODE((data / "chain").stat().st_mode) == 0o700
+    finally:
+        _stop(proc)
+    # Behind a proxy the operator names, each forwarded client has its own limit.
+    base, proc = _serve(data, EDULEDGER_PUBLIC_RATE_LIMIT="5/hour", EDULEDGER_TRUSTED_PROXIES="127.0.0.1")
+    try:
+        _up(base, proc)
+        answers = [httpx.get(f"{base}/v1/dids/{did}",
+                             headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(8)]
+        assert answers == [404] * 8
+    finally:
+        _stop(proc)
+
+
+def test_a_wrong_keystore_passphrase_stops_serve_before_it_listens(env: Path) -> None:
+    data = env / "data"
+    init_network(Settings(data_dir=data), DEMO_CONSORTIUM).close()
+    base, proc = _serve(data, EDULEDGER_KEYSTORE_PASSPHRASE="not the passphrase")
+    try:
+        assert proc.wait(timeout=120) == 2
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        assert err.strip().splitlines()[-1].startswith("eduledger: wrong passphrase for keystore of "), err
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(base + "/health", timeout=2)
+    finally:
+        _stop(proc)
+
+
+# -- 3: request bodies are held to a limit before they are read -------------------------------
+
+
+def _raw_request(base: str, head: str, body_chunks: list[bytes] | None = None) -> tuple[int, bytes, int]:
+    """Send `head` (and then chunks, while the server keeps reading) on a raw socket; the
+    status, the body of the answer, and how many body bytes the server let us send."""
+    host, port = base.removeprefix("http://").split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head.encode("latin-1"))
+        for chunk in body_chunks or []:
+            try:
+                sock.sendall(chunk)
+            except OSError:  # the server answered and closed: it read no further
+                break
+            sent += len(chunk)
+            sock.settimeout(0.0)
+            try:
+                if sock.recv(1, socket.MSG_PEEK):
+                    break  # the answer is there already
+            except BlockingIOError:
+                pass
+            finally:
+                sock.settimeout(30)
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += sock.recv(65536)
+        head_bytes, _, rest = reply.partition(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head_bytes.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        while len(rest) < length:
+            rest += sock.recv(65536)
+    return int(head_bytes.split(b" ")[1]), rest[:length], sent
+
+
+def test_oversized_bodies_are_refused_with_413_before_they_are_read(env: Path) -> None:
+    with served_network(env / "data") as served:
+        auth = served.as_org("school-a")["Authorization"]
+        cases = [("/v1/verify/batch", 100 * 2**20, ""), ("/v1/verify", 10 * 2**20, ""),
+                 ("/v1/claims/redeem", 2**20, ""), ("/v1/shares", 2**20, ""),
+                 ("/v1/credentials?type=transcript", 25 * 2**20, f"Authorization: {auth}\r\n")]
+        for path, size, extra in cases:
+            # Announced: refused at once, not a byte of the body read.
+            status, body, _ = _raw_request(served.base, f"POST {path} HTTP/1.1\r\nHost: x\r\n{extra}"
+                                           "Content-Type: application/json\r\n"
+                                           f"Content-Length: {size}\r\n\r\n")
+            assert status == 413, (path, body)
+            assert json.loads(body)["code"] == "too_large"
+            # Not announced (chunked): refused once the limit is passed; the rest is never read
+            # (what the socket buffers take aside: far less than the 48 MiB beyond the limit).
+            limit = body_limit("POST", path.split("?")[0])
+            chunk = b"4000\r\n" + b"[" * 0x4000 + b"\r\n"
+            status, body, sent = _raw_request(
+                served.base, f"POST {path} HTTP/1.1\r\nHost: x\r\n{extra}Content-Type: application/json\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n", [chunk] * ((limit + 48 * 2**20) // 0x4000))
+            assert status == 413 and json.loads(body)["code"] == "too_large", (path, body)
+            assert sent < limit + 16 * 2**20, (path, sent)
+        # Within the limits nothing changed: a small verification is answered as before.
+        r = served.http.post("/v1/verify/batch", json={"credentials": ["not a credential"]})
+        assert r.status_code == 200 and r.json()["count"] == 1

@@ -171,11 +171,11 @@ def test_a_credential_file_has_a_schema(world) -> None:  # type: ignore[no-untyp
 
 
 def sign_and_anchor(services: NodeServices, org_id: str, key: Ed25519PrivateKey, *,
-                    anchor: bool = True) -> tuple[str, AnchorProof | None]:
+                    anchor: bool = True, anchored_by: str | None = None) -> tuple[str, AnchorProof | None]:
     """A transcript that ``org_id`` signs with ``key`` and (unless ``anchor`` is false)
-    anchors itself in a batch of one, straight through the contracts."""
+    anchors itself (or ``anchored_by`` does) in a batch of one, straight through the contracts."""
     svc = services.credentials
-    keys = services.keys_for(org_id)
+    keys = services.keys_for(anchored_by or org_id)
     org = svc.deployment.organisations[org_id]
     did = issuer_did(svc.client.chain_id, svc.deployment.consortium, org["member_id"])
     row = parse_one(transcript_row(3, courses=2), CredentialType.TRANSCRIPT)
@@ -312,10 +312,10 @@ def test_suspend_reinstate_revoke(world) -> None:  # type: ignore[no-untyped-def
     assert failures(svc, sd_jwt, anchor) == ["suspended"]
     svc.change_status("school-a", cid, "reinstate")
     assert failures(svc, sd_jwt, anchor) == []
-    # Another school may not touch it; the bureau may.
+    # Another school may not touch it (nor learn that it exists); the bureau may.
     with pytest.raises(Exception) as err:
         svc.change_status("school-b", cid, "revoke")
-    assert getattr(err.value, "code", "") == "not_issuer"
+    assert getattr(err.value, "code", "") == "credential_not_found"
     svc.change_status("bureau", cid, "revoke", reason=9)
     assert failures(svc, sd_jwt, anchor) == ["revoked"]
     assert svc.get(cid).status == "revoked"
@@ -373,3 +373,73 @@ def test_holder_binding_and_shares(world, tmp_path: Path) -> None:  # type: igno
     assert svc.verify_share(share.id)[1].failures == []
     _, late = svc.verify_share(share.id, now=datetime.now(UTC) + timedelta(days=2))
     assert late.failures == ["share_expired"]
+
+
+# -- guards that a one-line change of the code would remove (issue 18, item 13) -------------------
+
+
+def test_a_root_anchored_by_another_member_than_the_issuer_does_not_count(world) -> None:  # type: ignore[no-untyped-def]
+    """School B anchors a transcript that school A signed: the anchor is not A's."""
+    services, svc = world
+    sd_jwt, anchor = sign_and_anchor(services, "school-a", services.keys_for("school-a").ed25519_private,
+                                     anchored_by="school-b")
+    result = svc.verifier.verify(sd_jwt, anchor)
+    assert result.failures == ["not_anchored"]
+    assert next(c for c in result.checks if c.name == "anchor").details == {
+        "problem": "the root was anchored by another member than the issuer"}
+    # Anchored by A itself, the same kind of file passes.
+    sd_jwt, anchor = sign_and_anchor(services, "school-a", services.keys_for("school-a").ed25519_private)
+    assert failures(svc, sd_jwt, anchor) == []
+
+
+def test_the_default_status_source_is_read_fresh(world) -> None:  # type: ignore[no-untyped-def]
+    """A verifier that reads statuses straight from the contract sees a revocation made after
+    its first answer: the status is never remembered."""
+    services, svc = world
+    sd_jwt, anchor, cid = issue_one(svc)
+    fresh = CredentialVerifier(svc.client, svc.deployment.anchor_registry)
+    assert fresh.verify(sd_jwt, anchor).failures == []
+    svc.change_status("school-a", cid, "revoke", reason=4)
+    assert fresh.verify(sd_jwt, anchor).failures == ["revoked"]
+
+
+def test_validity_and_share_expiry_end_at_their_instant(world) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    until = (datetime.now(CHINA_TZ) + timedelta(days=3)).date().isoformat()
+    sd_jwt, anchor, cid = issue_one(svc, valid_until=until)
+    valid_until = datetime.fromisoformat(
+        sdjwt.parse(sd_jwt).payload["validUntil"].replace("Z", "+00:00")).timestamp()
+    assert failures(svc, sd_jwt, anchor, now=valid_until - 1) == []
+    assert failures(svc, sd_jwt, anchor, now=valid_until) == ["expired"]
+
+    from ledger.credentials.service import _claim_key, claim_code  # noqa: PLC2701
+
+    holder = Ed25519PrivateKey.generate()
+    bound = svc.redeem(claim_code(_claim_key(svc.keys.keys_for("school-a")), cid),
+                       jose.ed25519_jwk(holder.public_key()))["sd_jwt"]
+    aud = "https://verifier.example"
+    share, _ = svc.create_share(sdjwt.add_key_binding(bound, holder_key=holder, aud=aud, nonce="n"), 1,
+                                audience=aud, anchor=anchor)
+    assert svc.verify_share(share.id, now=share.expires_at - timedelta(microseconds=1))[1].failures == []
+    assert svc.verify_share(share.id, now=share.expires_at)[1].failures == ["share_expired"]
+
+
+def test_a_share_is_withdrawn_only_with_its_token(world) -> None:  # type: ignore[no-untyped-def]
+    _, svc = world
+    _, anchor, cid = issue_one(svc)
+    from ledger.credentials.service import _claim_key, claim_code  # noqa: PLC2701
+
+    holder = Ed25519PrivateKey.generate()
+    bound = svc.redeem(claim_code(_claim_key(svc.keys.keys_for("school-a")), cid),
+                       jose.ed25519_jwk(holder.public_key()))["sd_jwt"]
+    aud = "https://verifier.example"
+    share, token = svc.create_share(sdjwt.add_key_binding(bound, holder_key=holder, aud=aud, nonce="n"), 30,
+                                    audience=aud, anchor=anchor)
+    for wrong in ("", "x", token[:-1], token + "x", token.upper() if token != token.upper() else "y"):
+        with pytest.raises(PermissionDenied) as refused:
+            svc.withdraw_share(share.id, wrong)
+        assert refused.value.code == "bad_withdraw_token"
+        assert svc.get_share(share.id).withdrawn_at is None
+        assert svc.verify_share(share.id)[1].failures == []
+    svc.withdraw_share(share.id, token)
+    assert svc.verify_share(share.id)[1].failures == ["share_withdrawn"]

@@ -15,13 +15,14 @@ from node_config.besu import DEFAULT_CHAIN_ID, DEFAULT_EVM_FORK, EVM_FORKS, gene
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from api.app import create_app, server_options
     from ledger.credentials.signing import shared_pool
-    from ledger.node import ensure_network
+    from ledger.node import NodeServices, ensure_network
 
     settings = node_settings(args)
     node = ensure_network(settings, Path(settings.consortium_file or DEMO_CONSORTIUM))
     try:
+        NodeServices(node).check_keys()  # a wrong passphrase stops here, before /health says ok
         print(f"eduledger: chain {node.client.chain_id}, head {node.client.block_number()}, "
               f"serving on http://{settings.host}:{settings.port}", file=sys.stderr)
         # The node signs large rosters on a pool of processes: start it now, not at the first
@@ -34,7 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             shared.install_rate_limit()
             run_in_process(node, settings, shared, create_app(node, status_generation=shared.generation))
         else:
-            uvicorn.run(create_app(node), host=settings.host, port=settings.port, log_level="warning")
+            uvicorn.run(create_app(node), host=settings.host, port=settings.port, **server_options(settings))
     finally:
         node.close()
     return 0

@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited
 from api.deps import ClientAddress, Services
+from api.limits import MAX_CREDENTIAL_CHARS
 from api.pages import error_page, share_page
-from api.verification import MAX_CREDENTIAL_CHARS, VerifyOne, verify_item, verify_request
+from api.verification import VerifyOne, verify_item, verify_request
 from ledger.anchoring.proof import AnchorProof
 from ledger.credentials.messages import message
 from ledger.errors import InvalidInput, LedgerError

@@ -13,14 +13,11 @@ from api.deps import Services
 
 router = APIRouter()
 
-MAX_RPC_BODY = 2 * 1024 * 1024
 
 
 @router.post("/rpc")
 async def rpc(request: Request, services: Services) -> JSONResponse:
-    body = await request.body()
-    if len(body) > MAX_RPC_BODY:
-        return _error(-32600, "request too large", 413)
+    body = await request.body()  # within MAX_RPC_BODY (api.limits)
     try:
         payload: Any = json.loads(body)
     except ValueError:

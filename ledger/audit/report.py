@@ -17,9 +17,7 @@ anchored, which must hold the auditor role.
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from ledger.canonical import canonical_json
 from ledger.errors import InvalidInput
 from ledger.merkle import MerkleTree, keccak256
+from ledger.spreadsheet import csv_text
 
 if TYPE_CHECKING:
     from ledger.anchoring import AnchoringAPI
@@ -199,15 +198,14 @@ def verify_report(report_json: Mapping[str, Any] | str | bytes, signature: bytes
 
 
 def to_csv(report: Mapping[str, Any]) -> str:
-    """One line per finding (after a header): seq, kind, 中文, item, details (JSON)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["seq", "kind", "kind_zh", "item", "details"])
+    """One line per finding (after a header): seq, kind, 中文, item, details (JSON); no cell
+    is a formula when a spreadsheet opens it (ledger.spreadsheet)."""
+    rows: list[list[object]] = [["seq", "kind", "kind_zh", "item", "details"]]
     for finding in report.get("findings", []):
         kind = str(finding["kind"])
-        writer.writerow([finding["seq"], kind, FINDING_KINDS.get(kind, ("",))[0], finding["item"],
-                         canonical_json(finding.get("details", {})).decode("utf-8")])
-    return out.getvalue()
+        rows.append([finding["seq"], kind, FINDING_KINDS.get(kind, ("",))[0], finding["item"],
+                     canonical_json(finding.get("details", {})).decode("utf-8")])
+    return csv_text(rows)
 
 
 # --- HTML -----------------------------------------------------------------------------

@@ -17,13 +17,14 @@ from pathlib import Path
 from eth.db.backends.base import BaseDB
 
 from ledger.errors import StoreLocked
+from ledger.fileio import private_directory, private_sqlite_file
 
 _DELETED = object()
 
 
 class SqliteKV(BaseDB):
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_directory(directory)
         # Only one process may own the store: py-evm keeps the head in memory too.
         self._lock_file = open(directory / "LOCK", "a+")  # noqa: SIM115
         try:
@@ -37,6 +38,7 @@ class SqliteKV(BaseDB):
         self._lock_file.truncate(0)
         self._lock_file.write(str(os.getpid()))
         self._lock_file.flush()
+        private_sqlite_file(directory / "chain.sqlite3")
         self._conn = sqlite3.connect(
             directory / "chain.sqlite3", isolation_level=None, check_same_thread=False
         )

@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger.anchoring.proof import AnchorProof, refuse_unknown_fields
 from ledger.canonical import canonical_json
-from ledger.errors import InvalidInput
+from ledger.errors import InvalidInput, TooLarge
 from ledger.merkle import keccak256
 
 FILE_FORMAT = "eduledger-credential/1"
@@ -38,7 +38,7 @@ def read_credential(data: str | bytes | dict[str, Any]) -> tuple[str, AnchorProo
     """A credential envelope (JSON) or a bare compact SD-JWT → (sd_jwt, anchor proof)."""
     if isinstance(data, bytes):
         if len(data) > MAX_FILE_BYTES:
-            raise InvalidInput("the credential is too large", code="too_large")
+            raise TooLarge(f"the credential is larger than {MAX_FILE_BYTES} bytes")
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -46,7 +46,7 @@ def read_credential(data: str | bytes | dict[str, Any]) -> tuple[str, AnchorProo
     if isinstance(data, str):
         text = data.strip()
         if len(text) > MAX_FILE_BYTES:
-            raise InvalidInput("the credential is too large", code="too_large")
+            raise TooLarge(f"the credential is larger than {MAX_FILE_BYTES} bytes")
         if not text.startswith("{"):
             return text, None
         try:

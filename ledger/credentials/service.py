@@ -357,6 +357,14 @@ class CredentialService:
             raise NotFound(f"no credential {credential_id}", code="credential_not_found")
         return record
 
+    def issued_by(self, org_id: str, credential_id: str) -> CredentialRecord:
+        """A credential `org_id` issued. Another issuer's credential is "not found" exactly as
+        an unknown id is: a school cannot learn which ids exist elsewhere."""
+        record = self.get(credential_id)
+        if record.issuer_org != org_id:
+            raise NotFound(f"no credential {credential_id}", code="credential_not_found")
+        return record
+
     # -- redeeming ---------------------------------------------------------------------
 
     def redeem(self, code: str, holder_jwk: Any) -> dict[str, Any]:
@@ -396,11 +404,9 @@ class CredentialService:
     def change_status(self, actor_org: str, credential_id: str, action: str, *,
                       reason: int = 0, note: str | None = None,
                       superseded_by: str | None = None) -> CredentialRecord:
-        record = self.get(credential_id)
         actor = self._org(actor_org)
-        if actor_org != record.issuer_org and actor["role"] != "bureau":
-            raise PermissionDenied("only the issuer or the bureau may change a credential's status",
-                                   code="not_issuer")
+        record = (self.get(credential_id) if actor["role"] == "bureau"
+                  else self.issued_by(actor_org, credential_id))
         _check_reason(reason)
         _check_note(note)
         anchor = self.anchor_for_leaf(bytes.fromhex(record.leaf_hash[2:]))
@@ -434,9 +440,7 @@ class CredentialService:
     def correct(self, actor_org: str, credential_id: str, row: Any, *, reason: int = 0,
                 note: str | None = None) -> tuple[IssuedBatch, CredentialRecord]:
         """Issue a corrected credential and mark the old one superseded by it."""
-        old = self.get(credential_id)
-        if actor_org != old.issuer_org:
-            raise PermissionDenied("only the issuer may correct a credential", code="not_issuer")
+        old = self.issued_by(actor_org, credential_id)
         if old.status == "superseded":
             raise Conflict("this credential has already been corrected", code="already_superseded")
         _check_reason(reason)

@@ -11,9 +11,10 @@ from ledger.chain import ChainAPI, ChainClient, EmbeddedChain, RpcDispatcher, em
 from ledger.consortium.deployment import Deployment
 from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.errors import NotFound
+from ledger.fileio import private_directory, private_sqlite_file
 from ledger.indexer import Indexer, project_leaf_status
 from ledger.keys import AccountSource
-from ledger.settings import Settings
+from ledger.settings import SQLITE_FILE, Settings
 from ledger.store import make_engine, migrate
 
 __all__ = ["Node"]
@@ -26,7 +27,9 @@ class Node:
         self.chain: EmbeddedChain | None = None
         self.dispatcher: RpcDispatcher | None = None
         self._indexer: Indexer | None = None
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.data_dir)
+        if not settings.database_url:  # the default SQLite store lives in the data directory
+            private_sqlite_file(settings.data_dir / SQLITE_FILE)
         self.engine = make_engine(settings.resolved_database_url())
         if migrate_schema:  # not in a serving node's worker processes: the node did it
             migrate(self.engine)

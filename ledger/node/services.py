@@ -24,7 +24,7 @@ from ledger.consortium.views import network_view
 from ledger.credentials.did import member_did_document
 from ledger.credentials.service import CredentialService
 from ledger.indexer import IndexedLeafStatus
-from ledger.keys import Keyring, OrganisationKeys
+from ledger.keys import Keyring, OrganisationKeys, keystore_path
 from ledger.node.node import Node
 from ledger.store import session_scope
 
@@ -55,6 +55,17 @@ class NodeServices:
 
     def keys_for(self, org_id: str) -> OrganisationKeys:
         return self.keyring.keys_for(org_id)
+
+    def check_keys(self) -> list[str]:
+        """Unlock every organisation keystore this node holds, so that a wrong passphrase
+        stops ``serve`` at start-up instead of failing the first issuance; returns the
+        organisations unlocked (the keys stay cached for their first use)."""
+        unlocked = []
+        for org_id in self.deployment.organisations:
+            if keystore_path(self.node.settings.keystore_dir, org_id).exists():
+                self.keys_for(org_id)
+                unlocked.append(org_id)
+        return unlocked
 
     @cached_property
     def anchoring(self) -> AnchoringService:

@@ -21,6 +21,7 @@ from ledger.consortium.network import (
     organisation_keys,
 )
 from ledger.errors import Conflict
+from ledger.fileio import private_directory
 from ledger.node.node import Node
 from ledger.settings import Settings
 
@@ -39,7 +40,7 @@ def init_network(settings: Settings, config: Path, *, open_node: OpenNode = Node
         raise Conflict(f"{settings.chain_dir} holds a chain but no deployment record: an earlier "
                        "initialisation was interrupted; remove the directory and run again",
                        code="partial_initialisation")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(data_dir)
     keys = organisation_keys(settings, definition)
     node = open_node(settings, alloc={k.address: GENESIS_BALANCE for k in keys.values()})
     try:

@@ -1,0 +1,88 @@
+"""Request bodies have a size limit per route, enforced before any route reads them.
+
+A body announced larger than its route's limit (``Content-Length``) is refused at once
+with 413, without reading it; one that turns out larger while it streams is refused as
+soon as it passes the limit (the rest is never read). Within the limit, the body is read
+here and handed to the route as it came. Every limit is in the OpenAPI description.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.types import Message, Receive, Scope
+
+from ledger.errors import InvalidInput, TooLarge
+
+__all__ = ["DEFAULT_LIMIT", "ROUTE_LIMITS", "body_limit", "read_limited", "replay"]
+
+KIB, MIB = 1024, 1024 * 1024
+MAX_CREDENTIAL_CHARS = 256 * KIB  # one credential or presentation, as text
+MAX_VERIFY_BODY = MAX_CREDENTIAL_CHARS + 4 * KIB
+MAX_ROSTER_BYTES = 20 * MIB
+MAX_VERIFY_BATCH_BODY = 32 * MIB  # up to 1,000 credentials
+MAX_RPC_BODY = 2 * MIB
+DEFAULT_LIMIT = 64 * KIB
+
+# (method, path pattern, limit in bytes): the first that matches applies.
+ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
+    ("POST", re.compile(r"/v1/credentials"), MAX_ROSTER_BYTES),
+    ("POST", re.compile(r"/v1/credentials/[^/]+/correct"), 1 * MIB),
+    ("POST", re.compile(r"/v1/verify"), MAX_VERIFY_BODY),
+    ("POST", re.compile(r"/v1/verify/batch"), MAX_VERIFY_BATCH_BODY),
+    ("POST", re.compile(r"/v1/shares"), MAX_CREDENTIAL_CHARS + 8 * KIB),
+    ("POST", re.compile(r"/v1/claims/redeem"), 16 * KIB),
+    ("POST", re.compile(r"/rpc"), MAX_RPC_BODY),
+)
+
+
+def body_limit(method: str, path: str) -> int:
+    for route_method, pattern, limit in ROUTE_LIMITS:
+        if method == route_method and pattern.fullmatch(path):
+            return limit
+    return DEFAULT_LIMIT
+
+
+def too_large(limit: int) -> TooLarge:
+    shown = f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit // KIB} KiB"
+    return TooLarge(f"the request body is larger than {shown}, this endpoint's limit",
+                    limit_bytes=limit)
+
+
+async def read_limited(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body, or TooLarge (by Content-Length before reading, or once the bytes read
+    pass `limit`); InvalidInput ``disconnected`` if the client goes away first."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            if not value.isdigit():
+                raise InvalidInput("Content-Length is not a number", code="bad_content_length")
+            if int(value) > limit:
+                raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise InvalidInput("the client went away", code="disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the route `body` (already read), then waits for the client's
+    disconnect as the original would."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
