@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ from ledger.settings import Settings
 from ledger.store import make_engine
 from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import transcript_row
-from tests.servers import free_port
+from tests.servers import free_port, serve_process, stop_process, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 PASSPHRASE = "outage passphrase"
@@ -49,38 +47,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _serve(data_dir: Path, port: int, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    full = {**os.environ, "PYTHONPATH": str(REPO), "EDULEDGER_SIGNING_WORKERS": "0", **env}
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir),
-                                 "--port", str(port), "--workers", "0"],
-                                env=full, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait_up(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(log.read_text(errors="replace")[-3000:])
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not come up")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 def _batch(data_dir: Path, key: str) -> Any:
     engine = make_engine(Settings(data_dir=data_dir).resolved_database_url())
     try:
@@ -96,10 +62,10 @@ def test_a_batch_accepted_during_a_chain_outage_is_anchored_when_the_chain_retur
     port_a, port_b = free_port(), free_port()
     log_a, log_b = env / "a.log", env / "b.log"
     rpc = f"http://127.0.0.1:{port_a}/rpc"
-    a = _serve(node_a, port_a, log_a)
+    a = serve_process(node_a, port_a, log=log_a)
     b = None
     try:
-        _wait_up(f"http://127.0.0.1:{port_a}", a, log_a)
+        wait_healthy(f"http://127.0.0.1:{port_a}", a, log_a)
         # B's organisations are funded by A's bureau, whose key A's set-up created.
         funder = load_keystore(node_a / "keystore", "bureau", PASSPHRASE).account.key.hex()
         os.environ["EDULEDGER_FUNDER_KEY"] = funder
@@ -108,9 +74,9 @@ def test_a_batch_accepted_during_a_chain_outage_is_anchored_when_the_chain_retur
         finally:
             del os.environ["EDULEDGER_FUNDER_KEY"]
         keys = json.loads((node_b / "api-keys.json").read_text())
-        b = _serve(node_b, port_b, log_b, EDULEDGER_RPC_URL=rpc)
+        b = serve_process(node_b, port_b, log=log_b, EDULEDGER_RPC_URL=rpc)
         base_b = f"http://127.0.0.1:{port_b}"
-        _wait_up(base_b, b, log_b)
+        wait_healthy(base_b, b, log_b)
 
         roster = {"type": "transcript", "credentials": [transcript_row(n) for n in range(3000)]}
         headers = {"Authorization": f"Bearer {keys['school-a']}", "Idempotency-Key": "outage-1"}
@@ -136,8 +102,8 @@ def test_a_batch_accepted_during_a_chain_outage_is_anchored_when_the_chain_retur
         assert accepted is not None and accepted.status == "pending"  # accepted, kept, not anchored
 
         # A comes back (same data directory: its chain is durable); B is not restarted.
-        a = _serve(node_a, port_a, log_a)
-        _wait_up(f"http://127.0.0.1:{port_a}", a, log_a)
+        a = serve_process(node_a, port_a, log=log_a)
+        wait_healthy(f"http://127.0.0.1:{port_a}", a, log_a)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             row = _batch(node_b, "school-a:outage-1")
@@ -158,5 +124,5 @@ def test_a_batch_accepted_during_a_chain_outage_is_anchored_when_the_chain_retur
         assert len(logs) == 1
     finally:
         if b is not None:
-            _stop(b)
-        _stop(a)
+            stop_process(b)
+        stop_process(a)

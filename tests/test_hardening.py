@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import stat
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +17,7 @@ from ledger.node import init_network
 from ledger.settings import Settings
 from node_config import DEMO_CONSORTIUM
 from tests.credential_fixtures import served_network
-from tests.servers import free_port
+from tests.servers import free_port, serve_process, stop_process, wait_healthy
 
 
 @pytest.fixture
@@ -138,43 +134,16 @@ def test_another_schools_credential_looks_exactly_like_an_unknown_one(env: Path)
 
 # -- 2, 7, 8: the running service --------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 def _serve(data_dir: Path, **env: str) -> tuple[str, subprocess.Popen[bytes]]:
     port = free_port()
-    full = {**os.environ, "PYTHONPATH": str(REPO), "EDULEDGER_SIGNING_WORKERS": "0", **env}
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir),
-                             "--port", str(port), "--workers", "0"],
-                            env=full, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return f"http://127.0.0.1:{port}", proc
-
-
-def _up(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read().decode() if proc.stderr else "serve died")
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not come up")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+    return f"http://127.0.0.1:{port}", serve_process(data_dir, port, **env)
 
 
 def test_forwarded_headers_count_only_from_named_proxies_and_the_data_is_private(env: Path) -> None:
     data = env / "data"
     base, proc = _serve(data, EDULEDGER_PUBLIC_RATE_LIMIT="5/hour")
     try:
-        _up(base, proc)
+        wait_healthy(base, proc)
         did = "did:eduledger:1:0x" + "0" * 40 + ":1"
         answers = [httpx.get(f"{base}/v1/dids/{did}",
                              headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(8)]
@@ -187,16 +156,16 @@ def test_forwarded_headers_count_only_from_named_proxies_and_the_data_is_private
             assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600, path
         assert stat.S_IMODE((data / "chain").stat().st_mode) == 0o700
     finally:
-        _stop(proc)
+        stop_process(proc)
     # Behind a proxy the operator names, each forwarded client has its own limit.
     base, proc = _serve(data, EDULEDGER_PUBLIC_RATE_LIMIT="5/hour", EDULEDGER_TRUSTED_PROXIES="127.0.0.1")
     try:
-        _up(base, proc)
+        wait_healthy(base, proc)
         answers = [httpx.get(f"{base}/v1/dids/{did}",
                              headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code for i in range(8)]
         assert answers == [404] * 8
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def test_a_wrong_keystore_passphrase_stops_serve_before_it_listens(env: Path) -> None:
@@ -210,7 +179,7 @@ def test_a_wrong_keystore_passphrase_stops_serve_before_it_listens(env: Path) ->
         with pytest.raises(httpx.HTTPError):
             httpx.get(base + "/health", timeout=2)
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 # -- 3: request bodies are held to a limit before they are read -------------------------------

@@ -378,6 +378,19 @@ def test_holder_binding_and_shares(world, tmp_path: Path) -> None:  # type: igno
 # -- guards that a one-line change of the code would remove (issue 18, item 13) -------------------
 
 
+def redeemed_and_shared(svc: CredentialService, cid: str, anchor: AnchorProof, *,
+                        days: int) -> tuple[Any, str]:
+    """The credential redeemed into a fresh holder key, and shared for `days`: (share, token)."""
+    from ledger.credentials.service import _claim_key, claim_code  # noqa: PLC2701
+
+    holder = Ed25519PrivateKey.generate()
+    bound = svc.redeem(claim_code(_claim_key(svc.keys.keys_for("school-a")), cid),
+                       jose.ed25519_jwk(holder.public_key()))["sd_jwt"]
+    aud = "https://verifier.example"
+    return svc.create_share(sdjwt.add_key_binding(bound, holder_key=holder, aud=aud, nonce="n"), days,
+                            audience=aud, anchor=anchor)
+
+
 def test_a_root_anchored_by_another_member_than_the_issuer_does_not_count(world) -> None:  # type: ignore[no-untyped-def]
     """School B anchors a transcript that school A signed: the anchor is not A's."""
     services, svc = world
@@ -412,14 +425,7 @@ def test_validity_and_share_expiry_end_at_their_instant(world) -> None:  # type:
     assert failures(svc, sd_jwt, anchor, now=valid_until - 1) == []
     assert failures(svc, sd_jwt, anchor, now=valid_until) == ["expired"]
 
-    from ledger.credentials.service import _claim_key, claim_code  # noqa: PLC2701
-
-    holder = Ed25519PrivateKey.generate()
-    bound = svc.redeem(claim_code(_claim_key(svc.keys.keys_for("school-a")), cid),
-                       jose.ed25519_jwk(holder.public_key()))["sd_jwt"]
-    aud = "https://verifier.example"
-    share, _ = svc.create_share(sdjwt.add_key_binding(bound, holder_key=holder, aud=aud, nonce="n"), 1,
-                                audience=aud, anchor=anchor)
+    share, _ = redeemed_and_shared(svc, cid, anchor, days=1)
     assert svc.verify_share(share.id, now=share.expires_at - timedelta(microseconds=1))[1].failures == []
     assert svc.verify_share(share.id, now=share.expires_at)[1].failures == ["share_expired"]
 
@@ -427,14 +433,7 @@ def test_validity_and_share_expiry_end_at_their_instant(world) -> None:  # type:
 def test_a_share_is_withdrawn_only_with_its_token(world) -> None:  # type: ignore[no-untyped-def]
     _, svc = world
     _, anchor, cid = issue_one(svc)
-    from ledger.credentials.service import _claim_key, claim_code  # noqa: PLC2701
-
-    holder = Ed25519PrivateKey.generate()
-    bound = svc.redeem(claim_code(_claim_key(svc.keys.keys_for("school-a")), cid),
-                       jose.ed25519_jwk(holder.public_key()))["sd_jwt"]
-    aud = "https://verifier.example"
-    share, token = svc.create_share(sdjwt.add_key_binding(bound, holder_key=holder, aud=aud, nonce="n"), 30,
-                                    audience=aud, anchor=anchor)
+    share, token = redeemed_and_shared(svc, cid, anchor, days=30)
     for wrong in ("", "x", token[:-1], token + "x", token.upper() if token != token.upper() else "y"):
         with pytest.raises(PermissionDenied) as refused:
             svc.withdraw_share(share.id, wrong)
