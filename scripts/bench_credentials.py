@@ -30,10 +30,7 @@ from ledger.credentials.jose import ed25519_jwk  # noqa: E402
 from ledger.credentials.roster import parse_roster  # noqa: E402
 from ledger.credentials.signing import shared_pool  # noqa: E402
 from ledger.credentials.types import CredentialType  # noqa: E402
-from ledger.node import (
-    NodeServices,  # noqa: E402
-    init_network,  # noqa: E402
-)
+from ledger.node import NodeServices, init_network  # noqa: E402
 from ledger.settings import Settings  # noqa: E402
 from node_config import DEMO_CONSORTIUM  # noqa: E402
 from tests.credential_fixtures import transcript_row  # noqa: E402
@@ -104,7 +101,7 @@ def main() -> int:
         for size in sizes:
             b = batch if size == args.count else services.credentials.issue(
                 "school-a", CredentialType.TRANSCRIPT, rows[:size])
-            receipt = node.client.w3.eth.get_transaction_receipt(b.credentials[0].anchor.tx_hash)
+            receipt = node.client.receipt(b.credentials[0].anchor.tx_hash or "")
             print(f"  batch of {size:>6}: {receipt['gasUsed'] / size:,.1f} gas per credential "
                   f"({receipt['gasUsed']} for the batch)")
 
