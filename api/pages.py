@@ -1,13 +1,34 @@
-"""The verification page an employer's phone opens from a QR code, in Chinese and English."""
+"""The HTML pages, in Chinese and English, rendered from the Jinja2 templates in
+``api/templates/``: the verification page an employer's phone opens from a QR code, the
+error page, and the integrity audit report.
+
+Each function here only prepares plain data (texts, label lookups, formatting); the
+templates lay it out. Autoescaping is on and undefined names are errors, so every value
+reaches the page escaped, and a template asking for something not prepared fails loudly.
+"""
 
 from __future__ import annotations
 
-from html import escape
+import json
+from collections.abc import Mapping
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
 from ledger.audit.integrity import AuditReport
-from ledger.audit.report import to_html
+from ledger.audit.report import FINDING_KINDS
 from ledger.credentials.types import CLAIM_LABELS, CredentialType
+
+__all__ = ["CHECK_LABELS", "OUTCOME", "audit_report_page", "environment", "error_page", "share_page"]
+
+environment = Environment(
+    loader=PackageLoader("api", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=False,
+)
 
 CHECK_LABELS = {
     "format": ("格式", "Format"), "issuer": ("签发机构", "Issuer"),
@@ -19,6 +40,18 @@ CHECK_LABELS = {
 }
 OUTCOME = {"passed": ("✔", "通过 Passed"), "failed": ("✘", "未通过 Failed"),
            "skipped": ("–", "未检查 Not checked")}
+
+
+def _render(template: str, **data: Any) -> str:
+    return environment.get_template(template).render(**data)
+
+
+def _text(value: Any) -> str:
+    """A value as the page shows it: nothing for None."""
+    return "" if value is None else str(value)
+
+
+# --- the share page ----------------------------------------------------------------------
 
 
 def _label(path: str) -> str:
@@ -47,7 +80,7 @@ def _value(value: Any, context: str = "") -> str:
     return str(value)
 
 
-def _claim_rows(disclosed: list[dict[str, Any]]) -> list[str]:
+def _claims(disclosed: list[dict[str, Any]]) -> list[dict[str, str]]:
     """One row per disclosed claim; a container whose parts are disclosed one by one (the
     transcript's course list) is shown through those parts, not twice."""
     paths = [item["path"] for item in disclosed]
@@ -60,8 +93,7 @@ def _claim_rows(disclosed: list[dict[str, Any]]) -> list[str]:
         if _is_element(path.rsplit(".", 1)[0]):
             continue  # a field of a listed element: shown inside the element's row
         context = ".".join(p for p in path.split(".")[1:] if not p.isdigit())
-        rows.append(f"<tr><th>{escape(_label(path))}</th>"
-                    f"<td>{escape(_value(item['value'], context))}</td></tr>")
+        rows.append({"label": _label(path), "value": _value(item["value"], context)})
     return rows
 
 
@@ -69,63 +101,89 @@ def _is_element(path: str) -> bool:
     return path.rsplit(".", 1)[-1].isdigit()
 
 
+def _check(check: Mapping[str, Any]) -> dict[str, str]:
+    outcome = str(check["outcome"])
+    mark, word = OUTCOME.get(outcome, ("?", outcome))
+    zh, en = CHECK_LABELS.get(check["check"], (check["check"], check["check"]))
+    return {"outcome": outcome, "mark": mark, "word": word, "zh": zh, "en": en,
+            "message_zh": _text(check.get("message_zh")), "message_en": _text(check.get("message"))}
+
+
 def share_page(result: dict[str, Any]) -> str:
-    valid = result.get("valid")
+    """A verification result (``Verification.to_dict()`` and the share) as the share page."""
     ctype = result.get("credential_type")
     kind = CredentialType(ctype) if ctype in {t.value for t in CredentialType} else None
-    title_zh, title_en = ("凭证有效", "Credential is valid") if valid else ("凭证无效", "Credential is NOT valid")
     issuer = result.get("issuer") or {}
-    rows = _claim_rows(result.get("disclosed", []))
-    checks = []
-    for check in result.get("checks", []):
-        mark, word = OUTCOME.get(check["outcome"], ("?", check["outcome"]))
-        zh, en = CHECK_LABELS.get(check["check"], (check["check"], check["check"]))
-        checks.append(
-            f'<li class="{escape(check["outcome"])}"><span class="mark">{mark}</span> '
-            f"<b>{escape(zh)} {escape(en)}</b> — {escape(word)}"
-            + ("" if check["outcome"] == "passed" else
-               f'<br><span lang="zh">{escape(check["message_zh"])}</span>'
-               f'<br><span lang="en">{escape(check["message"])}</span>')
-            + "</li>")
-    kind_text = f"{kind.label_zh} {kind.label_en}" if kind else "—"
-    failed = [c for c in result.get("checks", []) if c["outcome"] == "failed"]
-    reasons = "".join(f'<p lang="zh">{escape(c["message_zh"])}</p><p lang="en">{escape(c["message"])}</p>'
-                      for c in failed)
-    return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title_zh)} · {escape(title_en)} — eduledger</title>
-<style>
-body{{font-family:system-ui,"PingFang SC","Noto Sans CJK SC",sans-serif;margin:0;padding:1rem;max-width:44rem;margin:auto;color:#1a1a1a}}
-.banner{{padding:1rem;border-radius:.5rem;color:#fff;background:{"#1e7d32" if valid else "#b71c1c"}}}
-.banner h1{{margin:0;font-size:1.4rem}} .banner p{{margin:.3rem 0 0}} table{{border-collapse:collapse;width:100%;margin:1rem 0}}
-th,td{{text-align:left;padding:.4rem;border-bottom:1px solid #ddd;vertical-align:top}} th{{width:40%;font-weight:600}}
-ul{{list-style:none;padding:0}} li{{padding:.5rem 0;border-bottom:1px solid #eee}}
-li.failed{{color:#b71c1c}} li.skipped{{color:#777}} .mark{{font-weight:bold}} small{{color:#555}} .did{{word-break:break-all}}
-</style></head><body>
-<div class="banner"><h1>{escape(title_zh)} · {escape(title_en)}</h1>{reasons}</div>
-<table>
-<tr><th>凭证类型 Credential type</th><td>{escape(kind_text)}</td></tr>
-<tr><th>签发机构 Issuer</th><td>{escape(str(issuer.get("name") or "—"))}<br><small class="did">{escape(str(issuer.get("id") or ""))}</small></td></tr>
-<tr><th>签发时间 Issued</th><td>{escape(str(result.get("issued_at") or "—"))}</td></tr>
-<tr><th>存证时间 Anchored</th><td>{escape(str(result.get("anchored_at") or "—"))}</td></tr>
-</table>
-<h2>出示的信息 Disclosed claims</h2>
-<table>{"".join(rows) or "<tr><td>— 无 None</td></tr>"}</table>
-<h2>核验项目 Checks</h2>
-<ul>{"".join(checks)}</ul>
-<p><small>核验依据区块链上的记录，不依赖任何单一机构的数据库。 Checked against the ledger, not against any one organisation's database.</small></p>
-</body></html>"""
+    checks = result.get("checks", [])
+    return _render(
+        "share.html",
+        valid=bool(result.get("valid")),
+        reasons=[{"zh": _text(c["message_zh"]), "en": _text(c["message"])}
+                 for c in checks if c["outcome"] == "failed"],
+        credential_type=f"{kind.label_zh} {kind.label_en}" if kind else "",
+        issuer_name=str(issuer.get("name") or ""),
+        issuer_id=str(issuer.get("id") or ""),
+        issued_at=str(result.get("issued_at") or ""),
+        anchored_at=str(result.get("anchored_at") or ""),
+        claims=_claims(result.get("disclosed") or []),
+        checks=[_check(c) for c in checks],
+    )
+
+
+# --- the error page ----------------------------------------------------------------------
 
 
 def error_page(code: str, message_zh: str, message_en: str) -> str:
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>eduledger</title></head>
-<body style="font-family:system-ui,sans-serif;max-width:44rem;margin:auto;padding:1rem">
-<h1>{escape(message_zh)}</h1><p>{escape(message_en)}</p><p><small>{escape(code)}</small></p></body></html>"""
+    return _render("error.html", code=code, message_zh=message_zh, message_en=message_en)
+
+
+# --- the audit report ------------------------------------------------------------------
+
+
+def _finding_summary(details: Any) -> str:
+    """The line a finding shows folded: its reasons, when it lists them."""
+    reasons = details.get("reasons") if isinstance(details, Mapping) else None
+    return ", ".join(map(str, reasons)) if isinstance(reasons, list) else "…"
+
+
+def _finding(finding: Mapping[str, Any]) -> dict[str, str]:
+    kind = str(finding.get("kind"))
+    zh, en, _ = FINDING_KINDS.get(kind, (kind, kind, ""))
+    details = finding.get("details", {}) or {}
+    return {"seq": _text(finding.get("seq")), "zh": zh, "en": en, "item": _text(finding.get("item")),
+            "summary": _finding_summary(details),
+            "details": json.dumps(details, ensure_ascii=False, indent=2, sort_keys=True)}
 
 
 def audit_report_page(report: AuditReport) -> str:
-    """A finished audit run's report as a readable page."""
-    return to_html(report.report, report_hash_hex=report.report_hash, signature_hex=report.signature,
-                   anchor=report.anchor)
+    """A finished audit run's report as a readable, self-contained page: what the signed
+    JSON report holds, with its hash, signature and anchor."""
+    data = report.report
+    chain = data.get("chain", {}) or {}
+    scope = data.get("scope", {}) or {}
+    summary = data.get("summary", {}) or {}
+    auditor = data.get("auditor") or {}
+    findings = list(data.get("findings", []))
+    by_kind = summary.get("by_kind", {}) or {}
+    anchor = report.anchor
+    return _render(
+        "audit_report.html",
+        total=int(summary.get("findings", len(findings))),
+        run_id=_text(data.get("run_id")),
+        requested_by=_text(data.get("requested_by")),
+        auditor_org=str(auditor.get("org_id") or ""),
+        started_at=_text(data.get("started_at")),
+        finished_at=_text(data.get("finished_at")),
+        chain={key: _text(chain.get(key))
+               for key in ("chain_id", "anchor_registry", "from_block", "head_block", "indexed_to_block")},
+        scope={key: _text(scope.get(key))
+               for key in ("batches", "anchored_leaves", "credentials", "chain_events")},
+        report_hash=_text(report.report_hash),
+        signature=_text(report.signature),
+        public_key=_text(auditor.get("public_key")),
+        anchor={key: _text(anchor.get(key)) for key in ("block_number", "tx_hash", "root")}
+        if anchor else None,
+        kinds=[{"zh": zh, "en": en, "meaning": meaning, "count": _text(by_kind.get(kind, 0))}
+               for kind, (zh, en, meaning) in FINDING_KINDS.items()],
+        findings=[_finding(f) for f in findings],
+    )

@@ -26,9 +26,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from api.cli import main
+from api.pages import audit_report_page
 from ledger.audit import integrity
 from ledger.audit.integrity import Finding, IntegrityAudit, check_sd_jwt
-from ledger.audit.report import canonical_report, report_hash, to_csv, to_html, verify_report
+from ledger.audit.report import canonical_report, report_hash, to_csv, verify_report
 from ledger.contracts.bindings import AnchorRegistryContract
 from ledger.credentials import jose, sdjwt
 from ledger.credentials.did import issuer_did, key_id
@@ -591,8 +592,7 @@ def test_the_report_is_signed_anchored_and_verifiable(world: World) -> None:
     assert len(rows) == 2 and rows[1][1] == "item_missing" and rows[1][3] == issued.leaf
     assert json.loads(rows[1][4])["position"] == 1
     # HTML: bilingual, escaped, carries the hash, the signature and the anchor.
-    page = to_html(data, report_hash_hex=report.report_hash, signature_hex=report.signature,
-                   anchor=report.anchor)
+    page = audit_report_page(report)
     assert "完整性审计报告" in page and "Integrity audit report" in page
     assert "数据缺失" in page and "Item missing" in page and issued.leaf in page
     assert report.report_hash in page and (report.signature or "") in page

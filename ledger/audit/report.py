@@ -1,4 +1,4 @@
-"""Integrity audit reports: canonical JSON, CSV, a bilingual HTML page; signed and anchored.
+"""Integrity audit reports: canonical JSON and CSV; signed and anchored.
 
 The report is a JSON object (see ``IntegrityAudit`` for its fields). What is signed and
 anchored is its canonical form (``ledger.canonical.canonical_json``, RFC 8785 style), so a
@@ -17,7 +17,6 @@ anchored, which must hold the auditor role.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,7 +46,6 @@ __all__ = [
     "report_root",
     "sign_report",
     "to_csv",
-    "to_html",
     "verify_report",
 ]
 
@@ -206,101 +204,3 @@ def to_csv(report: Mapping[str, Any]) -> str:
         rows.append([finding["seq"], kind, FINDING_KINDS.get(kind, ("",))[0], finding["item"],
                      canonical_json(finding.get("details", {})).decode("utf-8")])
     return csv_text(rows)
-
-
-# --- HTML -----------------------------------------------------------------------------
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:2rem;
-color:#1d2530;max-width:72rem}
-h1{font-size:1.5rem;margin-bottom:.2rem}.en{color:#5b6675;font-weight:normal}
-table{border-collapse:collapse;width:100%;margin:1rem 0}
-th,td{border:1px solid #d5dbe3;padding:.35rem .55rem;text-align:left;vertical-align:top;font-size:.9rem}
-th{background:#f1f4f8}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.82rem;
-word-break:break-all}.ok{color:#136f2d;font-weight:bold}.bad{color:#a61b1b;font-weight:bold}
-details pre{white-space:pre-wrap;margin:.3rem 0}
-"""
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _row(zh: str, en: str, value: str) -> str:
-    return f"<tr><th>{_e(zh)} <span class=en>{_e(en)}</span></th><td>{value}</td></tr>"
-
-
-def to_html(report: Mapping[str, Any], *, report_hash_hex: str | None = None,
-            signature_hex: str | None = None, anchor: Mapping[str, Any] | None = None) -> str:
-    """A self-contained bilingual (中文 / English) page of the report."""
-    chain = report.get("chain", {}) or {}
-    scope = report.get("scope", {}) or {}
-    summary = report.get("summary", {}) or {}
-    auditor = report.get("auditor") or {}
-    findings = list(report.get("findings", []))
-    total = int(summary.get("findings", len(findings)))
-    verdict = ("<span class=ok>未发现问题 No findings</span>" if total == 0
-               else f"<span class=bad>发现 {total} 项问题 {total} finding(s)</span>")
-    parts = [
-        "<!doctype html><html lang=zh-CN><head><meta charset=utf-8>",
-        "<meta name=viewport content='width=device-width,initial-scale=1'>",
-        f"<title>完整性审计报告 Integrity audit report {_e(report.get('run_id'))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>完整性审计报告 <span class=en>Integrity audit report</span></h1>",
-        f"<p>{verdict}</p>",
-        "<table>",
-        _row("审计编号", "Run", f"<code>{_e(report.get('run_id'))}</code>"),
-        _row("发起人", "Requested by", _e(report.get("requested_by"))),
-        _row("审计机构", "Auditor", _e(auditor.get("org_id") or "—")),
-        _row("开始时间", "Started", _e(report.get("started_at"))),
-        _row("完成时间", "Finished", _e(report.get("finished_at"))),
-        _row("链", "Chain", f"{_e(chain.get('chain_id'))} · <code>{_e(chain.get('anchor_registry'))}</code>"),
-        _row("区块范围", "Blocks read", f"{_e(chain.get('from_block'))} – {_e(chain.get('head_block'))}"
-             f" (索引至 indexed to {_e(chain.get('indexed_to_block'))})"),
-        _row("批次", "Batches", _e(scope.get("batches"))),
-        _row("已锚定叶子", "Anchored leaves", _e(scope.get("anchored_leaves"))),
-        _row("凭证", "Credentials", _e(scope.get("credentials"))),
-        _row("链上事件", "Chain events", _e(scope.get("chain_events"))),
-    ]
-    if report_hash_hex:
-        parts.append(_row("报告哈希", "Report hash (keccak256)", f"<code>{_e(report_hash_hex)}</code>"))
-    if signature_hex:
-        parts.append(_row("签名", "Signature (Ed25519)", f"<code>{_e(signature_hex)}</code>"))
-    if auditor.get("public_key"):
-        parts.append(_row("签名公钥", "Signing key", f"<code>{_e(auditor['public_key'])}</code>"))
-    if anchor:
-        parts.append(_row("上链存证", "Anchored", f"区块 block {_e(anchor.get('block_number'))} · "
-                          f"<code>{_e(anchor.get('tx_hash'))}</code> · root "
-                          f"<code>{_e(anchor.get('root'))}</code>"))
-    parts.append("</table>")
-
-    by_kind = summary.get("by_kind", {}) or {}
-    parts.append("<h2>按类别 <span class=en>By kind</span></h2><table>"
-                 "<tr><th>类别 Kind</th><th>数量 Count</th><th>含义 Meaning</th></tr>")
-    for kind, (zh, en, meaning) in FINDING_KINDS.items():
-        parts.append(f"<tr><td>{_e(zh)}<br><span class=en>{_e(en)}</span></td>"
-                     f"<td>{_e(by_kind.get(kind, 0))}</td><td>{_e(meaning)}</td></tr>")
-    parts.append("</table>")
-
-    parts.append("<h2>发现 <span class=en>Findings</span></h2>")
-    if not findings:
-        parts.append("<p>无 <span class=en>None</span></p>")
-    else:
-        parts.append("<table><tr><th>#</th><th>类别 Kind</th><th>对象 Item</th>"
-                     "<th>详情 Details</th></tr>")
-        for finding in findings:
-            kind = str(finding.get("kind"))
-            zh, en, _ = FINDING_KINDS.get(kind, (kind, kind, ""))
-            details = finding.get("details", {}) or {}
-            reasons = details.get("reasons") if isinstance(details, Mapping) else None
-            summary_text = ", ".join(map(str, reasons)) if isinstance(reasons, list) else "…"
-            pretty = json.dumps(details, ensure_ascii=False, indent=2, sort_keys=True)
-            parts.append(
-                f"<tr><td>{_e(finding.get('seq'))}</td><td>{_e(zh)}<br><span class=en>{_e(en)}"
-                f"</span></td><td class=mono>{_e(finding.get('item'))}</td><td><details><summary>"
-                f"{_e(summary_text)}</summary><pre class=mono>{_e(pretty)}</pre></details></td></tr>")
-        parts.append("</table>")
-    parts.append("<p class=en>This page is a rendering of the signed JSON report; verify the JSON "
-                 "(signature and on-chain anchor), not this page. 本页为已签名 JSON 报告的展示，"
-                 "请以 JSON 报告的签名与链上存证为准。</p></body></html>")
-    return "\n".join(parts)
