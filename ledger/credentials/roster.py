@@ -70,9 +70,15 @@ __all__ = [
     "MAX_LISTED",
     "RosterError",
     "csv_columns",
+    "csv_records",
+    "decode_text",
+    "describe_problem",
+    "fail_if_problems",
     "load_json",
+    "normalise_header",
     "parse_one",
     "parse_roster",
+    "whole_roster_error",
 ]
 
 MAX_LISTED: Final = 100
@@ -621,3 +627,13 @@ def parse_one(obj: dict[str, Any], ctype: CredentialType | str) -> AnyRow:
     row: AnyRow = rows[0]
     return row
 
+
+
+# The parts other capabilities' rosters (identity cards, records, evaluation data) share:
+# the same input rules, the same problem shape and the same error codes.
+whole_roster_error = _whole
+normalise_header = _norm
+describe_problem = _problem
+fail_if_problems = _fail_if
+decode_text = _decode
+csv_records = _records
