@@ -12,6 +12,16 @@ Output layout (`out_dir`):
 
 Start a node with `cd <out_dir>/<org-id> && besu --config-file=config.toml`.
 
+Besu version: QBFT with Shanghai (the default EVM fork here) needs Besu 24.5.2 or later, and
+26.1.x is broken for it (fixed in 26.2.0); see BESU_VERSION_NOTE, which every config.toml and
+the README repeat.
+
+Every value written into these files is validated or escaped: organisation ids (directory names,
+`identity`) must be slugs, hosts must be IP addresses (IPv6 is written `[addr]` in enode URLs),
+ports and numbers are checked integers, addresses are hex, TOML strings are escaped as TOML basic
+strings and each TOML file is parsed back before it is written, and user text in a comment (the
+organisation's name) has its control, format and line-separator characters escaped.
+
 The genesis `extraData` follows Besu's QBFT format (block header validator selection):
 RLP([32-byte vanity, [validator addresses], vote, round, [seals]]), where the genesis
 block has no vote (empty list), round 0 (encoded as the empty byte string) and no seals.
@@ -19,10 +29,14 @@ block has no vote (empty list), round 0 (encoded as the empty byte string) and n
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import shutil
+import textwrap
+import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +46,13 @@ import coincurve
 import rlp
 from eth_utils import is_checksum_address, keccak
 
-from ledger.consortium.definition import ConsortiumDefinition, Organisation
+from ledger.consortium.definition import (
+    SLUG_RE,
+    UNSAFE_CATEGORIES,
+    ConsortiumDefinition,
+    Organisation,
+    node_host,
+)
 from ledger.errors import ConfigError, InvalidInput
 
 DEFAULT_CHAIN_ID = 4478
@@ -45,13 +65,20 @@ DEFAULT_GAS_LIMIT = 0x1FFFFFFFFFFFFF
 QBFT_MIX_HASH = "0x63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365"
 RPC_APIS = ("ETH", "NET", "WEB3", "QBFT", "PERM", "TXPOOL")
 # EVM milestones at genesis. Contracts must be compiled for an EVM version no newer than
-# the one chosen here (Vyper's `evm_version`). Besu supports Shanghai in QBFT since 24.1.
+# the one chosen here (Vyper's `evm_version`). For the Besu versions that run QBFT with
+# Shanghai, see BESU_VERSION_NOTE.
 EVM_FORKS: dict[str, dict[str, int]] = {
     "london": {"berlinBlock": 0, "londonBlock": 0},
     "shanghai": {"berlinBlock": 0, "londonBlock": 0, "shanghaiTime": 0},
     "cancun": {"berlinBlock": 0, "londonBlock": 0, "shanghaiTime": 0, "cancunTime": 0},
 }
 DEFAULT_EVM_FORK = "shanghai"
+# Besu's QBFT first produced Shanghai blocks in 24.3.0, with wrong withdrawals; 24.5.1 fixed
+# that but rejected such blocks, and 24.5.2 is the release to start from (Besu PR #7115: BFT
+# blocks' withdrawals are not validated). 26.1.x fails to sync a QBFT chain with Shanghai from
+# scratch (Besu issue #9786); 26.2.0 fixes it.
+BESU_VERSION_NOTE = ("run Besu 24.5.2 or later, but not 26.1.x: QBFT with Shanghai needs "
+                     "24.5.2 or later, and 26.1.x is broken for it (fixed in 26.2.0)")
 
 _VANITY = bytes(32)
 _HEX_RE = re.compile(r"[0-9a-fA-F]*")
@@ -169,7 +196,27 @@ class NodeKey:
             counter += 1  # astronomically rare: the hash is not a valid scalar
 
     def enode(self, host: str, port: int) -> str:
-        return f"enode://{self.public_key.hex()}@{host}:{port}"
+        """The node's enode URL; an IPv6 host is written in brackets, as Besu requires."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise InvalidInput(f"a P2P port must be an integer from 1 to 65535, not {port!r}")
+        return f"enode://{self.public_key.hex()}@{_url_host(host)}:{port}"
+
+
+def _url_host(host: str) -> str:
+    """`host` (an IP address) as written in a URL: IPv6 in brackets, IPv4 as it is.
+
+    Besu reads an enode URL with java.net.URI: without brackets, `fd00::1:30303` has no host
+    ("Missing or invalid host or ip address") and the node does not start.
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise InvalidInput(f"an enode host must be an IP address, not {host!r}") from None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            raise InvalidInput(f"an enode host cannot carry an IPv6 zone: {host!r}")
+        return f"[{address}]"
+    return str(address)
 
 
 def validator_address(public_key: bytes) -> str:
@@ -190,9 +237,18 @@ class BesuNode:
     directory: Path
     address: str
     enode: str
-    host: str
+    host: str  # the IP address, canonical; IPv6 without brackets (as Besu's p2p-host takes it)
     p2p_port: int
     rpc_port: int
+
+    @property
+    def is_ipv6(self) -> bool:
+        return ":" in self.host
+
+    @property
+    def p2p_address(self) -> str:
+        """host:port as peers dial it; IPv6 in brackets."""
+        return f"[{self.host}]:{self.p2p_port}" if self.is_ipv6 else f"{self.host}:{self.p2p_port}"
 
     @property
     def rpc_url(self) -> str:
@@ -242,13 +298,16 @@ def generate_besu_network(
     source = definition.source
     out = Path(out_dir)
     _check_parameters(source, chain_id, block_period_seconds, epoch_length,
-                      request_timeout_seconds, evm_fork)
+                      request_timeout_seconds, evm_fork, gas_limit, account_balance_wei)
     validators = definition.validators
     if not validators:
         raise ConfigError(f"{source}: no organisation has runs_validator = true "
                           "(a Besu network needs at least one validator)")
+    # The definition parser checks all this too; the generator does not rely on it, because a
+    # definition can be built in code, and these values become directory names and file text.
+    hosts = _check_validators(source, validators)
     accounts = _account_addresses(definition, account_addresses or {})
-    ports = _node_ports(definition, validators)
+    ports = _node_ports(definition, validators, hosts)
 
     existing = [out / "genesis.json"] + [out / org.id / "key" for org in validators]
     if not overwrite and any(path.exists() for path in existing):
@@ -264,8 +323,8 @@ def generate_besu_network(
             org_id=org.id,
             directory=out / org.id,
             address=keys[org.id].address,
-            enode=keys[org.id].enode(org.host, ports[org.id][0]),
-            host=org.host,
+            enode=keys[org.id].enode(hosts[org.id], ports[org.id][0]),
+            host=hosts[org.id],
             p2p_port=ports[org.id][0],
             rpc_port=ports[org.id][1],
         )
@@ -301,8 +360,13 @@ def _write_network(out: Path, genesis: dict[str, Any], validators: tuple[Organis
                    nodes: tuple[BesuNode, ...], keys: Mapping[str, NodeKey],
                    allowlist: list[str], overwrite: bool) -> None:
     enodes = [node.enode for node in nodes]
-    out.mkdir(parents=True, exist_ok=True)
+    # Every file's text is made (and each TOML file read back) before anything is written.
     genesis_text = json.dumps(genesis, indent=2) + "\n"
+    static_nodes = json.dumps(enodes, indent=2) + "\n"
+    permissions = _permissions_toml(enodes, allowlist)
+    configs = {org.id: _config_toml(org, node, genesis)
+               for org, node in zip(validators, nodes, strict=True)}
+    out.mkdir(parents=True, exist_ok=True)
     _write(out / "genesis.json", genesis_text)
     for org, node in zip(validators, nodes, strict=True):
         node.directory.mkdir(exist_ok=True)
@@ -313,9 +377,9 @@ def _write_network(out: Path, genesis: dict[str, Any], validators: tuple[Organis
         _write(node.directory / "key", "0x" + key.private_key.hex(), mode=0o600)
         _write(node.directory / "key.pub", "0x" + key.public_key.hex())
         _write(node.directory / "genesis.json", genesis_text)
-        _write(node.directory / "static-nodes.json", json.dumps(enodes, indent=2) + "\n")
-        _write(node.directory / "permissions_config.toml", _permissions_toml(enodes, allowlist))
-        _write(node.directory / "config.toml", _config_toml(org, node))
+        _write(node.directory / "static-nodes.json", static_nodes)
+        _write(node.directory / "permissions_config.toml", permissions)
+        _write(node.directory / "config.toml", configs[org.id])
 
 
 def build_genesis(
@@ -359,14 +423,47 @@ def build_genesis(
 
 
 def _check_parameters(source: str, chain_id: int, block_period: int, epoch: int,
-                      timeout: int, evm_fork: str) -> None:
+                      timeout: int, evm_fork: str, gas_limit: int, balance: int) -> None:
     for name, value in (("chain_id", chain_id), ("block_period_seconds", block_period),
-                        ("epoch_length", epoch), ("request_timeout_seconds", timeout)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                        ("epoch_length", epoch), ("request_timeout_seconds", timeout),
+                        ("gas_limit", gas_limit)):
+        if not _is_int(value) or value < 1:
             raise ConfigError(f"{source}: {name} must be a positive integer, not {value!r}")
-    if evm_fork not in EVM_FORKS:
-        raise ConfigError(f"{source}: unknown EVM fork '{evm_fork}' "
+    if not _is_int(balance) or balance < 0:
+        raise ConfigError(f"{source}: account_balance_wei must be a non-negative integer, "
+                          f"not {balance!r}")
+    if not isinstance(evm_fork, str) or evm_fork not in EVM_FORKS:
+        raise ConfigError(f"{source}: unknown EVM fork {evm_fork!r} "
                           f"(expected one of {', '.join(EVM_FORKS)})")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_validators(source: str, validators: tuple[Organisation, ...]) -> dict[str, str]:
+    """Check what of each validator reaches a file; the canonical host of each, by org id."""
+    hosts: dict[str, str] = {}
+    for org in validators:
+        if not isinstance(org.id, str) or not SLUG_RE.fullmatch(org.id):
+            # The id names the node's directory: no '/', '..' or line break may get there.
+            raise ConfigError(f"{source}: organisation id {org.id!r} is invalid (expected 2 to "
+                              "40 lowercase letters, digits or '-', not starting with '-')")
+        if org.id in hosts:
+            raise ConfigError(f"{source}: organisation id '{org.id}' is used more than once")
+        for key, port in (("p2p_port", org.p2p_port), ("rpc_port", org.rpc_port)):
+            if port is not None and (not _is_int(port) or not 1 <= port <= 65535):
+                raise ConfigError(f"{source}: organisation '{org.id}' has {key} {port!r} out "
+                                  "of range (1 to 65535)")
+        if not isinstance(org.host, str):
+            raise ConfigError(f"{source}: organisation '{org.id}' has host {org.host!r}, "
+                              "which is not an IP address")
+        try:
+            hosts[org.id] = node_host(org.host)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: organisation '{org.id}' has host {org.host!r}, "
+                              f"{exc}") from None
+    return hosts
 
 
 def _account_addresses(definition: ConsortiumDefinition,
@@ -394,27 +491,28 @@ def _account_addresses(definition: ConsortiumDefinition,
     return accounts
 
 
-def _node_ports(definition: ConsortiumDefinition,
-                validators: tuple[Organisation, ...]) -> dict[str, tuple[int, int]]:
+def _node_ports(definition: ConsortiumDefinition, validators: tuple[Organisation, ...],
+                hosts: Mapping[str, str]) -> dict[str, tuple[int, int]]:
     """(p2p, rpc) port of each validator: as given, else the default plus its position."""
     ports: dict[str, tuple[int, int]] = {}
     used: dict[tuple[str, int], str] = {}
     for index, org in enumerate(validators):
+        host = hosts[org.id]
         p2p = org.p2p_port if org.p2p_port is not None else DEFAULT_P2P_PORT + index
         rpc = org.rpc_port if org.rpc_port is not None else DEFAULT_RPC_PORT + index
         for port in (p2p, rpc):
             # Defaults can collide with ports given explicitly for another node.
-            other = used.get((org.host, port))
+            other = used.get((host, port))
             if other is not None:
                 raise ConfigError(f"{definition.source}: nodes of '{other}' and '{org.id}' "
-                                  f"would both use port {port} on {org.host}; set "
+                                  f"would both use port {port} on {host}; set "
                                   "rpc_port/p2p_port explicitly")
-            used[(org.host, port)] = org.id
+            used[(host, port)] = org.id
         ports[org.id] = (p2p, rpc)
     return ports
 
 
-def _config_toml(org: Organisation, node: BesuNode) -> str:
+def _config_toml(org: Organisation, node: BesuNode, genesis: Mapping[str, Any]) -> str:
     # Paths are relative to the node directory: Besu resolves them against its working
     # directory, so the node is started from there and the directory can be moved.
     options: list[tuple[str, Any]] = [
@@ -429,7 +527,15 @@ def _config_toml(org: Organisation, node: BesuNode) -> str:
         # (17 minutes at 2 s blocks); Forest, synced in full, keeps every block's.
         ("data-storage-format", "FOREST"),
         ("sync-mode", "FULL"),
+        # The address this node advertises to its peers: a bare IP address, IPv6 without
+        # brackets (Besu checks it with Guava's InetAddresses.isInetAddress).
         ("p2p-host", node.host),
+    ]
+    if node.is_ipv6:
+        # Besu listens on 0.0.0.0 by default, an IPv4 address; a node reached over IPv6 listens
+        # on all interfaces, IPv6 included ("::").
+        options.append(("p2p-interface", "::"))
+    options += [
         ("p2p-port", node.p2p_port),
         # Peers come from static-nodes.json; discovery would only find strangers.
         ("discovery-enabled", False),
@@ -446,40 +552,106 @@ def _config_toml(org: Organisation, node: BesuNode) -> str:
         ("permissions-accounts-config-file-enabled", True),
         ("permissions-accounts-config-file", "permissions_config.toml"),
     ]
-    lines = [
-        f"# Besu node of {org.name} ({org.id}), generated by eduledger.",
-        "# Start it from this directory: besu --config-file=config.toml",
-        "",
+    forks = genesis.get("config", {})
+    shanghai = "shanghaiTime" in forks
+    version = (f"Besu version: {BESU_VERSION_NOTE}. This network's genesis "
+               f"{'enables' if shanghai else 'does not enable'} Shanghai.")
+    comments = [
+        # The name is the one piece of free text here; comment_text escapes what could end
+        # the comment line (a newline would let the rest of the name become options).
+        f"Besu node of {org.name} ({org.id}), generated by eduledger.",
+        "Start it from this directory: besu --config-file=config.toml",
+        *textwrap.wrap(version, width=90),
     ]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in options]
-    return "\n".join(lines) + "\n"
+    return render_toml(comments, options)
 
 
 def _permissions_toml(enodes: list[str], accounts: list[str]) -> str:
-    return (
-        "# Local permissioning: only these nodes may connect, only these accounts transact.\n"
-        f"nodes-allowlist = {_toml_array(enodes)}\n"
-        f"accounts-allowlist = {_toml_array(accounts)}\n"
+    return render_toml(
+        ["Local permissioning: only these nodes may connect, only these accounts transact."],
+        [("nodes-allowlist", enodes), ("accounts-allowlist", accounts)],
+        multiline_arrays=True, blank_after_comments=False,
     )
 
 
-def _toml_value(value: Any) -> str:
+# --- writing TOML -------------------------------------------------------------------------
+# The standard library reads TOML (tomllib) but does not write it. The files here are flat
+# lists of `key = value` with strings, integers, booleans and arrays of strings, which this
+# writes; every document is read back with tomllib and must give exactly the options written.
+
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+_TOML_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n",
+                       "\f": "\\f", "\r": "\\r"}
+
+
+def render_toml(comments: list[str], options: list[tuple[str, Any]], *,
+                multiline_arrays: bool = False, blank_after_comments: bool = True) -> str:
+    """A TOML document: `comments` as `#` lines (escaped), then one line per option."""
+    lines = [f"# {comment_text(comment)}" for comment in comments]
+    if comments and blank_after_comments:
+        lines.append("")
+    for key, value in options:
+        if not _BARE_KEY_RE.fullmatch(key):
+            raise ValueError(f"not a bare TOML key: {key!r}")
+        lines.append(f"{key} = {toml_value(value, multiline_arrays=multiline_arrays)}")
+    text = "\n".join(lines) + "\n"
+    # The escaping is meant to make this impossible; if it ever fails, nothing is written.
+    if len(dict(options)) != len(options) or tomllib.loads(text) != dict(options):
+        raise AssertionError("generated TOML does not read back as the options written")
+    return text
+
+
+def toml_value(value: Any, *, multiline_arrays: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        # A JSON string with ASCII escapes is a valid TOML basic string.
-        return json.dumps(value)
+        return toml_string(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        items = [toml_value(v) for v in value]
+        if multiline_arrays and items:
+            return "[\n" + "".join(f"  {item},\n" for item in items) + "]"
+        return "[" + ", ".join(items) + "]"
     raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
-def _toml_array(values: list[str]) -> str:
-    if not values:
-        return "[]"
-    return "[\n" + "".join(f"  {_toml_value(v)},\n" for v in values) + "]"
+def toml_string(value: str) -> str:
+    """`value` as a TOML basic string.
+
+    Quotes and backslashes are escaped, and so is every character in UNSAFE_CATEGORIES
+    (control characters, the newline among them, invisible format characters, U+2028 and
+    U+2029): TOML forbids control characters in a basic string, and the others would make the
+    file display differently from what it holds. Every other character is written as it is, in
+    UTF-8. (A JSON string is not a TOML string: JSON writes characters beyond U+FFFF as
+    surrogate pairs, which TOML forbids.)
+    """
+    out = ['"']
+    for ch in value:
+        short = _TOML_SHORT_ESCAPES.get(ch)
+        if short is not None:
+            out.append(short)
+        elif unicodedata.category(ch) in UNSAFE_CATEGORIES:
+            if unicodedata.category(ch) == "Cs":
+                raise ValueError("a lone surrogate cannot be written to a TOML file")
+            out.append(_unicode_escape(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def comment_text(text: str) -> str:
+    """`text` made safe for one `#` comment line: characters in UNSAFE_CATEGORIES (a newline,
+    a carriage return, U+2028, a bidirectional override, ...) are shown as \\uXXXX escapes, so
+    nothing in it can end the comment or hide what follows."""
+    return "".join(_unicode_escape(ch) if unicodedata.category(ch) in UNSAFE_CATEGORIES else ch
+                   for ch in text)
+
+
+def _unicode_escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
 
 
 def _write(path: Path, text: str, *, mode: int = 0o644) -> None:
@@ -520,14 +692,19 @@ def _hex_bytes(value: str, what: str) -> bytes:
 
 
 __all__ = [
+    "BESU_VERSION_NOTE",
     "BesuNetwork",
     "BesuNode",
     "NodeKey",
     "QbftExtraData",
     "QbftVote",
     "build_genesis",
+    "comment_text",
     "decode_qbft_extra_data",
     "encode_qbft_extra_data",
     "generate_besu_network",
+    "render_toml",
+    "toml_string",
+    "toml_value",
     "validator_address",
 ]

@@ -314,3 +314,86 @@ def test_load_names_the_file(tmp_path: Path) -> None:
         load_definition(path)
     assert info.value.message.startswith(f"{path}: organisation 'bureau' has unknown role")
     assert info.value.code == "config_error"
+
+
+# --- names: one line of visible text (issue 18 item 11) -----------------------------------
+
+
+def toml_escape(text: str) -> str:
+    """`text` for the inside of a TOML basic string, invisible characters as \\uXXXX."""
+    return "".join(f"\\u{ord(ch):04X}" if not ch.isprintable() else
+                   "\\" + ch if ch in '"\\' else ch for ch in text)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("x\nrpc-ws-enabled = true", "a line break (U+000A)"),
+        ("x\r", "a carriage return (U+000D)"),
+        ("x\ty", "a tab (U+0009)"),
+        ("x\u2028y", "a line separator (U+2028)"),
+        ("x\u2029y", "a paragraph separator (U+2029)"),
+        ("x\u202ey", "an invisible format character (U+202E)"),  # right-to-left override
+        ("x\x00y", "a control character (U+0000)"),
+        ("x\x85y", "a control character (U+0085)"),  # NEL, a line break to some readers
+    ],
+)
+def test_name_with_a_line_break_or_control_character_is_refused(name: str, shown: str) -> None:
+    # TOML basic strings carry them as escapes, which is how an operator would write one.
+    escaped = toml_escape(name)
+    bad = org("school-a").replace('name = "school-a 名称"', f'name = "{escaped}"')
+    assert config_error(definition_text(org("bureau", "bureau"), bad)) == (
+        f"consortium.toml: organisation 'school-a' has a 'name' holding {shown}; a name is one "
+        "line of visible text"
+    )
+    top = f'name = "{escaped}"\n' + definition_text()
+    assert config_error(top) == (
+        f"consortium.toml: the consortium 'name' holds {shown}; a name is one line of visible text"
+    )
+
+
+@pytest.mark.parametrize("name", ['引号 "quoted" 名称', "back\\slash", "# not a comment",
+                                  "[section]", "示范区\u3000第一中学", "𠀀 (CJK Ext. B)",
+                                  "\ue000 (private use, as GB 18030 maps some rare characters)"])
+def test_names_with_punctuation_and_rare_characters_are_fine(name: str) -> None:
+    good = org("school-a").replace('name = "school-a 名称"', f'name = "{toml_escape(name)}"')
+    definition = parse_definition(definition_text(org("bureau", "bureau"), good), SOURCE)
+    assert definition.organisation("school-a").name == name
+
+
+# --- hosts: IPv4 and IPv6 (issue 18 item 12) ----------------------------------------------
+
+
+def test_ipv6_host_is_accepted_and_written_canonically() -> None:
+    text = definition_text(org("bureau", "bureau", host='"FD00:0:0::1"'),
+                           org("school-a", host='"2001:db8::10"'))
+    definition = parse_definition(text, SOURCE)
+    assert [o.host for o in definition.organisations] == ["fd00::1", "2001:db8::10"]
+
+
+def test_two_spellings_of_one_ipv6_address_clash_on_a_port() -> None:
+    text = definition_text(org("bureau", "bureau", p2p_port="30303", host='"fd00::1"'),
+                           org("school-a", p2p_port="30303", host='"fd00:0::1"'))
+    assert config_error(text) == (
+        "consortium.toml: organisations 'bureau' and 'school-a' both use port 30303 on fd00::1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("fe80::1%eth0", "an IPv6 address with a zone (%...), which only means something on its "
+                         "own machine; give an address the other nodes can reach"),
+        ("::ffff:10.0.0.1", "an IPv4-mapped IPv6 address; write the IPv4 address 10.0.0.1 instead"),
+        ("[fd00::1]", "which is not an IP address"),  # brackets belong in URLs, not here
+        ("127.0.0.1\nrpc-ws-enabled = true", "which is not an IP address"),
+    ],
+)
+def test_unusable_hosts_are_refused(host: str, reason: str) -> None:
+    text = definition_text(org("bureau", "bureau", host=f'"{toml_escape(host)}"'), org("school-a"))
+    assert config_error(text) == f"consortium.toml: organisation 'bureau' has host {host!r}, {reason}"
+
+
+def test_ipv4_hosts_are_kept_as_written() -> None:
+    text = definition_text(org("bureau", "bureau", host='"10.1.2.3"'), org("school-a"))
+    assert [o.host for o in parse_definition(text, SOURCE).organisations] == ["10.1.2.3", "127.0.0.1"]

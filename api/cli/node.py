@@ -79,7 +79,7 @@ def cmd_network_besu(args: argparse.Namespace) -> int:
     print(f"Besu QBFT network for {len(network.nodes)} validators written to {network.directory}")
     print(f"chain id {network.chain_id}; accounts allowlisted and funded: {len(network.accounts)}")
     for besu_node in network.nodes:
-        print(f"  {besu_node.org_id:<16} {besu_node.address}  p2p {besu_node.host}:{besu_node.p2p_port}  "
+        print(f"  {besu_node.org_id:<16} {besu_node.address}  p2p {besu_node.p2p_address}  "
               f"rpc {besu_node.rpc_url}")
     print(f"start each node with: cd {network.directory}/<org-id> && besu --config-file=config.toml")
     return 0

@@ -8,10 +8,10 @@ A definition is a TOML file read with the standard library's `tomllib`:
 
     [[organisations]]
     id = "bureau"
-    name = "示范区教育局"
+    name = "示范区教育局"             # one line of visible text: no control characters
     role = "bureau"                  # bureau | school | partner | auditor
     runs_validator = true
-    host = "127.0.0.1"               # optional, the IP address other nodes reach it on
+    host = "127.0.0.1"               # optional, the IP address (v4 or v6) other nodes reach it on
     rpc_port = 8545                  # optional
     p2p_port = 30303                 # optional
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,13 @@ DEFAULT_HOST = "127.0.0.1"
 
 _TOP_KEYS = ("name", "governors", "threshold", "organisations")
 _ORG_KEYS = ("id", "name", "role", "runs_validator", "host", "rpc_port", "p2p_port")
+# Characters a name must not hold (Unicode general categories): control characters, a newline
+# among them (Cc); invisible format characters such as bidirectional overrides, which make text
+# read differently from how it is stored (Cf); surrogates (Cs); the line and paragraph
+# separators U+2028 and U+2029 (Zl, Zp). A name is shown on pages, in terminals and in the
+# comments of generated files, and each of these could break a line there or hide what the
+# name says. Private-use characters stay allowed: some rare Chinese characters live there.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,10 @@ class _Parser:
         name = data.get("name", "")
         if not isinstance(name, str):
             raise self.fail(f"'name' must be {_kind(str)}, not {_kind_of(name)}")
+        bad = first_unsafe_char(name)
+        if bad is not None:
+            raise self.fail(f"the consortium 'name' holds {describe_char(bad)}; a name is one "
+                            "line of visible text")
 
         raw_orgs = data.get("organisations")
         if raw_orgs is None:
@@ -163,6 +175,10 @@ class _Parser:
         name = self.required(raw, "name", str, where)
         if not name.strip():
             raise self.fail(f"{where} has an empty 'name'")
+        bad = first_unsafe_char(name)
+        if bad is not None:
+            raise self.fail(f"{where} has a 'name' holding {describe_char(bad)}; a name is one "
+                            "line of visible text")
         if len(name.encode("utf-8")) > MAX_NAME_BYTES:
             raise self.fail(f"{where} has a 'name' longer than {MAX_NAME_BYTES} bytes in UTF-8 "
                             "(the chain stores at most that)")
@@ -177,10 +193,9 @@ class _Parser:
         if not isinstance(host, str):
             raise self.fail(f"{where} field 'host' must be {_kind(str)}, not {_kind_of(host)}")
         try:
-            # Besu's node allowlist and enode URLs take IP addresses, not host names.
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise self.fail(f"{where} has host '{host}', which is not an IP address") from None
+            host = node_host(host)
+        except ValueError as exc:
+            raise self.fail(f"{where} has host {host!r}, {exc}") from None
 
         return Organisation(
             id=org_id,
@@ -245,6 +260,45 @@ class _Parser:
                 raise self.fail(
                     f"unknown key '{key}' in {where} (expected one of {', '.join(known)})"
                 )
+
+
+def node_host(host: str) -> str:
+    """The address other nodes reach a node on, in its canonical form; ValueError if unusable.
+
+    Besu's enode URLs and node allowlist take IP addresses, not host names. IPv6 is accepted
+    (the enode writes it in brackets); an IPv6 address is given back compressed and lowercase,
+    so that two spellings of one address are one address. An IPv4 address is given back as
+    written (Python accepts only its canonical dotted form). The reason in a ValueError
+    continues the sentence "organisation 'x' has host '...', ".
+    """
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError("which is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.scope_id is not None:
+            raise ValueError("an IPv6 address with a zone (%...), which only means something on "
+                             "its own machine; give an address the other nodes can reach") from None
+        if address.ipv4_mapped is not None:
+            raise ValueError(f"an IPv4-mapped IPv6 address; write the IPv4 address "
+                             f"{address.ipv4_mapped} instead") from None
+    return str(address)
+
+
+def first_unsafe_char(text: str) -> str | None:
+    """The first character of `text` a name must not hold (see UNSAFE_CATEGORIES), or None."""
+    return next((ch for ch in text if unicodedata.category(ch) in UNSAFE_CATEGORIES), None)
+
+
+def describe_char(ch: str) -> str:
+    """'a line break (U+000A)': a character named so that a one-line message can show it."""
+    kind = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab",
+            "\u2028": "a line separator", "\u2029": "a paragraph separator"}.get(ch)
+    if kind is None:
+        category = unicodedata.category(ch)
+        kind = {"Cc": "a control character", "Cf": "an invisible format character",
+                "Cs": "a surrogate"}.get(category, "an unsafe character")
+    return f"{kind} (U+{ord(ch):04X})"
 
 
 def _is_int(value: object) -> bool:
