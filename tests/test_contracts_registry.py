@@ -379,7 +379,10 @@ def test_event_abis_and_raw_log_decoding(world: World) -> None:
     assert {a["name"] for a in abis.values()} == {
         "ProposalCreated", "ProposalApproved", "ProposalExecuted", "MemberAdmitted",
         "MemberStatusChanged", "MemberRoleChanged", "AccountAdded", "AccountRetired",
-        "SigningKeyAdded", "SigningKeyRetired", "Anchored", "StatusChanged"}
+        "SigningKeyAdded", "SigningKeyRetired", "Anchored", "StatusChanged",
+        # IdentityRegistry's (tests/test_contracts_identity.py)
+        "CardIssued", "CardStatusChanged", "CardKeyBound", "CardKeyRotated",
+        "CardPortraitChanged", "CardValidityChanged"}
     for topic, abi in abis.items():
         sig = f"{abi['name']}({','.join(i['type'] for i in abi['inputs'])})"
         assert topic == "0x" + keccak(text=sig).hex()

@@ -71,6 +71,51 @@ def test_init_deploys_and_admits_the_demo_consortium(node: Node, test_env: Path)
         assert consortium.key_valid_at(org["member_id"], org["signing_key"], head)
 
 
+def test_init_deploys_the_identity_registry_and_indexes_its_events(node: Node) -> None:
+    import secrets
+
+    from ledger.contracts import CardKind
+    from ledger.indexer.models import ChainEvent
+
+    deployment = node.require_deployment()
+    identity = node.identity_registry()
+    assert identity is not None and identity.address == deployment.identity_registry
+    assert identity.consortium_address() == deployment.consortium
+    assert node.contracts()[0].address == deployment.consortium  # contracts() is unchanged
+    from ledger.consortium.views import network_view
+
+    view = network_view(node.client, deployment, embedded=True)
+    assert view["contracts"]["identity_registry"] == deployment.identity_registry
+    school = NodeServices(node).keys_for("school-a").account
+    card_id = secrets.token_bytes(32)
+    identity.issue(school, card_id, CardKind.STUDENT, portrait=secrets.token_bytes(32))
+    node.indexer().run_once()
+    with session_scope(node.engine) as s:
+        rows = s.exec(select(ChainEvent).where(ChainEvent.event == "CardIssued")).all()
+    assert [json.loads(r.args_json)["cardId"] for r in rows] == ["0x" + card_id.hex()]
+    assert {r.contract for r in rows} == {identity.address.lower()}
+
+
+def test_a_deployment_from_before_the_identity_registry_still_works(node: Node,
+                                                                    test_env: Path) -> None:
+    """An old network.json (no identity_registry) loads; the node works without it."""
+    record = json.loads((test_env / "network.json").read_text())
+    del record["identity_registry"]
+    (test_env / "network.json").write_text(json.dumps(record))
+    node.close()
+    old = Node(Settings(data_dir=test_env))
+    try:
+        deployment = old.require_deployment()
+        assert deployment.identity_registry is None and old.identity_registry() is None
+        assert old.indexer().run_once() > 0  # the Consortium's and AnchorRegistry's events
+        from ledger.consortium.views import network_view
+
+        assert network_view(old.client, deployment, embedded=True)["contracts"][
+            "identity_registry"] is None
+    finally:
+        old.close()
+
+
 def test_api_keys_file_is_private_and_only_hashes_are_stored(node: Node, test_env: Path) -> None:
     path = test_env / "api-keys.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -49,7 +49,8 @@ def cmd_network_init(args: argparse.Namespace) -> int:
     try:
         deployment = node.require_deployment()
         print(f"deployed on chain {deployment.chain_id}: consortium {deployment.consortium}, "
-              f"anchor registry {deployment.anchor_registry}")
+              f"anchor registry {deployment.anchor_registry}, "
+              f"identity registry {deployment.identity_registry}")
         print(f"{len(deployment.organisations)} organisations admitted; API keys in "
               f"{settings.data_dir / 'api-keys.json'}")
     finally:

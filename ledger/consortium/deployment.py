@@ -36,6 +36,8 @@ class Deployment:
     anchor_registry: str
     deployed_block: int
     organisations: dict[str, MemberRecord] = field(default_factory=dict)
+    # The IdentityRegistry; None in a network.json written before it existed.
+    identity_registry: str | None = None
 
     def save(self, data_dir: Path) -> None:
         atomic_write(data_dir / DEPLOYMENT_FILE,

@@ -1,9 +1,10 @@
 """Setting up a consortium on a chain: the organisations' keys, the contracts, the members.
 
-``deploy_consortium`` deploys the Consortium and AnchorRegistry contracts, admits each
-organisation through governance (proposals approved by the governors up to the
-threshold) and registers each organisation's Ed25519 credential-signing key. The node's
-``init_network`` (ledger.node.setup) runs it once per data directory.
+``deploy_consortium`` deploys the Consortium, AnchorRegistry and IdentityRegistry
+contracts, admits each organisation through governance (proposals approved by the
+governors up to the threshold) and registers each organisation's Ed25519
+credential-signing key. The node's ``init_network`` (ledger.node.setup) runs it once per
+data directory.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ledger.contracts.bindings import (
     ProposalAction,
     Role,
 )
+from ledger.contracts.identity import IdentityRegistryContract
 from ledger.errors import ConfigError, Conflict
 from ledger.keys import (
     OrganisationKeys,
@@ -61,7 +63,7 @@ def fund_organisations(client: ChainAPI, settings: Settings, keys: dict[str, Org
 
 def deploy_consortium(client: ChainAPI, definition: ConsortiumDefinition,
                       keys: dict[str, OrganisationKeys]) -> Deployment:
-    """Deploy both contracts, admit every organisation through governance and register its
+    """Deploy the contracts, admit every organisation through governance and register its
     credential-signing key; the deployment record to save."""
     bureau = next(org for org in definition.organisations if org.role == "bureau")
     bureau_signer = keys[bureau.id].account
@@ -87,6 +89,7 @@ def deploy_consortium(client: ChainAPI, definition: ConsortiumDefinition,
     for org in definition.organisations:
         consortium.add_signing_key(keys[org.id].account, keys[org.id].ed25519_public_bytes)
     registry = AnchorRegistryContract.deploy(client, bureau_signer, consortium)
+    identity = IdentityRegistryContract.deploy(client, bureau_signer, consortium)
     organisations = {
         org.id: MemberRecord(member_id=member_ids[org.id], name=org.name, role=org.role,
                              account=keys[org.id].address, signing_key=keys[org.id].ed25519_public_hex)
@@ -94,6 +97,6 @@ def deploy_consortium(client: ChainAPI, definition: ConsortiumDefinition,
     }
     return Deployment(chain_id=client.chain_id, consortium=consortium.address,
                       anchor_registry=registry.address, deployed_block=start_block,
-                      organisations=organisations)
+                      organisations=organisations, identity_registry=identity.address)
 
 

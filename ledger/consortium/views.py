@@ -21,6 +21,7 @@ def network_view(client: ChainAPI, deployment: Deployment | None, *, embedded: b
         return view
     view["contracts"] = {"consortium": deployment.consortium,
                          "anchor_registry": deployment.anchor_registry,
+                         "identity_registry": deployment.identity_registry,
                          "deployed_block": deployment.deployed_block}
     consortium = ConsortiumContract.at(client, deployment.consortium)
     for member_id in range(1, consortium.member_count() + 1):

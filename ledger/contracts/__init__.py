@@ -25,15 +25,33 @@ from ledger.contracts.bindings import (
     event_contract,
 )
 from ledger.contracts.compiler import CONTRACTS_DIR, Compiled, compiled
+from ledger.contracts.identity import (
+    MAX_CARD_BATCH,
+    MAX_CARD_TIMESTAMP,
+    CardInfo,
+    CardKind,
+    CardSpec,
+    CardState,
+    CardStatus,
+    IdentityRegistryContract,
+)
 
 __all__ = [
     "CONTRACTS_DIR",
     "KIND_ROLES",
+    "MAX_CARD_BATCH",
+    "MAX_CARD_TIMESTAMP",
     "AccountRights",
     "AnchorKind",
     "AnchorRegistryContract",
+    "CardInfo",
+    "CardKind",
+    "CardSpec",
+    "CardState",
+    "CardStatus",
     "Compiled",
     "ConsortiumContract",
+    "IdentityRegistryContract",
     "KeyInfo",
     "LeafStatus",
     "LeafStatusInfo",

@@ -1,4 +1,5 @@
-"""Typed Python bindings for the Consortium and AnchorRegistry contracts.
+"""Typed Python bindings for the Consortium and AnchorRegistry contracts (IdentityRegistry's
+is in ``ledger.contracts.identity``), and the event decoding of all three.
 
 Writes go through `ChainClient.transact` (signed locally, gas estimated first, so a
 rejected call never reaches a block) and raise `ContractReverted` whose `.reason` is the
@@ -229,6 +230,9 @@ def _opt_address(value: str) -> str | None:
 
 # --- events -----------------------------------------------------------------------
 
+# The contracts whose events `decode_log` knows; their event signatures are distinct.
+EVENT_CONTRACTS = ("Consortium", "AnchorRegistry", "IdentityRegistry")
+
 
 def _event_signature(event: dict[str, Any]) -> str:
     return f"{event['name']}({','.join(i['type'] for i in event['inputs'])})"
@@ -237,21 +241,25 @@ def _event_signature(event: dict[str, Any]) -> str:
 @cache
 def _events() -> dict[str, tuple[str, dict[str, Any]]]:
     table: dict[str, tuple[str, dict[str, Any]]] = {}
-    for contract in ("Consortium", "AnchorRegistry"):
+    for contract in EVENT_CONTRACTS:
         for entry in compiled(contract).abi:
             if entry.get("type") == "event":
                 topic = "0x" + keccak(text=_event_signature(entry)).hex()
+                if topic in table:  # decode_log tells events apart by topic0 alone
+                    raise ChainError(f"event {entry['name']} of {contract} has the signature "
+                                     f"of one of {table[topic][0]}")
                 table[topic] = (contract, entry)
     return table
 
 
 def event_abis() -> dict[str, dict[str, Any]]:
-    """Every event ABI of both contracts, keyed by topic0 (0x-hex, lowercase)."""
+    """Every event ABI of the EVENT_CONTRACTS, keyed by topic0 (0x-hex, lowercase)."""
     return {topic: dict(abi) for topic, (_, abi) in _events().items()}
 
 
 def event_contract(topic0: str | bytes) -> str | None:
-    """"Consortium" or "AnchorRegistry" for a known topic0, else None."""
+    """The contract name ("Consortium", "AnchorRegistry", "IdentityRegistry") of a known
+    topic0, else None."""
     hit = _events().get(_hex(topic0))
     return hit[0] if hit else None
 
@@ -283,7 +291,7 @@ def _normalise(abi_type: str, value: Any) -> Any:
 
 
 def decode_log(log: Any) -> tuple[str, dict[str, Any]] | None:
-    """(event name, args) of one log of either contract; None for any other event.
+    """(event name, args) of one log of the EVENT_CONTRACTS; None for any other event.
 
     Accepts receipt / eth_getLogs entries as web3 returns them and plain JSON-RPC dicts
     (hex strings).
@@ -311,7 +319,7 @@ def decode_log(log: Any) -> tuple[str, dict[str, Any]] | None:
 
 def decode_events(logs: Iterable[Any], *,
                   address: str | Iterable[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """Decode the logs of both contracts, in order, skipping any other log; with
+    """Decode the logs of the EVENT_CONTRACTS, in order, skipping any other log; with
     `address`, only logs emitted by that contract (or those contracts)."""
     wanted: set[str] | None = None
     if address is not None:

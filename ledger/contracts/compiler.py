@@ -25,7 +25,7 @@ from ledger.errors import ConfigError
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 EVM_VERSION = "shanghai"
-CONTRACT_NAMES = ("Consortium", "AnchorRegistry")
+CONTRACT_NAMES = ("Consortium", "AnchorRegistry", "IdentityRegistry")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

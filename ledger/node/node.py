@@ -10,6 +10,7 @@ from ledger.anchoring import AnchoringService
 from ledger.chain import ChainAPI, ChainClient, EmbeddedChain, RpcDispatcher, embedded_client
 from ledger.consortium.deployment import Deployment
 from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
+from ledger.contracts.identity import IdentityRegistryContract
 from ledger.errors import NotFound
 from ledger.fileio import private_directory, private_sqlite_file
 from ledger.indexer import Indexer, project_leaf_status
@@ -59,12 +60,21 @@ class Node:
         return (ConsortiumContract.at(self.client, deployment.consortium),
                 AnchorRegistryContract.at(self.client, deployment.anchor_registry))
 
+    def identity_registry(self) -> IdentityRegistryContract | None:
+        """The IdentityRegistry; None for a network deployed before it existed."""
+        address = self.require_deployment().identity_registry
+        return IdentityRegistryContract.at(self.client, address) if address else None
+
     def indexer(self) -> Indexer:
-        """The node's one indexer: every user shares it, and so its lock."""
+        """The node's one indexer: every user shares it, and so its lock. It copies the
+        events of every contract of the deployment."""
         if self._indexer is None:
             consortium, registry = self.contracts()
-            self._indexer = Indexer(self.engine, self.client,
-                                    [consortium.contract, registry.contract],
+            identity = self.identity_registry()
+            watched = [consortium.contract, registry.contract]
+            if identity is not None:
+                watched.append(identity.contract)
+            self._indexer = Indexer(self.engine, self.client, watched,
                                     from_block=self.require_deployment().deployed_block,
                                     projections=[project_leaf_status])
         return self._indexer
