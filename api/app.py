@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.fastpath import FastVerifyAPI
+from api.openapi import install_openapi
 from api.routers import audit, credentials, holders, network, rpc
 from ledger.chain.embedded import safe_recursion_limit
 from ledger.node import Node, NodeDuties, NodeServices
@@ -55,5 +56,6 @@ def create_app(node: Node, *, background: bool = True,
     app.include_router(audit.router)
     if node.dispatcher is not None:
         app.include_router(rpc.router)
+    install_openapi(app)
     return app
 

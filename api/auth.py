@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import Services
 from ledger.consortium.apikeys import authenticate
@@ -28,7 +29,15 @@ class RateLimited(LedgerError):
     http_status = 429
 
 
-def caller(request: Request, services: Services) -> ApiKey:
+# Only for the document (the routes' `security`): it never refuses a request itself
+# (auto_error=False); `caller` reads the header and answers 401 with our error body.
+_bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
+                     description="An organisation's API key (.data/api-keys.json): "
+                                 "`Authorization: Bearer <key>`")
+
+
+def caller(request: Request, services: Services,
+           _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None) -> ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

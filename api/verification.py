@@ -3,29 +3,19 @@ node's fast path (api.fastpath) and the worker processes (api.workers)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from api.errors import validation_problems
-from api.limits import MAX_VERIFY_BODY, too_large
+from api.limits import MAX_CREDENTIAL_CHARS, MAX_VERIFY_BODY, too_large
+from api.models import VerifyOne
 from ledger.credentials.anchorproof import read_credential
 from ledger.credentials.roster import load_json
 from ledger.errors import InvalidInput
 from ledger.node import NodeServices
 
-
-class VerifyOne(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    credential: str | dict[str, Any]
-    require_holder_binding: bool = False
-    aud: str | None = Field(default=None, max_length=300)
-    nonce: str | None = Field(default=None, max_length=300)
-    # Verify as of this time (e.g. "was it valid on the hiring date?"); default: now.
-    at: datetime | None = None
-
-
+__all__ = ["MAX_CREDENTIAL_CHARS", "MAX_VERIFY_BODY", "VerifyOne", "verify_item", "verify_request"]
 
 
 def verify_item(services: NodeServices, item: VerifyOne) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 Each answer must be below 500, and an error must say what went wrong: a JSON body with a
 machine ``code`` and a ``message`` (or, for the share page a browser asks for, an HTML page).
+And each answer must be one /openapi.json documents (tests/openapi_check.py): its status
+listed for the operation, its body valid against the schema given for that status.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ledger.credentials.jose import ed25519_jwk
 from ledger.credentials.sdjwt import add_key_binding, parse
 from tests.conftest import fresh_postgres_database, postgres_server_url
 from tests.credential_fixtures import Served, json_places, replaced_at, served_network, transcript_row
+from tests.openapi_check import DocumentedAnswers
 
 ROUTES = [
     ("POST", "/v1/credentials"), ("GET", "/v1/credentials/{id}"),
@@ -84,6 +87,7 @@ def _world(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Itera
             share = served.http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 3})
             assert share.status_code == 201, share.text
             yield {"served": served, "batch": batch, "credential": credential, "sd_jwt": sd_jwt,
+                   "answers": DocumentedAnswers(served.http.get("/openapi.json").json()),
                    "presentation": presentation,
                    "ids": [credential["credential_id"], batch["batch_id"], credential["claim_code"],
                            share.json()["share_id"], parse(sd_jwt).payload["issuer"]["id"], "did:example:1",
@@ -154,6 +158,7 @@ def test_no_request_gets_a_server_error(world: dict[str, Any], data: st.DataObje
             problem = r.json()
             assert isinstance(problem.get("code"), str) and problem["code"], (path, r.text[:300])
             assert isinstance(problem.get("message"), str) and problem["message"], (path, r.text[:300])
+    world["answers"].check(r, request_valid=False)  # documented: its status and its body
 
 
 def test_the_fixture_is_real(world: dict[str, Any]) -> None:

@@ -6,13 +6,23 @@ import logging
 import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_role
 from api.deps import ClientAddress, Services
+from api.models import (
+    AUTH_ERRORS,
+    CHAIN_DOWN,
+    NUL_IN_TEXT,
+    AuditRunReport,
+    AuditRunView,
+    History,
+    error_responses,
+)
 from api.pages import audit_report_page
 from ledger.audit.integrity import IntegrityAudit
 from ledger.audit.models import AuditRun
@@ -26,16 +36,27 @@ log = logging.getLogger("eduledger.audit")
 Reader = Annotated[ApiKey, Depends(require_role("auditor", "bureau"))]
 
 
-@router.get("/history/{record_id:path}")
+@router.get("/history/{record_id:path}", response_model=History, response_model_exclude_unset=True,
+            responses=error_responses({
+                **AUTH_ERRORS,
+                403: "`role_not_allowed`: only auditors and the bureau",
+                404: "`credential_not_found`, `member_not_found`, `not_found` (nothing on record for a hash)",
+                422: "`bad_id`: not a credential id (urn:uuid:...), a 32-byte hash, an organisation id, a "
+                     "member number or an account address; `invalid_input`; " + NUL_IN_TEXT,
+                **CHAIN_DOWN}))
 async def history(record_id: str, key: Reader, services: Services, client: ClientAddress,
-                  check: str | None = None, purpose: str | None = None) -> JSONResponse:
+                  check: Annotated[str | None, Query(description="`chain`: re-read each entry from the chain "
+                                                                 "and mark it confirmed or missing")] = None,
+                  purpose: Annotated[str | None, Query(description="why (access log); default: audit trail")]
+                  = None) -> dict[str, Any]:
+    """Every event that touched a credential, a leaf hash, a batch root or a member, oldest first."""
     def read() -> dict[str, Any]:
         return services.history().of(record_id, check_chain=check == "chain")
 
     result = await run_in_threadpool(read)
     services.record_access(key.org_id, key.role, "audit_read", "history", record_id[:200],
                            purpose or "audit trail", client=client)
-    return JSONResponse(result)
+    return result
 
 
 Auditor = Annotated[ApiKey, Depends(require_role("auditor"))]
@@ -55,7 +76,9 @@ def _run_view(run: AuditRun) -> dict[str, Any]:
             "report_hash": run.report_hash, "error": run.error}
 
 
-@router.post("/runs", status_code=202)
+@router.post("/runs", status_code=202, response_model=AuditRunView,
+             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`: only auditors",
+                                        **CHAIN_DOWN}))
 def start_run(key: Auditor, services: Services, client: ClientAddress) -> JSONResponse:
     """Start an integrity audit; it runs in the background (poll GET /v1/audit/runs/{id})."""
     audit = _audit(services, key)
@@ -64,6 +87,8 @@ def start_run(key: Auditor, services: Services, client: ClientAddress) -> JSONRe
                            client=client)
     threading.Thread(target=_run_quietly, args=(audit, run_id), daemon=True,
                      name=f"audit-{run_id[:8]}").start()
+    # jsonable_encoder: its timestamps read ...+00:00, as they always have here (the model's
+    # own serialisation would write ...Z).
     return JSONResponse(jsonable_encoder(_run_view(audit.get(run_id))), status_code=202)
 
 
@@ -74,8 +99,23 @@ def _run_quietly(audit: IntegrityAudit, run_id: str) -> None:
         log.exception("audit run %s failed", run_id)
 
 
-@router.get("/runs/{run_id}")
-def run_status(run_id: str, key: Reader, services: Services, format: str | None = None) -> Any:
+_REPORT_MEDIA = {"text/csv": {"schema": {"type": "string"}}, "text/html": {"schema": {"type": "string"}}}
+
+
+@router.get("/runs/{run_id}", response_model=AuditRunView | AuditRunReport,
+            responses={200: {"description": "The run's progress; once done, its report: JSON (with "
+                                            "?format=json or none), CSV (?format=csv) or a page "
+                                            "(?format=html)",
+                             "content": _REPORT_MEDIA},
+                       **error_responses({
+                           **AUTH_ERRORS,
+                           403: "`role_not_allowed`: only auditors and the bureau",
+                           404: "`audit_run_not_found`, `report_not_ready` (a ?format= before the run "
+                                "is done)",
+                           422: "`bad_format`: format is json, csv or html; " + NUL_IN_TEXT})})
+def run_status(run_id: str, key: Reader, services: Services,
+               format: Annotated[str | None, Query(), WithJsonSchema({"enum": ["json", "csv", "html"]})]
+               = None) -> Any:
     """Progress and, once done, the report: JSON (default), CSV or a readable HTML page."""
     audit = _audit(services, key)
     run = audit.get(run_id)

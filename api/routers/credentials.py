@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require_role
 from api.deps import ClientAddress, Services
+from api.models import (
+    AUTH_ERRORS,
+    CHAIN_DOWN,
+    CHAIN_DOWN_AT_FIRST_USE,
+    ISSUE_REQUEST,
+    NUL_IN_TEXT,
+    UNREADABLE_BODY,
+    BatchView,
+    Correction,
+    CorrectionView,
+    CredentialView,
+    IssuedBatchView,
+    StatusChange,
+    error_responses,
+)
 from ledger.consortium.models import ApiKey
 from ledger.credentials.roster import load_json, parse_one, parse_roster
 from ledger.credentials.types import CredentialType
@@ -24,7 +38,16 @@ Reader = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "
 
 
 
-@router.post("/credentials", status_code=201)
+@router.post("/credentials", status_code=201, response_model=IssuedBatchView, openapi_extra=ISSUE_REQUEST,
+             responses=error_responses({
+                 **AUTH_ERRORS,
+                 403: "`role_not_allowed` (the key's role, or the member's role on chain, may not "
+                      "issue this type), `member_not_active`",
+                 413: "`roster_too_large`: more than 10,000 credentials",
+                 422: "`invalid_roster` (every problem in details.errors), `malformed_roster`, "
+                      "`empty_roster`, `unknown_type`, `bad_idempotency_key`, `roster_too_large` (a body "
+                      "over 20 MiB)",
+                 **CHAIN_DOWN}))
 async def issue(request: Request, key: Issuer, services: Services) -> JSONResponse:
     """One credential ({"type", "credential"}), a roster ({"type", "credentials": [...]}),
     or a roster file (text/csv or application/json body with ?type=)."""
@@ -47,6 +70,7 @@ async def issue(request: Request, key: Issuer, services: Services) -> JSONRespon
     ctype, rows = await run_in_threadpool(validate)
     batch = await run_in_threadpool(services.credentials.issue, key.org_id, ctype, rows,
                                     idempotency_key=request.headers.get("idempotency-key"))
+    # Up to 10,000 credentials: sent as they are, not validated again against the model.
     return JSONResponse(batch.to_dict(), status_code=201)
 
 
@@ -59,7 +83,12 @@ def _record_view(record: Any) -> dict[str, Any]:
             "superseded_by": record.superseded_by, "created_at": record.created_at}
 
 
-@router.get("/credentials/{credential_id}")
+@router.get("/credentials/{credential_id}", response_model=CredentialView, response_model_exclude_unset=True,
+            responses=error_responses({
+                **AUTH_ERRORS,
+                404: "`credential_not_found` (also for another school's or partner's credential)",
+                422: "`invalid_input`: purpose missing, or not 3 to 200 characters; " + NUL_IN_TEXT,
+                **CHAIN_DOWN_AT_FIRST_USE}))
 def get_credential(credential_id: str, key: Reader, services: Services, client: ClientAddress,
                    purpose: Annotated[str, Query(min_length=3, max_length=200)],
                    content: bool = False) -> dict[str, Any]:
@@ -75,14 +104,16 @@ def get_credential(credential_id: str, key: Reader, services: Services, client: 
     return view
 
 
-class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    action: Literal["revoke", "suspend", "reinstate"]
-    reason: int = Field(default=0, ge=0, le=65535)
-    note: str | None = Field(default=None, max_length=500)
-
-
-@router.post("/credentials/{credential_id}/status")
+@router.post("/credentials/{credential_id}/status", response_model=CredentialView,
+             response_model_exclude_unset=True,
+             responses=error_responses({**UNREADABLE_BODY,
+                 **AUTH_ERRORS,
+                 403: "`role_not_allowed` (an auditor), `not_issuer` (neither its issuer nor the bureau)",
+                 404: "`credential_not_found`",
+                 409: "`not_anchored`, `contract_reverted` (the registry refuses the change, e.g. "
+                      "reinstating a valid credential or changing a revoked one)",
+                 422: "`invalid_input`",
+                 **CHAIN_DOWN}))
 def change_status(credential_id: str, change: StatusChange, key: StatusActor,
                   services: Services) -> dict[str, Any]:
     record = services.credentials.change_status(
@@ -90,14 +121,15 @@ def change_status(credential_id: str, change: StatusChange, key: StatusActor,
     return _record_view(record)
 
 
-class Correction(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    credential: dict[str, Any]
-    reason: int = Field(default=0, ge=0, le=65535)
-    note: str | None = Field(default=None, max_length=500)
-
-
-@router.post("/credentials/{credential_id}/correct", status_code=201)
+@router.post("/credentials/{credential_id}/correct", status_code=201, response_model=CorrectionView,
+             response_model_exclude_unset=True,
+             responses=error_responses({**UNREADABLE_BODY,
+                 **AUTH_ERRORS,
+                 403: "`role_not_allowed` (the bureau or an auditor), `not_issuer`",
+                 404: "`credential_not_found`",
+                 409: "`already_superseded` (corrected before), `not_anchored`, `contract_reverted`",
+                 422: "`invalid_roster` (the row's problems in details.errors), `invalid_input`",
+                 **CHAIN_DOWN}))
 def correct(credential_id: str, correction: Correction, key: Issuer, services: Services) -> dict[str, Any]:
     old = services.credentials.issued_by(key.org_id, credential_id)
     row = parse_one(correction.credential, CredentialType(old.type))
@@ -106,7 +138,9 @@ def correct(credential_id: str, correction: Correction, key: Issuer, services: S
     return {"corrected": _record_view(old), **batch.to_dict()}
 
 
-@router.get("/batches/{batch_id}")
+@router.get("/batches/{batch_id}", response_model=BatchView, response_model_exclude_unset=True,
+            responses=error_responses({**AUTH_ERRORS, 404: "`batch_not_found` (also another member's)",
+                                       422: NUL_IN_TEXT}))
 def batch_status(batch_id: str, key: Reader, services: Services) -> dict[str, Any]:
     try:
         batch = services.anchoring.get(batch_id)

@@ -7,47 +7,61 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited
 from api.deps import ClientAddress, Services
-from api.limits import MAX_CREDENTIAL_CHARS
+from api.models import (
+    CHAIN_DOWN,
+    CHAIN_DOWN_AT_FIRST_USE,
+    MAX_VERIFY_BODY,
+    RATE_LIMITED,
+    UNREADABLE_BODY,
+    VERIFY_REQUEST,
+    DidDocument,
+    NewShare,
+    Redeem,
+    Redeemed,
+    ShareCreated,
+    ShareVerification,
+    Verification,
+    VerifyBatch,
+    VerifyBatchResult,
+    VerifyOne,
+    error_responses,
+)
 from api.pages import error_page, share_page
-from api.verification import VerifyOne, verify_item, verify_request
+from api.verification import verify_item, verify_request
 from ledger.anchoring.proof import AnchorProof
 from ledger.credentials.messages import message
 from ledger.errors import InvalidInput, LedgerError
 from wallet.qr import qr_png, qr_svg
 
-router = APIRouter(dependencies=[Depends(rate_limited)])
+# Public: no key, a rate limit per client address.
+router = APIRouter(dependencies=[Depends(rate_limited)], responses=error_responses(RATE_LIMITED))
+_SHARE_NOT_FOUND = {404: "`share_not_found`"}
 
 
-class Redeem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=4, max_length=64)
-    holder_jwk: dict[str, Any]
-
-
-@router.post("/v1/claims/redeem")
+@router.post("/v1/claims/redeem", response_model=Redeemed, response_model_exclude_unset=True,
+             responses=error_responses({**UNREADABLE_BODY,
+                 404: "`claim_not_found`", 409: "`claim_already_redeemed`",
+                 422: "`invalid_input`, `malformed` (holder_jwk is not an Ed25519 public JWK)",
+                 **CHAIN_DOWN_AT_FIRST_USE}))
 def redeem(body: Redeem, services: Services, client: ClientAddress) -> dict[str, Any]:
     result: dict[str, Any] = services.credentials.redeem(body.code, body.holder_jwk)
     services.record_access("holder", "holder", "redeem", "claim", result["credential_id"], client=client)
     return result
 
 
-class NewShare(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    presentation: str = Field(min_length=10, max_length=MAX_CREDENTIAL_CHARS)
-    expires_in_days: int = Field(ge=1, le=180)
-    anchor: dict[str, Any] | None = None
-
-
 def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.post("/v1/shares", status_code=201)
+@router.post("/v1/shares", status_code=201, response_model=ShareCreated, response_model_exclude_unset=True,
+             responses=error_responses({**UNREADABLE_BODY,
+                 422: "`invalid_input`, `holder_binding_missing`, `malformed`, or the code of the check "
+                      "the presentation fails (`signature_invalid`, `claim_tampered`, `issuer_unknown`, ...)",
+                 **CHAIN_DOWN}))
 def create_share(body: NewShare, request: Request, services: Services) -> dict[str, Any]:
     anchor = AnchorProof.from_dict(body.anchor) if body.anchor is not None else None
     base = base_url(request)
@@ -60,7 +74,12 @@ def create_share(body: NewShare, request: Request, services: Services) -> dict[s
             "withdraw_token": token}
 
 
-@router.delete("/v1/shares/{share_id}", status_code=204)
+@router.delete("/v1/shares/{share_id}", status_code=204,
+               openapi_extra={"parameters": [{
+                   "name": "X-Withdraw-Token", "in": "header", "required": True, "schema": {"type": "string"},
+                   "description": "the withdraw_token POST /v1/shares answered"}]},
+               responses=error_responses({403: "`bad_withdraw_token`", **_SHARE_NOT_FOUND,
+                                          **CHAIN_DOWN_AT_FIRST_USE}))
 def withdraw_share(share_id: str, request: Request, services: Services) -> Response:
     services.credentials.withdraw_share(
         share_id, request.headers.get("x-withdraw-token", ""))
@@ -72,7 +91,11 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-@router.get("/s/{share_id}", response_model=None)
+@router.get("/s/{share_id}", response_model=ShareVerification,
+            responses={200: {"description": "The verification page (text/html), or with `Accept: "
+                                            "application/json` (and not text/html) the same as JSON",
+                             "content": {"text/html": {"schema": {"type": "string"}}}},
+                       **error_responses({**_SHARE_NOT_FOUND, **CHAIN_DOWN}, html=True)})
 def view_share(share_id: str, request: Request, services: Services, client: ClientAddress) -> Response:
     try:
         share, result = services.credentials.verify_share(share_id)
@@ -93,19 +116,30 @@ def view_share(share_id: str, request: Request, services: Services, client: Clie
     return HTMLResponse(share_page(body))
 
 
-@router.get("/s/{share_id}/qr.png")
+@router.get("/s/{share_id}/qr.png", response_class=Response,
+            responses={200: {"description": "The share page's URL as a QR code",
+                             "content": {"image/png": {"schema": {"type": "string",
+                                                                  "contentMediaType": "image/png"}}}},
+                       **error_responses({**_SHARE_NOT_FOUND, **CHAIN_DOWN_AT_FIRST_USE})})
 def share_qr_png(share_id: str, request: Request, services: Services) -> Response:
     services.credentials.get_share(share_id)
     return Response(qr_png(f"{base_url(request)}/s/{share_id}"), media_type="image/png")
 
 
-@router.get("/s/{share_id}/qr.svg")
+@router.get("/s/{share_id}/qr.svg", response_class=Response,
+            responses={200: {"description": "The share page's URL as a QR code",
+                             "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+                       **error_responses({**_SHARE_NOT_FOUND, **CHAIN_DOWN_AT_FIRST_USE})})
 def share_qr_svg(share_id: str, request: Request, services: Services) -> Response:
     services.credentials.get_share(share_id)
     return Response(qr_svg(f"{base_url(request)}/s/{share_id}"), media_type="image/svg+xml")
 
 
-@router.post("/v1/verify")
+@router.post("/v1/verify", response_model=Verification, openapi_extra=VERIFY_REQUEST,
+             responses=error_responses({
+                 422: "`malformed` (not JSON, or not a credential), `too_large` (a body over "
+                      f"{MAX_VERIFY_BODY} bytes), `invalid_input` (details.problems), `bad_time`",
+                 **CHAIN_DOWN}))
 async def verify(request: Request, services: Services) -> JSONResponse:
     """A credential or presentation: JSON {"credential": ...}, or the file itself as the body.
 
@@ -117,12 +151,10 @@ async def verify(request: Request, services: Services) -> JSONResponse:
     return JSONResponse(result)
 
 
-class VerifyBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    credentials: list[str | dict[str, Any]] = Field(min_length=1, max_length=1000)
-
-
-@router.post("/v1/verify/batch")
+@router.post("/v1/verify/batch", response_model=VerifyBatchResult,
+             responses=error_responses({**UNREADABLE_BODY,
+                                        422: "`invalid_input` (details.problems): 1 to 1,000 credentials",
+                                        **CHAIN_DOWN}))
 async def verify_batch(body: VerifyBatch, services: Services) -> JSONResponse:
 
     def run() -> list[dict[str, Any]]:
@@ -135,10 +167,12 @@ async def verify_batch(body: VerifyBatch, services: Services) -> JSONResponse:
         return out
 
     results = await run_in_threadpool(run)
+    # A plain JSONResponse, as for one: up to 1,000 results, not validated again.
     return JSONResponse({"count": len(results), "valid": sum(1 for r in results if r["valid"]),
                          "results": results})
 
 
-@router.get("/v1/dids/{did}")
+@router.get("/v1/dids/{did}", response_model=DidDocument, response_model_exclude_unset=True,
+            responses=error_responses({404: "`did_not_found`", 422: "`bad_did`", **CHAIN_DOWN}))
 def resolve_did(did: str, services: Services) -> dict[str, Any]:
     return services.did_document(did)

@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import Services, Workers
+from api.models import CHAIN_DOWN, Health, NetworkView, error_responses
 
 router = APIRouter()
 
 
-@router.get("/health")
+@router.get("/health", response_model=Health, response_model_exclude_unset=True,
+            responses=error_responses(CHAIN_DOWN))
 def health(services: Services, workers: Workers) -> dict[str, Any]:
     client = services.node.client
     answer: dict[str, Any] = {"status": "ok", "chain_id": client.chain_id, "head": client.block_number()}
@@ -20,6 +22,7 @@ def health(services: Services, workers: Workers) -> dict[str, Any]:
     return answer
 
 
-@router.get("/v1/network")
+@router.get("/v1/network", response_model=NetworkView, response_model_exclude_unset=True,
+            responses=error_responses(CHAIN_DOWN))
 def network(services: Services) -> dict[str, Any]:
     return services.network_view()

@@ -1,4 +1,5 @@
-"""POST /rpc: the embedded chain as a standard Ethereum JSON-RPC node."""
+"""POST /rpc: the embedded chain as a standard Ethereum JSON-RPC node (no key: what it
+serves is the public chain; every write is a transaction signed by its sender)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services
+from api.models import MAX_RPC_BODY, RPC_REQUEST, RpcAnswer, RpcReply
 
 router = APIRouter()
 
 
-
-@router.post("/rpc")
+@router.post("/rpc", response_model=RpcAnswer, openapi_extra=RPC_REQUEST,
+             responses={
+                 200: {"description": "JSON-RPC 2.0 response(s), one per request of a batch; errors "
+                                      "(parse error -32700, invalid request -32600, unknown method -32601, "
+                                      "invalid params -32602, reverted or failed -32000/3) are answered here "
+                                      "too, as JSON-RPC errors"},
+                 413: {"model": RpcReply, "description": f"The body is over {MAX_RPC_BODY} bytes: a JSON-RPC "
+                                                         "error -32600, id null"}})
 async def rpc(request: Request, services: Services) -> JSONResponse:
     body = await request.body()  # within MAX_RPC_BODY (api.limits)
     try:

@@ -1,0 +1,695 @@
+"""Request and response models of the HTTP API: what ``/openapi.json`` describes.
+
+Every route declares the model of its answer here (``response_model=``), and the error
+statuses it can give (``error_responses``), so that the document describes every answer.
+Response models list every field the service sends and forbid others, so the document is
+exact (``additionalProperties: false``) and a field added to an answer without its model
+fails the tests (tests/test_openapi.py) instead of going undocumented. Objects that are
+free-form by nature (a credential's claims, an event's arguments, a check's details) are
+``dict[str, Any]``.
+
+Timestamps are RFC 3339 date-times in UTC (``2026-07-01T08:00:00Z``); the share page's
+``share.expires_at`` is the one written ``+00:00``, as the domain core formats it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
+
+from api.limits import (
+    MAX_CREDENTIAL_CHARS,
+    MAX_ROSTER_BYTES,
+    MAX_RPC_BODY,
+    MAX_VERIFY_BODY,
+)
+from ledger.anchoring.models import AnchorStatus
+from ledger.audit.models import AuditRunStatus, FindingKind
+from ledger.credentials.anchorproof import MAX_FILE_BYTES
+from ledger.credentials.service import MAX_IDEMPOTENCY_KEY_CHARS
+from ledger.credentials.types import CredentialType
+
+# -- limits of request bodies (api.limits enforces them before a route reads a body; the
+# document states them) ---------------------------------------------------------------
+
+MAX_ROSTER_ROWS = 10_000
+"""POST /v1/credentials: credentials in one roster (ledger.credentials.roster.parse_roster)."""
+MAX_VERIFY_BATCH = 1000
+"""POST /v1/verify/batch: credentials in one request."""
+
+
+# -- shared types ---------------------------------------------------------------------
+
+Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$",
+                             description="a 32-byte hash, 0x and 64 hex digits")]
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="an account or contract address")]
+DateTime = datetime
+"""A timestamp the service holds as a datetime (UTC): sent as RFC 3339, ``...Z``."""
+TimeText = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+"""A timestamp the domain core formats itself (RFC 3339, UTC)."""
+FreeObject = dict[str, Any]
+CredentialId = Annotated[str, Field(description="urn:uuid:...")]
+
+
+class Answer(BaseModel):
+    """A response body: the fields the service sends, and no others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors -----------------------------------------------------------------------------
+
+
+class ErrorBody(Answer):
+    """Every error answer (ledger.errors.LedgerError.to_dict): a stable machine ``code``, a
+    human ``message`` and, for some codes, ``details``."""
+
+    code: str = Field(description="machine code, e.g. credential_not_found")
+    message: str
+    details: FreeObject | SkipJsonSchema[None] = Field(default=None,
+                                                       description="present for some codes only")
+
+
+class FieldProblem(Answer):
+    field: str = Field(description="where, as dotted path: body.credentials.0, query.purpose")
+    problem: str
+
+
+class RowProblem(Answer):
+    row: int = Field(description="roster row (JSON: 1-based position; CSV: line); 0 = the roster as a whole")
+    field: str
+    problem: str
+
+
+class InvalidInputDetails(BaseModel):
+    """``problems`` for a request that does not match its schema; ``errors`` and
+    ``error_count`` for a roster; other codes may carry other fields."""
+
+    model_config = ConfigDict(extra="allow")
+
+    problems: list[FieldProblem] | SkipJsonSchema[None] = None
+    errors: list[RowProblem] | SkipJsonSchema[None] = Field(default=None, description="at most 100 listed")
+    error_count: int | SkipJsonSchema[None] = None
+
+
+class InvalidInputBody(Answer):
+    """A 422: the request (or a roster in it) is not valid. Not FastAPI's default 422 body:
+    the same error body as every other error, with the problems in ``details``."""
+
+    code: str = Field(description="invalid_input for a request that does not match its schema; "
+                                  "otherwise the route's own code (invalid_roster, malformed, bad_did, ...)")
+    message: str
+    details: InvalidInputDetails | SkipJsonSchema[None] = None
+
+
+_STATUS_TEXT = {
+    400: "Unreadable body", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
+    413: "Request too large", 422: "Invalid request", 429: "Too many requests",
+    503: "Chain unavailable",
+}
+AUTH_ERRORS = {401: "`unauthenticated` (no `Authorization: Bearer <key>`), `bad_api_key` (unknown or "
+                    "revoked key)"}
+RATE_LIMITED = {429: "`rate_limited`: more public requests from this client address than "
+                     "EDULEDGER_PUBLIC_RATE_LIMIT (default 600 a minute)"}
+UNREADABLE_BODY = {400: "`http_error`: a JSON body whose text is not UTF-8 (the framework cannot parse it)"}
+NUL_IN_TEXT = "`nul_in_text` (an id or text holding U+0000, which no database can look up)"
+CHAIN_DOWN = {503: "`chain_unavailable`: the chain node does not answer"}
+CHAIN_DOWN_AT_FIRST_USE = {503: "`chain_unavailable`: only on the node's first credential request while "
+                                "the chain node does not answer (the credential service reads the "
+                                "registry once, when it is first used)"}
+
+
+def error_responses(codes: dict[int, str], *, html: bool = False) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each error status it can give, with the codes it carries
+    (in the description) and its body (``ErrorBody``, or ``InvalidInputBody`` for 422).
+    ``html``: a browser may get the error as a page instead (the share page)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status, described in sorted(codes.items()):
+        entry: dict[str, Any] = {"model": InvalidInputBody if status == 422 else ErrorBody,
+                                 "description": f"{_STATUS_TEXT.get(status, 'Error')} — {described}"}
+        if html:
+            entry["content"] = {"text/html": {"schema": {"type": "string"}}}
+        out[status] = entry
+    return out
+
+
+# -- network ----------------------------------------------------------------------------
+
+
+class WorkersView(Answer):
+    configured: int
+    ready: int = Field(description="how many accept connections now")
+
+
+class Health(Answer):
+    status: Literal["ok"]
+    chain_id: int
+    head: int = Field(description="the chain's latest block number")
+    workers: WorkersView | SkipJsonSchema[None] = Field(
+        default=None, description="only when served with --workers N")
+
+
+class NetworkContracts(Answer):
+    consortium: Address
+    anchor_registry: Address
+    deployed_block: int
+
+
+class NetworkMember(Answer):
+    member_id: int
+    org_id: str | None = Field(description="null for a member this node's deployment does not name")
+    name: str
+    role: Literal["bureau", "school", "partner", "auditor"]
+    status: Literal["active", "suspended", "removed"]
+    accounts: list[Address]
+
+
+class NetworkView(Answer):
+    """The consortium as the chain has it (ledger.consortium.views.network_view)."""
+
+    chain_id: int
+    head: int
+    embedded: bool = Field(description="the node runs the embedded chain (its /rpc serves it)")
+    contracts: NetworkContracts | None = Field(description="null when no network is deployed")
+    members: list[NetworkMember]
+    governors: list[Address] | SkipJsonSchema[None] = Field(default=None, description="when deployed")
+    threshold: int | SkipJsonSchema[None] = Field(default=None, description="when deployed")
+
+
+# -- credentials --------------------------------------------------------------------------
+
+
+class AnchorProofView(Answer):
+    """The proof tying a credential's leaf to the chain (ledger.anchoring.proof.AnchorProof)."""
+
+    leaf: Hex32
+    proof: list[Hex32] = Field(max_length=64, description="Merkle siblings, leaf upwards")
+    root: Hex32
+    chain_id: int
+    contract: Address = Field(description="the AnchorRegistry")
+    tx_hash: Hex32 | None = Field(description="null until the batch is anchored")
+    block_number: int | None = Field(description="null until the batch is anchored")
+
+
+class IssuedCredentialView(Answer):
+    credential_id: CredentialId
+    claim_code: str = Field(description="one-time code the holder redeems (POST /v1/claims/redeem)")
+    student_id: str | None
+    leaf: Hex32
+    anchor: AnchorProofView
+
+
+class IssuedBatchView(Answer):
+    """A batch of issued credentials (ledger.credentials.service.IssuedBatch)."""
+
+    batch_id: str
+    status: AnchorStatus = Field(
+        description="anchored, unless an idempotent repeat finds its batch unfinished")
+    count: int
+    credentials: list[IssuedCredentialView] = Field(description="in roster order")
+
+
+ROW_MODELS = {ctype: ctype.row_model for ctype in CredentialType}
+"""The row of each credential type (ledger.credentials.types): described in the document's
+components, for the request body of POST /v1/credentials."""
+_ROW = {"anyOf": [{"$ref": f"#/components/schemas/{model.__name__}"} for model in ROW_MODELS.values()],
+        "description": "a row of the credential type named by `type` (its fields: "
+                       + "; ".join(f"{ctype.value}: {model.__name__}" for ctype, model in ROW_MODELS.items())
+                       + ")"}
+_TYPE_REF = {"$ref": "#/components/schemas/CredentialType"}
+ISSUE_REQUEST: dict[str, Any] = {
+    "parameters": [
+        {"name": "type", "in": "query", "required": False, "schema": _TYPE_REF,
+         "description": "the credential type of a CSV roster or a JSON list (a JSON object's own "
+                        "`type` is used first); an unknown one is 422 `unknown_type`"},
+        {"name": "Idempotency-Key", "in": "header", "required": False,
+         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS,
+                    "pattern": "^[\\x20-\\x7e]+$"},
+         "description": "a retry with the same key (from the same organisation) answers the batch "
+                        "issued the first time instead of issuing again; 422 `bad_idempotency_key` "
+                        f"unless 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters"},
+    ],
+    "requestBody": {
+        "required": True,
+        "description": f"One credential, or a roster of 1 to {MAX_ROSTER_ROWS:,} (more: 413), as JSON or "
+                       "CSV; "
+                       f"the body is at most {MAX_ROSTER_BYTES} bytes (20 MiB; more: 413 "
+                       "`roster_too_large`). Every row is validated before anything is signed.",
+        "x-max-bytes": MAX_ROSTER_BYTES,
+        "content": {
+            "application/json": {"schema": {"oneOf": [
+                {"title": "One credential", "type": "object", "required": ["credential"],
+                 "properties": {"type": _TYPE_REF, "credential": _ROW}},
+                {"title": "Roster", "type": "object", "required": ["credentials"],
+                 "properties": {"type": _TYPE_REF,
+                                "credentials": {"type": "array", "items": _ROW, "minItems": 1,
+                                                "maxItems": MAX_ROSTER_ROWS}}},
+                {"title": "Roster list (with ?type=)", "type": "array", "items": _ROW, "minItems": 1,
+                 "maxItems": MAX_ROSTER_ROWS},
+            ]}},
+            "text/csv": {"schema": {
+                "type": "string", "description": "UTF-8 CSV with a header row (the row fields' names, or "
+                "Chinese headers such as 姓名, 学号, 专业); a transcript is one line per course; ?type= "
+                "names the credential type"}},
+        },
+    },
+}
+
+
+class CredentialView(Answer):
+    """A credential's record and status (no personal data but with ?content=true)."""
+
+    credential_id: CredentialId
+    type: CredentialType
+    issuer_org: str
+    batch_id: str
+    leaf: Hex32
+    status: Literal["valid", "revoked", "suspended", "superseded"]
+    status_reason: int | None
+    status_note: str | None
+    status_changed_at: DateTime | None
+    valid_from: DateTime
+    valid_until: DateTime | None
+    supersedes: str | None = Field(description="the credential this one corrects")
+    superseded_by: str | None = Field(description="the credential that corrects this one")
+    created_at: DateTime
+    sd_jwt: str | SkipJsonSchema[None] = Field(
+        default=None, description="with ?content=true only: the SD-JWT with every disclosure")
+
+
+class CorrectionView(Answer):
+    """The old credential, now superseded, and the batch of its correction."""
+
+    corrected: CredentialView
+    batch_id: str
+    status: AnchorStatus
+    count: int
+    credentials: list[IssuedCredentialView]
+
+
+class BatchView(Answer):
+    batch_id: str
+    status: AnchorStatus
+    count: int
+    progress: float = Field(ge=0, le=1)
+    root: Hex32
+    tx_hash: Hex32 | None
+    block_number: int | None
+    block_time: DateTime | None
+
+
+class StatusChange(Body):
+    action: Literal["revoke", "suspend", "reinstate"]
+    reason: int = Field(default=0, ge=0, le=65535, description="reason code, kept on chain")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class Correction(Body):
+    credential: FreeObject = Field(description="the corrected credential's row, of the old one's type "
+                                               "(the fields of a roster row)")
+    reason: int = Field(default=0, ge=0, le=65535)
+    note: str | None = Field(default=None, max_length=500)
+
+
+# -- holders ------------------------------------------------------------------------------
+
+
+_JWK_SCHEMA = {"type": "object", "description": "the holder's Ed25519 public key as a JWK",
+               "properties": {"kty": {"const": "OKP"}, "crv": {"const": "Ed25519"},
+                              "x": {"type": "string"}},
+               "required": ["kty", "crv", "x"]}
+
+
+class Redeem(Body):
+    code: str = Field(min_length=4, max_length=64, description="the claim code, e.g. ABCD-EFGH-IJKL-MNOP")
+    holder_jwk: Annotated[FreeObject, WithJsonSchema(_JWK_SCHEMA)]
+
+
+class IssuerRef(Answer):
+    org_id: str
+    name: str
+
+
+class Redeemed(Answer):
+    credential_id: CredentialId
+    type: CredentialType
+    sd_jwt: str = Field(description="the credential, now bound to the holder's key (cnf)")
+    anchor: AnchorProofView | None = Field(description="null while its batch is not anchored")
+    issuer: IssuerRef
+
+
+_ANCHOR_PROOF_SCHEMA: dict[str, Any] = {
+    **{k: v for k, v in AnchorProofView.model_json_schema(mode="validation").items() if k != "title"},
+    "description": "the credential's anchor proof, as the credential file holds it (refused as "
+                   "`malformed` when a field is missing, unknown or mistyped); default: the node's own",
+}
+for _name in ("tx_hash", "block_number"):  # optional in a file
+    _ANCHOR_PROOF_SCHEMA["required"] = [r for r in _ANCHOR_PROOF_SCHEMA["required"] if r != _name]
+
+
+class NewShare(Body):
+    presentation: str = Field(min_length=10, max_length=MAX_CREDENTIAL_CHARS,
+                              description="an SD-JWT presentation with the holder's key binding")
+    expires_in_days: int = Field(ge=1, le=180)
+    anchor: Annotated[FreeObject | None,
+                      WithJsonSchema({"anyOf": [_ANCHOR_PROOF_SCHEMA, {"type": "null"}]})] = None
+
+
+class ShareCreated(Answer):
+    share_id: str
+    url: str = Field(description="the share page (and the QR code's text)")
+    qr_png_url: str
+    qr_svg_url: str
+    expires_at: TimeText
+    withdraw_token: str = Field(description="send as X-Withdraw-Token to DELETE /v1/shares/{share_id}")
+
+
+CheckName = Literal["format", "issuer", "signature", "disclosures", "anchor", "membership",
+                    "signing_key", "status", "validity", "holder_binding", "share"]
+
+
+class CheckView(Answer):
+    check: CheckName
+    outcome: Literal["passed", "failed", "skipped"]
+    code: str = Field(
+        description="ok, or why it failed or was skipped (revoked, claim_tampered, not_checked, ...)")
+    message: str
+    message_zh: str
+    details: FreeObject | SkipJsonSchema[None] = None
+
+
+class VerifiedIssuer(Answer):
+    """Empty when the credential names no issuer this service can read."""
+
+    id: str | SkipJsonSchema[None] = Field(default=None, description="the issuer's DID")
+    member_id: int | SkipJsonSchema[None] = None
+    name: str | None = None
+
+
+class DisclosedClaim(Answer):
+    path: str = Field(description="dotted path, e.g. credentialSubject.courses.3")
+    value: Any
+
+
+class Verification(Answer):
+    """Every check with its outcome and reason (ledger.credentials.verify.Verification)."""
+
+    valid: bool
+    failures: list[str] = Field(description="the codes of the failed checks")
+    credential_type: CredentialType | None
+    issuer: VerifiedIssuer
+    issued_at: TimeText | None
+    anchored_at: TimeText | None
+    claims: FreeObject | None = Field(description="the disclosed credential (null when the signature fails)")
+    disclosed: list[DisclosedClaim]
+    leaf: Hex32 | None
+    anchor: AnchorProofView | None
+    checks: list[CheckView]
+
+
+class ShareState(Answer):
+    id: str
+    expires_at: TimeText
+    withdrawn: bool
+
+
+class ShareVerification(Verification):
+    """The share page as JSON: the verification of the shared presentation, with the
+    share's own check; once withdrawn or expired, ``claims`` is null and ``disclosed`` empty."""
+
+    share: ShareState
+
+
+class VerifyOne(Body):
+    credential: str | FreeObject = Field(
+        description="an SD-JWT (or presentation), or a credential file "
+                    '{"format": "eduledger-credential/1", "sd_jwt": ..., "anchor": {...}}')
+    require_holder_binding: bool = False
+    aud: str | None = Field(default=None, max_length=300, description="the key binding's expected audience")
+    nonce: str | None = Field(default=None, max_length=300)
+    at: datetime | None = Field(default=None,
+                                description="verify as of this time (with a time zone); default now")
+
+
+_CREDENTIAL_FILE = {
+    "type": "object", "title": "Credential file", "required": ["sd_jwt"],
+    "properties": {"format": {"const": "eduledger-credential/1"}, "sd_jwt": {"type": "string"},
+                   "anchor": _ANCHOR_PROOF_SCHEMA},
+}
+VERIFY_REQUEST: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": f"At most {MAX_VERIFY_BODY} bytes (more: 413 `too_large`). As JSON: a verify "
+                       "request, or the credential file itself; with any other content type the body is "
+                       "the credential itself (an SD-JWT, or a credential file's JSON).",
+        "x-max-bytes": MAX_VERIFY_BODY,
+        "content": {
+            "application/json": {"schema": {"oneOf": [
+                {"$ref": "#/components/schemas/VerifyOne"}, _CREDENTIAL_FILE,
+                {"type": "string", "title": "SD-JWT", "maxLength": MAX_CREDENTIAL_CHARS}]}},
+            "text/plain": {"schema": {"type": "string", "title": "SD-JWT or credential file",
+                                      "maxLength": MAX_CREDENTIAL_CHARS}},
+        },
+    },
+}
+
+
+EXTRA_SCHEMAS: list[type[BaseModel]] = [VerifyOne, *ROW_MODELS.values()]
+"""Schemas the request bodies that routes read themselves refer to (#/components/schemas/...):
+api.openapi adds them to the document's components."""
+
+
+class VerifyBatch(Body):
+    credentials: list[str | FreeObject] = Field(
+        min_length=1, max_length=MAX_VERIFY_BATCH,
+        description="SD-JWTs or credential files; one that cannot be read at all (not a credential "
+                    f"file, or over {MAX_FILE_BYTES} characters) gets a result with its error "
+                    "(`malformed`, `too_large`) instead of its checks")
+
+
+class VerifyItemError(Answer):
+    """An item that could not be read at all."""
+
+    valid: Literal[False]
+    failures: list[str] = Field(min_length=1, max_length=1)
+    error: ErrorBody
+
+
+class VerifyBatchResult(Answer):
+    count: int
+    valid: int = Field(description="how many are valid")
+    results: list[Verification | VerifyItemError] = Field(description="in request order")
+
+
+class PublicJwk(Answer):
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str
+
+
+class VerificationMethod(Answer):
+    id: str
+    type: Literal["JsonWebKey"]
+    controller: str
+    publicKeyJwk: PublicJwk  # noqa: N815 - the DID document's field
+    validFromBlock: int  # noqa: N815
+    validUntilBlock: int | None  # noqa: N815
+
+
+class DidDocument(Answer):
+    """A member's DID document, derived from the chain (ledger.credentials.did)."""
+
+    context: list[str] = Field(alias="@context")
+    id: str
+    name: str
+    verificationMethod: list[VerificationMethod]  # noqa: N815
+    assertionMethod: list[str] = Field(description="the keys valid now")  # noqa: N815
+    role: Literal["bureau", "school", "partner", "auditor"]
+    status: Literal["active", "suspended", "removed"]
+
+
+# -- audit --------------------------------------------------------------------------------
+
+
+class CredentialSubject(Answer):
+    kind: Literal["credential"]
+    id: CredentialId
+    leaf: Hex32
+    root: Hex32
+    issuer: str
+    status: str
+
+
+class BatchSubject(Answer):
+    kind: Literal["batch"]
+    root: Hex32
+    batch_id: str | None
+    count: int | None
+
+
+class LeafSubject(Answer):
+    kind: Literal["leaf"]
+    leaf: Hex32
+    root: Hex32 | None
+
+
+class MemberSubject(Answer):
+    kind: Literal["member"]
+    member_id: int
+    org_id: str
+
+
+class HistoryEntry(Answer):
+    action: str = Field(description="issue, anchor, revoke, suspend, reinstate, supersede, admit, ...")
+    actor: str | None = Field(description="the acting organisation")
+    reason: int | None
+    tx_hash: Hex32 | None
+    block_number: int | None
+    block_time: TimeText | None
+    details: FreeObject = Field(description="the event and its arguments")
+    chain: Literal["confirmed", "missing"] | SkipJsonSchema[None] = Field(
+        default=None, description="with ?check=chain, for entries with a transaction")
+
+
+class History(Answer):
+    subject: Annotated[CredentialSubject | BatchSubject | LeafSubject | MemberSubject,
+                       Field(discriminator="kind")]
+    history: list[HistoryEntry] = Field(description="oldest first")
+
+
+class RunProgress(Answer):
+    done: int
+    total: int
+    fraction: float = Field(ge=0, le=1)
+
+
+class AuditRunView(Answer):
+    run_id: str
+    status: AuditRunStatus
+    phase: str
+    progress: RunProgress
+    finding_count: int
+    requested_by: str
+    created_at: DateTime
+    finished_at: DateTime | None
+    report_hash: Hex32 | None
+    error: str | None
+
+
+class ReportAuditor(Answer):
+    org_id: str
+    member_id: int | None
+    public_key: str
+
+
+class ReportChain(Answer):
+    chain_id: int
+    anchor_registry: Address
+    from_block: int
+    head_block: int
+    indexed_to_block: int
+
+
+class ReportScope(Answer):
+    batches: int
+    anchored_leaves: int
+    credentials: int
+    chain_events: int
+    events_not_yet_indexed: int
+    status_reads: int
+
+
+class ReportSummary(Answer):
+    findings: int
+    by_kind: dict[FindingKind, int]
+
+
+class ReportFinding(Answer):
+    seq: int
+    kind: FindingKind
+    item: str
+    details: FreeObject
+
+
+class ReportChecks(Answer):
+    deep: bool
+
+
+class AuditReportBody(Answer):
+    """The signed report (ledger.audit.integrity.IntegrityAudit.build_report)."""
+
+    type: Literal["eduledger-integrity-audit-report"]
+    version: int
+    run_id: str
+    requested_by: str
+    auditor: ReportAuditor | None
+    started_at: TimeText | None
+    finished_at: TimeText | None
+    checks: ReportChecks
+    chain: ReportChain
+    scope: ReportScope
+    summary: ReportSummary
+    findings: list[ReportFinding]
+
+
+class ReportAnchor(Answer):
+    batch_id: str
+    root: Hex32
+    tx_hash: Hex32 | None
+    block_number: int | None
+    status: AnchorStatus
+
+
+class AuditRunReport(AuditRunView):
+    """A finished run with its report, the auditor's signature over the report's canonical
+    JSON and the batch that anchors its hash."""
+
+    report: AuditReportBody
+    signature: str | None
+    anchor: ReportAnchor | None
+
+
+# -- JSON-RPC -----------------------------------------------------------------------------
+
+
+class RpcError(Answer):
+    code: int
+    message: str
+    data: Any | SkipJsonSchema[None] = None
+
+
+class RpcReply(Answer):
+    """One JSON-RPC 2.0 response. ``result`` is the method's own answer (any JSON value, as
+    the Ethereum JSON-RPC specification defines it per method): not described here."""
+
+    jsonrpc: Literal["2.0"]
+    id: Any = Field(description="the request's id")
+    result: Any | SkipJsonSchema[None] = Field(default=None, description="on success: any JSON value")
+    error: RpcError | SkipJsonSchema[None] = None
+
+
+RpcAnswer = RpcReply | list[RpcReply]
+_RPC_CALL = {"type": "object", "title": "JSON-RPC request", "required": ["method"],
+             "properties": {"jsonrpc": {"const": "2.0"}, "id": {"type": ["string", "integer", "null"]},
+                            "method": {"type": "string", "description": "an Ethereum JSON-RPC method "
+                                       "(eth_blockNumber, eth_call, eth_sendRawTransaction, eth_getLogs, "
+                                       "...)"},
+                            "params": {"type": "array"}}}
+RPC_REQUEST: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": f"A JSON-RPC 2.0 request or a batch of them, at most {MAX_RPC_BODY} bytes (more: 413)",
+        "x-max-bytes": MAX_RPC_BODY,
+        "content": {"application/json": {"schema": {"oneOf": [
+            _RPC_CALL, {"type": "array", "items": _RPC_CALL, "minItems": 1}]}}},
+    },
+}

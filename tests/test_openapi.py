@@ -1,0 +1,466 @@
+"""/openapi.json describes every answer the service gives, and only answers it gives.
+
+The real app on a real port: every route is called for its success and its error cases, and
+each answer (status, content type, body) is validated by openapi-core against what the
+served document says for that operation and status. An answer whose status the document
+does not list fails, and so does a documented status that no request could produce (every
+one is produced here, the 503s on a node whose chain has gone away).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from eth_account import Account
+from openapi_spec_validator import validate as validate_spec
+
+import api.auth
+from api.app import create_app
+from ledger.chain import EmbeddedChain
+from ledger.credentials.jose import ed25519_jwk
+from ledger.credentials.sdjwt import add_key_binding
+from ledger.keys import clear_keystore_cache
+from ledger.node import NodeServices, init_network
+from ledger.settings import Settings
+from node_config import DEMO_CONSORTIUM
+from tests.conftest import rpc_only_app
+from tests.credential_fixtures import served_network, transcript_row
+from tests.openapi_check import CheckedClient, DocumentedAnswers
+from tests.servers import serve_app
+
+FREE_FORM = {("post", "/rpc")}  # JSON-RPC: each method's result is its own
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "openapi passphrase")
+    mp.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    clear_keystore_cache()
+    try:
+        yield tmp_path_factory.mktemp("openapi")
+    finally:
+        mp.undo()
+        clear_keystore_cache()
+
+
+def _document(base: str) -> dict[str, Any]:
+    document: dict[str, Any] = httpx.get(base + "/openapi.json").json()
+    return document
+
+
+def _holder() -> tuple[Any, dict[str, str]]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    return key, ed25519_jwk(key.public_key())
+
+
+def test_the_document_describes_every_operation(env: Path) -> None:
+    with served_network(env / "doc") as served:
+        document = _document(served.base)
+        assert served.http.get("/docs").status_code == 200
+    validate_spec(document)  # a valid OpenAPI 3.1 document (openapi-spec-validator)
+    assert document["openapi"].startswith("3.1")
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas  # FastAPI's 422 body: not what we send
+    refs = {ref.rsplit("/", 1)[1] for ref in _refs(document)}
+    assert refs <= set(schemas), refs - set(schemas)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            success = [s for s in responses if s.startswith("2")]
+            assert len(success) == 1, (method, path, success)
+            answer = responses[success[0]]
+            if success[0] == "204":
+                assert "content" not in answer
+                continue
+            for media, content in answer["content"].items():
+                schema = content["schema"]
+                assert schema, (method, path, media)  # never the empty schema {}
+                if media == "application/json" and (method, path) not in FREE_FORM:
+                    assert "$ref" in schema or "anyOf" in schema, (method, path, schema)
+            for status, error in responses.items():
+                if status.startswith("2"):
+                    continue
+                if (method, path) == ("post", "/rpc"):
+                    continue
+                expected = "InvalidInputBody" if status == "422" else "ErrorBody"
+                assert error["content"]["application/json"]["schema"] == {
+                    "$ref": f"#/components/schemas/{expected}"}, (method, path, status)
+            if operation.get("security"):
+                assert "401" in responses, (method, path)
+            if method == "post" and path not in ("/v1/audit/runs",):
+                assert "requestBody" in operation, (method, path)
+    # Request bodies' limits are in the schema.
+    verify_batch = schemas["VerifyBatch"]["properties"]["credentials"]
+    assert (verify_batch["minItems"], verify_batch["maxItems"]) == (1, 1000)
+    issue = document["paths"]["/v1/credentials"]["post"]["requestBody"]
+    assert issue["x-max-bytes"] == 20 * 2**20
+    assert issue["content"]["application/json"]["schema"]["oneOf"][1]["properties"]["credentials"][
+        "maxItems"] == 10_000
+    assert document["paths"]["/v1/verify"]["post"]["requestBody"]["x-max-bytes"] == 256 * 1024 + 4096
+    assert document["paths"]["/rpc"]["post"]["requestBody"]["x-max-bytes"] == 2 * 2**20
+    assert schemas["NewShare"]["properties"]["presentation"]["maxLength"] == 256 * 1024
+    assert document["components"]["securitySchemes"]["apiKey"] == {
+        "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]
+        ["apiKey"]["description"]}
+
+
+def _refs(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "$ref":
+                yield inner
+            else:
+                yield from _refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _refs(inner)
+
+
+def test_a_method_a_path_does_not_take_is_405_with_allow(env: Path) -> None:
+    with served_network(env / "allow") as served:
+        answers = DocumentedAnswers(_document(served.base))
+        for method, path, allowed in [("GET", "/v1/verify", "POST"), ("PUT", "/v1/credentials", "POST"),
+                                      ("DELETE", "/health", "GET"), ("POST", "/s/abc", "GET"),
+                                      ("GET", "/v1/shares/abc", "DELETE"), ("PATCH", "/rpc", "POST")]:
+            r = served.http.request(method, path)
+            assert r.status_code == 405 and r.headers["allow"] == allowed, (method, path, r.headers)
+            assert r.json()["code"] == "method_not_allowed"
+            answers.check(r)  # Allow lists exactly the methods the document has for the path
+        for path in ("/v1/nothing", "/v1/credentials/", "/s/"):
+            answers.check(served.http.get(path))  # no route: 404 with the error body
+
+
+def test_every_answer_is_documented_and_every_documented_answer_is_given(
+        env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with served_network(env / "data") as served:
+        answers = DocumentedAnswers(_document(served.base))
+        _tour(served, CheckedClient(served.http, answers), monkeypatch)
+        document = answers.document
+    with _node_on_a_chain_that_goes(env / "gone") as lost:
+        gone_answers = _chain_gone(lost)
+    # What the node on the lost chain answered counts for the same operations.
+    assert gone_answers.document["paths"].keys() <= document["paths"].keys()
+    for operation, statuses in gone_answers.seen.items():
+        answers.seen[operation] |= statuses
+    assert answers.unseen() == {}, "documented but never given"
+
+
+def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    school, school_b, partner = served.as_org("school-a"), served.as_org("school-b"), served.as_org("partner")
+    bureau, auditor = served.as_org("bureau"), served.as_org("auditor")
+    nobody = {"Authorization": "Bearer edk_nobody_0123456789"}
+    purpose = {"purpose": "openapi test"}
+
+    # -- network ----------------------------------------------------------------------
+    assert "workers" not in http.get("/health").json()
+    served.app.state.workers = SimpleNamespace(count=2, ready=lambda: 1)  # as serve --workers 2 sets it
+    assert http.get("/health").json()["workers"] == {"configured": 2, "ready": 1}
+    served.app.state.workers = None
+    http.get("/v1/network")
+
+    # -- issuing ----------------------------------------------------------------------
+    roster = {"type": "transcript", "credentials": [transcript_row(n, courses=2) for n in range(4)]}
+    batch = http.post("/v1/credentials", json=roster, headers={**school, "Idempotency-Key": "openapi-1"},
+                      expect=201).json()
+    http.post("/v1/credentials", json={"type": "transcript", "credential": transcript_row(10, courses=1)},
+              headers=school, expect=201)
+    csv = ("holder_name,student_id,program,term,code,name,credits,grade\n"
+           "学生一,S1,计算机,2025-2026-1,CS1,课程,3,90\n").encode()
+    http.post("/v1/credentials?type=transcript", content=csv,
+              headers={**school, "Content-Type": "text/csv"}, expect=201)
+    http.post("/v1/credentials", json=roster, expect=401)
+    http.post("/v1/credentials", json=roster, headers=nobody, expect=401)
+    http.post("/v1/credentials", json=roster, headers=bureau, expect=403)
+    http.post("/v1/credentials", json=roster, headers=partner, expect=403)  # partners issue no transcripts
+    bad = http.post("/v1/credentials", json={"type": "transcript", "credentials": [{"holder_name": "x"}]},
+                    headers=school, expect=422).json()
+    assert bad["code"] == "invalid_roster" and bad["details"]["errors"]
+    http.post("/v1/credentials", json={"type": "diploma", "credentials": [{}]}, headers=school, expect=422)
+    http.post("/v1/credentials", json={"type": "transcript", "credentials": [{}] * 10_001},
+              headers=school, expect=413)
+    http.post("/v1/credentials?type=transcript", content=b"x" * (20 * 2**20 + 1),
+              headers={**school, "Content-Type": "text/csv"}, expect=422)
+
+    first, second, third, fourth = batch["credentials"]
+    cid = first["credential_id"]
+
+    # -- reading ----------------------------------------------------------------------
+    view = http.get(f"/v1/credentials/{cid}", params=purpose, headers=school).json()
+    assert "sd_jwt" not in view
+    assert "sd_jwt" in http.get(f"/v1/credentials/{cid}", params={**purpose, "content": "true"},
+                                headers=auditor).json()
+    http.get(f"/v1/credentials/{cid}", params=purpose, expect=401)
+    http.get(f"/v1/credentials/{cid}", params=purpose, headers=school_b, expect=404)
+    http.get("/v1/credentials/urn:uuid:nothing", params=purpose, headers=bureau, expect=404)
+    http.get(f"/v1/credentials/{cid}", headers=school, expect=422)  # no purpose
+    http.get("/v1/credentials/urn:uuid:%00", params=purpose, headers=school, expect=422)
+
+    http.get(f"/v1/batches/{batch['batch_id']}", headers=school)
+    http.get(f"/v1/batches/{batch['batch_id']}", expect=401)
+    http.get(f"/v1/batches/{batch['batch_id']}", headers=school_b, expect=404)
+    http.get("/v1/batches/%00", headers=bureau, expect=422)
+
+    # -- status and corrections -----------------------------------------------------------
+    status = f"/v1/credentials/{second['credential_id']}/status"
+    http.post(status, json={"action": "suspend", "reason": 2, "note": "checking"}, headers=school)
+    http.post(status, json={"action": "reinstate"}, headers=bureau)
+    http.post(status, json={"action": "reinstate"}, headers=bureau, expect=409)  # it is valid
+    http.post(status, json={"action": "revoke"}, expect=401)
+    http.post(status, json={"action": "revoke"}, headers=auditor, expect=403)
+    http.post(status, json={"action": "revoke"}, headers=school_b, expect=403)
+    http.post("/v1/credentials/urn:uuid:nothing/status", json={"action": "revoke"}, headers=school,
+              expect=404)
+    http.post(status, json={"action": "erase"}, headers=school, expect=422)
+
+    correct = f"/v1/credentials/{third['credential_id']}/correct"
+    fixed = http.post(correct, json={"credential": transcript_row(2, courses=3), "reason": 1},
+                      headers=school, expect=201).json()
+    assert fixed["corrected"]["status"] == "superseded" and fixed["count"] == 1
+    http.post(correct, json={"credential": transcript_row(2, courses=3)}, headers=school, expect=409)
+    http.post(correct, json={"credential": transcript_row(2)}, expect=401)
+    http.post(correct, json={"credential": transcript_row(2)}, headers=bureau, expect=403)
+    http.post(f"/v1/credentials/{fourth['credential_id']}/correct", json={"credential": transcript_row(3)},
+              headers=school_b, expect=403)
+    http.post("/v1/credentials/urn:uuid:nothing/correct", json={"credential": transcript_row(2)},
+              headers=school, expect=404)
+    http.post(f"/v1/credentials/{fourth['credential_id']}/correct", json={"credential": {"x": 1}},
+              headers=school, expect=422)
+
+    # -- holders: redeem, share, verify -------------------------------------------------------
+    holder, jwk = _holder()
+    redeemed = http.post("/v1/claims/redeem", json={"code": first["claim_code"], "holder_jwk": jwk}).json()
+    http.post("/v1/claims/redeem", json={"code": first["claim_code"], "holder_jwk": jwk}, expect=409)
+    http.post("/v1/claims/redeem", json={"code": "AAAA-BBBB-CCCC-DDDD", "holder_jwk": jwk}, expect=404)
+    http.post("/v1/claims/redeem", json={"code": "A", "holder_jwk": jwk}, expect=422)
+    http.post("/v1/claims/redeem", json={"code": fourth["claim_code"], "holder_jwk": {"kty": "RSA"}},
+              expect=422)
+
+    sd_jwt = redeemed["sd_jwt"]
+    presentation = add_key_binding(sd_jwt, holder_key=holder, aud=served.base, nonce="openapi")
+    share = http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 7},
+                      expect=201).json()
+    http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 7,
+                                  "anchor": redeemed["anchor"]}, expect=201)
+    http.post("/v1/shares", json={"presentation": sd_jwt, "expires_in_days": 7}, expect=422)  # no binding
+    http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 181}, expect=422)
+
+    page = f"/s/{share['share_id']}"
+    assert "<html" in http.get(page, headers={"Accept": "text/html"}).text
+    assert http.get(page, headers={"Accept": "application/json"}).json()["valid"] is True
+    http.get("/s/AAAAAAAAAAAAAAAA", headers={"Accept": "application/json"}, expect=404)
+    http.get("/s/AAAAAAAAAAAAAAAA", headers={"Accept": "text/html"}, expect=404)
+    assert http.get(page + "/qr.png").content.startswith(b"\x89PNG")
+    assert b"<svg" in http.get(page + "/qr.svg").content
+    http.get("/s/AAAAAAAAAAAAAAAA/qr.png", expect=404)
+    http.get("/s/AAAAAAAAAAAAAAAA/qr.svg", expect=404)
+
+    envelope = {"format": "eduledger-credential/1", "sd_jwt": sd_jwt, "anchor": redeemed["anchor"]}
+    assert http.post("/v1/verify", json={"credential": envelope}).json()["valid"] is True
+    assert http.post("/v1/verify", json=envelope).json()["valid"] is True
+    http.post("/v1/verify", json={"credential": presentation, "require_holder_binding": True,
+                                  "aud": served.base, "at": "2030-01-01T00:00:00Z"})
+    broken = http.post("/v1/verify", content=b"not a credential", headers={"Content-Type": "text/plain"})
+    assert broken.json()["failures"] == ["malformed"]
+    http.post("/v1/verify", content=b"{not json", headers={"Content-Type": "application/json"}, expect=422)
+    http.post("/v1/verify", json={"credential": sd_jwt, "unknown": 1}, expect=422)
+    http.post("/v1/verify", content=b"x" * (256 * 1024 + 4097), headers={"Content-Type": "text/plain"},
+              expect=422)
+
+    results = http.post("/v1/verify/batch", json={"credentials": [sd_jwt, envelope, "x" * (512 * 1024 + 1),
+                                                                   "not a credential", {"sd_jwt": 1}]}).json()
+    assert results["count"] == 5 and results["valid"] == 2
+    assert [r.get("error", {}).get("code") for r in results["results"]] == [
+        None, None, "too_large", None, "malformed"]
+    http.post("/v1/verify/batch", json={"credentials": []}, expect=422)
+    http.post("/v1/verify/batch", json={"credentials": ["x"] * 1001}, expect=422)
+
+    issuer = http.post("/v1/verify", json={"credential": envelope}).json()["issuer"]["id"]
+    http.get(f"/v1/dids/{issuer}")
+    http.get(f"/v1/dids/{issuer.rsplit(':', 1)[0]}:99", expect=404)
+    http.get("/v1/dids/did:web:example.com", expect=422)
+
+    http.delete(f"/v1/shares/{share['share_id']}", headers={"X-Withdraw-Token": "wrong"}, expect=403)
+    http.delete(f"/v1/shares/{share['share_id']}", headers={"X-Withdraw-Token": share["withdraw_token"]})
+    withdrawn = http.get(page, headers={"Accept": "application/json"}).json()
+    assert withdrawn["claims"] is None and withdrawn["failures"] == ["share_withdrawn"]
+    http.delete("/v1/shares/AAAAAAAAAAAAAAAA", headers={"X-Withdraw-Token": "x"}, expect=404)
+
+    # -- audit --------------------------------------------------------------------------
+    history = f"/v1/audit/history/{cid}"
+    entries = http.get(history, headers=auditor).json()
+    assert entries["subject"]["kind"] == "credential" and entries["history"]
+    http.get(history, params={"check": "chain"}, headers=bureau)
+    http.get(f"/v1/audit/history/{batch['credentials'][0]['anchor']['root']}", headers=auditor)
+    http.get(f"/v1/audit/history/{first['leaf']}", headers=auditor)
+    http.get("/v1/audit/history/school-a", headers=auditor)
+    http.get(history, expect=401)
+    http.get(history, headers=school, expect=403)
+    http.get("/v1/audit/history/urn:uuid:nothing", headers=auditor, expect=404)
+    http.get("/v1/audit/history/what", headers=auditor, expect=422)
+
+    run = http.post("/v1/audit/runs", headers=auditor, expect=202).json()
+    http.post("/v1/audit/runs", expect=401)
+    http.post("/v1/audit/runs", headers=bureau, expect=403)
+    done = _wait_done(http, run["run_id"], auditor)
+    assert done["report"]["summary"]["findings"] == 0, done["report"]["findings"]
+    csv_report = http.get(f"/v1/audit/runs/{run['run_id']}", params={"format": "csv"}, headers=auditor)
+    assert csv_report.headers["content-type"].startswith("text/csv")
+    http.get(f"/v1/audit/runs/{run['run_id']}", params={"format": "html"}, headers=bureau)
+    http.get(f"/v1/audit/runs/{run['run_id']}", params={"format": "json"}, headers=bureau)
+    http.get(f"/v1/audit/runs/{run['run_id']}", params={"format": "pdf"}, headers=bureau, expect=422)
+    services: NodeServices = served.app.state.services
+    pending = services.integrity_audit("auditor").start("auditor")  # started, never run
+    assert http.get(f"/v1/audit/runs/{pending}", headers=auditor).json()["status"] == "pending"
+    http.get(f"/v1/audit/runs/{pending}", params={"format": "csv"}, headers=auditor, expect=404)
+    http.get("/v1/audit/runs/nothing", headers=auditor, expect=404)
+    http.get(f"/v1/audit/runs/{run['run_id']}", expect=401)
+    http.get(f"/v1/audit/runs/{run['run_id']}", headers=school, expect=403)
+
+    # -- JSON-RPC -------------------------------------------------------------------------
+    assert http.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+                     ).json()["result"].startswith("0x")
+    http.post("/rpc", json=[{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"},
+                            {"jsonrpc": "2.0", "id": 2, "method": "no_such_method"}])
+    assert http.post("/rpc", content=b"{", headers={"Content-Type": "application/json"},
+                     request_valid=False).json()["error"]["code"] == -32700
+    http.post("/rpc", content=b" " * (2 * 2**20 + 1), headers={"Content-Type": "application/json"},
+              expect=413)
+
+    # -- a JSON body that is not UTF-8: the framework cannot read it ------------------------
+    for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch"):
+        unreadable = http.post(path, content=b'{"code": "\xff"}', expect=400,
+                               headers={**school, "Content-Type": "application/json"})
+        assert unreadable.json()["code"] == "http_error"
+
+    # -- the public rate limit ----------------------------------------------------------------
+    monkeypatch.setattr(api.auth.public_limit(), "amount", 0)
+    try:
+        for method, path, body in [("POST", "/v1/claims/redeem", {}), ("POST", "/v1/shares", {}),
+                                   ("DELETE", f"/v1/shares/{share['share_id']}", None), ("GET", page, None),
+                                   ("GET", page + "/qr.png", None), ("GET", page + "/qr.svg", None),
+                                   ("POST", "/v1/verify", {}), ("POST", "/v1/verify/batch", {}),
+                                   ("GET", f"/v1/dids/{issuer}", None)]:
+            limited = http.request(method, path, json=body, expect=429)
+            assert limited.json()["code"] == "rate_limited"
+    finally:
+        monkeypatch.undo()
+
+
+def _wait_done(http: CheckedClient, run_id: str, key: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while True:
+        run: dict[str, Any] = http.get(f"/v1/audit/runs/{run_id}", headers=key).json()
+        if run["status"] in ("done", "failed") or time.monotonic() > deadline:
+            assert run["status"] == "done", run
+            return run
+        time.sleep(0.2)
+
+
+@dataclass
+class LostChain:
+    """A node on an external chain (an embedded one behind its own /rpc, on a port of its
+    own): ``stop_chain`` takes that chain server away while the node keeps serving."""
+
+    node: Any
+    base: str
+    http: httpx.Client
+    keys: dict[str, str]
+    stop_chain: Callable[[], None]
+
+    def as_org(self, org: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[org]}"}
+
+
+@contextmanager
+def _node_on_a_chain_that_goes(directory: Path) -> Iterator[LostChain]:
+    funder = Account.create()
+    chain = EmbeddedChain(directory / "chain", alloc={funder.address: 10**24})
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EDULEDGER_FUNDER_KEY", funder.key.to_0x_hex())
+    chain_server = ExitStack()
+    try:
+        chain_url = chain_server.enter_context(serve_app(rpc_only_app(chain)))
+        settings = Settings(data_dir=directory / "data", rpc_url=chain_url + "/rpc")
+        node = init_network(settings, DEMO_CONSORTIUM)
+        try:
+            keys = json.loads((settings.data_dir / "api-keys.json").read_text())
+            with serve_app(create_app(node, background=False)) as base, \
+                    httpx.Client(base_url=base, timeout=60) as http:
+                yield LostChain(node, base, http, keys, chain_server.close)
+        finally:
+            node.close()
+    finally:
+        chain_server.close()
+        chain.close()
+        mp.undo()
+
+
+def _chain_gone(lost: LostChain) -> DocumentedAnswers:
+    """Every route that reads the chain answers 503 when the chain node does not answer."""
+    answers = DocumentedAnswers(_document(lost.base))
+    school, auditor = lost.as_org("school-a"), lost.as_org("auditor")
+    http = lost.http
+    # While the chain is there: credentials, a redeemed one, a share, a finished audit run.
+    batch = http.post("/v1/credentials", headers=school, json={
+        "type": "transcript", "credentials": [transcript_row(n, courses=1) for n in range(4)]}).json()
+    first, second, third, fourth = batch["credentials"]
+    holder, jwk = _holder()
+    redeemed = http.post("/v1/claims/redeem", json={"code": first["claim_code"], "holder_jwk": jwk}).json()
+    presentation = add_key_binding(redeemed["sd_jwt"], holder_key=holder, aud=lost.base, nonce="n")
+    share = http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 3}).json()
+    issuer = http.post("/v1/verify", json={"credential": redeemed["sd_jwt"]}).json()["issuer"]["id"]
+    run = http.post("/v1/audit/runs", headers=auditor).json()
+    _wait_done(CheckedClient(http, answers), run["run_id"], auditor)
+
+    lost.stop_chain()
+    time.sleep(1.1)  # past the status projection's max_age: the next verification asks the chain
+    row = transcript_row(9, courses=1)
+    chain_reads: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "/health", {}), ("GET", "/v1/network", {}),
+        ("POST", "/v1/credentials",
+         {"json": {"type": "transcript", "credentials": [row]}, "headers": school}),
+        ("POST", f"/v1/credentials/{second['credential_id']}/status",
+         {"json": {"action": "suspend"}, "headers": school}),
+        ("POST", f"/v1/credentials/{third['credential_id']}/correct",
+         {"json": {"credential": row}, "headers": school}),
+        ("POST", "/v1/shares", {"json": {"presentation": presentation, "expires_in_days": 3}}),
+        ("GET", f"/s/{share['share_id']}", {"headers": {"Accept": "application/json"}}),
+        ("GET", f"/s/{share['share_id']}", {"headers": {"Accept": "text/html"}}),
+        ("POST", "/v1/verify", {"json": {"credential": redeemed["sd_jwt"]}}),
+        ("POST", "/v1/verify/batch", {"json": {"credentials": [redeemed["sd_jwt"]]}}),
+        ("GET", f"/v1/dids/{issuer}", {}),
+        ("GET", f"/v1/audit/history/{first['credential_id']}", {"headers": auditor}),
+        ("POST", "/v1/audit/runs", {"headers": auditor}),
+    ]
+    checked = CheckedClient(http, answers)
+    for method, path, kwargs in chain_reads:
+        assert checked.request(method, path, expect=503, **kwargs).headers["content-type"]
+    # What reads only the store still answers.
+    checked.get(f"/v1/credentials/{fourth['credential_id']}", params={"purpose": "test"}, headers=school)
+    checked.get(f"/v1/audit/runs/{run['run_id']}", headers=auditor)
+    # A node whose credential service was never used (restarted, say) needs the chain once
+    # for it: its first credential request is a 503 too.
+    with serve_app(create_app(lost.node, background=False)) as base, \
+            httpx.Client(base_url=base, timeout=60) as fresh_http:
+        fresh = CheckedClient(fresh_http, answers)
+        for method, path, kwargs in [
+                ("GET", f"/v1/credentials/{fourth['credential_id']}", {"params": {"purpose": "test"},
+                                                                       "headers": school}),
+                ("POST", "/v1/claims/redeem", {"json": {"code": fourth["claim_code"], "holder_jwk": jwk}}),
+                ("GET", f"/s/{share['share_id']}/qr.png", {}), ("GET", f"/s/{share['share_id']}/qr.svg", {}),
+                ("DELETE", f"/v1/shares/{share['share_id']}", {"headers": {"X-Withdraw-Token": "x"}})]:
+            fresh.request(method, path, expect=503, **kwargs)
+        fresh.get(f"/v1/batches/{batch['batch_id']}", headers=school)  # the store alone
+    return answers
