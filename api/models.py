@@ -161,6 +161,7 @@ class Health(Answer):
 class NetworkContracts(Answer):
     consortium: Address
     anchor_registry: Address
+    identity_registry: Address | None = Field(description="none on a network set up before identity cards")
     deployed_block: int
 
 

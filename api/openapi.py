@@ -12,12 +12,14 @@ parameters are path strings cannot.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
+from api.limits import body_limit
 from api.models import EXTRA_SCHEMAS
 
 DESCRIPTION = """\
@@ -52,8 +54,10 @@ def install_openapi(app: FastAPI) -> None:
                                           ref_template="#/components/schemas/{model}")
             for name, schema in extra.get("$defs", {}).items():
                 schemas.setdefault(name, schema)
-            for operations in document["paths"].values():
-                for operation in operations.values():
+            for path, operations in document["paths"].items():
+                for method, operation in operations.items():
+                    if "requestBody" in operation:
+                        _document_body_limit(operation, method.upper(), path)
                     answer = operation.get("responses", {}).get("422", {})
                     if "HTTPValidationError" in str(answer.get("content", {})):
                         del operation["responses"]["422"]
@@ -64,3 +68,15 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_body_limit(operation: dict[str, Any], method: str, path: str) -> None:
+    """Every body is held to its route's limit (api.limits) before the route reads it."""
+    limit = body_limit(method, re.sub(r"\{[^}]+\}", "x", path))
+    responses = operation.setdefault("responses", {})
+    described = responses.get("413", {}).get("description", "")
+    text = f"`too_large`: a body over {limit} bytes, refused before it is read"
+    responses["413"] = {"description": f"{described}; {text}" if described
+                        else f"Content Too Large — {text}",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    operation["requestBody"].setdefault("x-max-bytes", limit)

@@ -191,7 +191,17 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.post("/v1/credentials", json={"type": "transcript", "credentials": [{}] * 10_001},
               headers=school, expect=413)
     http.post("/v1/credentials?type=transcript", content=b"x" * (20 * 2**20 + 1),
-              headers={**school, "Content-Type": "text/csv"}, expect=422)
+              headers={**school, "Content-Type": "text/csv"}, expect=413)
+    # The same key with another roster; the same certificate number twice.
+    keyed = {**school, "Idempotency-Key": "openapi-reused"}
+    http.post("/v1/credentials", json={"type": "transcript", "credentials": [transcript_row(90)]},
+              headers=keyed, expect=201)
+    http.post("/v1/credentials", json={"type": "transcript", "credentials": [transcript_row(91)]},
+              headers=keyed, expect=422)
+    degree = {"holder_name": "学生", "student_id": "D1", "degree_name": "工学学士", "field": "工学",
+              "conferral_date": "2026-06-30", "certificate_number": "10001-2026-99999"}
+    http.post("/v1/credentials", json={"type": "degree", "credentials": [degree]}, headers=school, expect=201)
+    http.post("/v1/credentials", json={"type": "degree", "credentials": [degree]}, headers=school, expect=409)
 
     first, second, third, fourth = batch["credentials"]
     cid = first["credential_id"]
@@ -219,7 +229,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.post(status, json={"action": "reinstate"}, headers=bureau, expect=409)  # it is valid
     http.post(status, json={"action": "revoke"}, expect=401)
     http.post(status, json={"action": "revoke"}, headers=auditor, expect=403)
-    http.post(status, json={"action": "revoke"}, headers=school_b, expect=403)
+    http.post(status, json={"action": "revoke"}, headers=school_b, expect=404)  # as if unknown
     http.post("/v1/credentials/urn:uuid:nothing/status", json={"action": "revoke"}, headers=school,
               expect=404)
     http.post(status, json={"action": "erase"}, headers=school, expect=422)
@@ -232,7 +242,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.post(correct, json={"credential": transcript_row(2)}, expect=401)
     http.post(correct, json={"credential": transcript_row(2)}, headers=bureau, expect=403)
     http.post(f"/v1/credentials/{fourth['credential_id']}/correct", json={"credential": transcript_row(3)},
-              headers=school_b, expect=403)
+              headers=school_b, expect=404)  # another school's credential: as if unknown
     http.post("/v1/credentials/urn:uuid:nothing/correct", json={"credential": transcript_row(2)},
               headers=school, expect=404)
     http.post(f"/v1/credentials/{fourth['credential_id']}/correct", json={"credential": {"x": 1}},
@@ -276,7 +286,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.post("/v1/verify", content=b"{not json", headers={"Content-Type": "application/json"}, expect=422)
     http.post("/v1/verify", json={"credential": sd_jwt, "unknown": 1}, expect=422)
     http.post("/v1/verify", content=b"x" * (256 * 1024 + 4097), headers={"Content-Type": "text/plain"},
-              expect=422)
+              expect=413)
 
     results = http.post("/v1/verify/batch", json={"credentials": [sd_jwt, envelope, "x" * (512 * 1024 + 1),
                                                                    "not a credential", {"sd_jwt": 1}]}).json()
@@ -337,6 +347,12 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
                      request_valid=False).json()["error"]["code"] == -32700
     http.post("/rpc", content=b" " * (2 * 2**20 + 1), headers={"Content-Type": "application/json"},
               expect=413)
+
+    # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
+    for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch"):
+        big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
+                        headers={**school, "Content-Type": "application/json"})
+        assert big.json()["code"] == "too_large"
 
     # -- a JSON body that is not UTF-8: the framework cannot read it ------------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch"):

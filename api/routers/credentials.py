@@ -43,10 +43,13 @@ Reader = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "
                  **AUTH_ERRORS,
                  403: "`role_not_allowed` (the key's role, or the member's role on chain, may not "
                       "issue this type), `member_not_active`",
+                 409: "`certificate_number_taken` (a number this issuer already used for a live "
+                      "credential of the type; details.numbers), `batch_refused` (the batch of this "
+                      "Idempotency-Key was refused by the contract)",
                  413: "`roster_too_large`: more than 10,000 credentials",
                  422: "`invalid_roster` (every problem in details.errors), `malformed_roster`, "
-                      "`empty_roster`, `unknown_type`, `bad_idempotency_key`, `roster_too_large` (a body "
-                      "over 20 MiB)",
+                      "`empty_roster`, `unknown_type`, `bad_idempotency_key`, `idempotency_key_reused` "
+                      "(the key was used for a different roster)",
                  **CHAIN_DOWN}))
 async def issue(request: Request, key: Issuer, services: Services) -> JSONResponse:
     """One credential ({"type", "credential"}), a roster ({"type", "credentials": [...]}),
@@ -108,8 +111,8 @@ def get_credential(credential_id: str, key: Reader, services: Services, client: 
              response_model_exclude_unset=True,
              responses=error_responses({**UNREADABLE_BODY,
                  **AUTH_ERRORS,
-                 403: "`role_not_allowed` (an auditor), `not_issuer` (neither its issuer nor the bureau)",
-                 404: "`credential_not_found`",
+                 403: "`role_not_allowed` (an auditor)",
+                 404: "`credential_not_found` (also for another school's or partner's credential)",
                  409: "`not_anchored`, `contract_reverted` (the registry refuses the change, e.g. "
                       "reinstating a valid credential or changing a revoked one)",
                  422: "`invalid_input`",
@@ -125,8 +128,8 @@ def change_status(credential_id: str, change: StatusChange, key: StatusActor,
              response_model_exclude_unset=True,
              responses=error_responses({**UNREADABLE_BODY,
                  **AUTH_ERRORS,
-                 403: "`role_not_allowed` (the bureau or an auditor), `not_issuer`",
-                 404: "`credential_not_found`",
+                 403: "`role_not_allowed` (the bureau or an auditor)",
+                 404: "`credential_not_found` (also for another school's or partner's credential)",
                  409: "`already_superseded` (corrected before), `not_anchored`, `contract_reverted`",
                  422: "`invalid_roster` (the row's problems in details.errors), `invalid_input`",
                  **CHAIN_DOWN}))

@@ -14,7 +14,6 @@ from api.deps import ClientAddress, Services
 from api.models import (
     CHAIN_DOWN,
     CHAIN_DOWN_AT_FIRST_USE,
-    MAX_VERIFY_BODY,
     RATE_LIMITED,
     UNREADABLE_BODY,
     VERIFY_REQUEST,
@@ -137,8 +136,8 @@ def share_qr_svg(share_id: str, request: Request, services: Services) -> Respons
 
 @router.post("/v1/verify", response_model=Verification, openapi_extra=VERIFY_REQUEST,
              responses=error_responses({
-                 422: "`malformed` (not JSON, or not a credential), `too_large` (a body over "
-                      f"{MAX_VERIFY_BODY} bytes), `invalid_input` (details.problems), `bad_time`",
+                 422: "`malformed` (not JSON, or not a credential), `invalid_input` (details.problems), "
+                      "`bad_time`",
                  **CHAIN_DOWN}))
 async def verify(request: Request, services: Services) -> JSONResponse:
     """A credential or presentation: JSON {"credential": ...}, or the file itself as the body.
