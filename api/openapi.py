@@ -78,5 +78,6 @@ def _document_body_limit(operation: dict[str, Any], method: str, path: str) -> N
     text = f"`too_large`: a body over {limit} bytes, refused before it is read"
     responses["413"] = {"description": f"{described}; {text}" if described
                         else f"Content Too Large — {text}",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+                        "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
     operation["requestBody"].setdefault("x-max-bytes", limit)

@@ -26,6 +26,7 @@ from ledger.contracts.bindings import (
     ConsortiumContract,
     KeyInfo,
     LeafStatus,
+    MemberInfo,
     MemberStatus,
 )
 from ledger.credentials import sdjwt
@@ -156,6 +157,24 @@ class CredentialVerifier:
                     self._keys.pop(next(iter(self._keys), key), None)  # the oldest
             self._keys[key] = (info, head)
         return info, head
+
+    def signer_at(self, kid: Any, block: int) -> tuple[str, Ed25519PublicKey, MemberInfo]:
+        """Who signed with key id `kid`, checked against the chain as of `block`: (DID, the
+        public key, the member as it was then). InvalidInput ``issuer_unknown`` when the key
+        id is not an eduledger key of this consortium's member, ``signing_key_invalid``
+        when the key was not valid at `block`. For signed objects that are not anchored
+        credentials (identity cards, signatures), which ask "was the signer valid then"."""
+        did, public_key, (chain_id, consortium, member_id) = _issuer_of(kid)
+        key, _ = self._key_info(public_key)
+        if (chain_id != self.client.chain_id or consortium != self.consortium.address.lower()
+                or key.member_id != member_id):
+            raise InvalidInput("the key id names no registered key of its member", code="issuer_unknown")
+        if not self._key_valid_at(public_key, block):
+            raise InvalidInput("the signing key was not valid then", code="signing_key_invalid")
+        return did, _public_key(public_key), self._member_at(member_id, block)
+
+    def block_time(self, number: int) -> int:
+        return int(self._block_time(number))
 
     def _key_valid_at(self, key: bytes, block: int) -> bool:
         info, read_at = self._key_info(key)

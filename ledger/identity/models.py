@@ -1,0 +1,124 @@
+"""Tables of identity cards: people (their wrapped data keys), cards, portraits, rosters and
+recognition challenges.
+
+Personal data is encrypted (``ledger.identity.personal``): a person's fields and portrait
+under the person's data key, which ``identity_person`` holds wrapped by the node's master
+key. Deleting that row erases the person: their ciphertexts stay but open no more, and the
+chain holds only commitments. Person keys (HMACs of national numbers) are the only link
+between a person's cards; one active or suspended card per person and kind.
+
+Any change here needs a new migration in ledger/store/migrations/versions (tests compare the two).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, LargeBinary, Text, text
+from sqlmodel import Field, SQLModel
+
+from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
+
+__all__ = ["IdentityCard", "IdentityChallenge", "IdentityPerson", "IdentityPortrait", "IdentityRoster"]
+
+_LIVE = "status IN ('active', 'suspended')"
+
+
+class IdentityPerson(SQLModel, table=True):
+    """A person, by person key: their data key, wrapped by the node's master key."""
+
+    __tablename__ = "identity_person"
+
+    person_key: str = Field(primary_key=True, max_length=64)
+    wrapped_key: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IdentityRoster(SQLModel, table=True):
+    """One request that issued cards (a roster, or one card): for idempotency and progress."""
+
+    __tablename__ = "identity_roster"
+    __table_args__ = (CheckConstraint("status IN ('pending', 'issued', 'failed')", name="status"),)
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    issuer_org: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    count: int
+    status: str = Field(default="pending", max_length=16)
+    idempotency_key: str | None = Field(default=None, max_length=128, unique=True)
+    request_hash: str | None = Field(default=None, max_length=64)
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IdentityCard(SQLModel, table=True):
+    """A card: where it is on chain (``chain_state``), whose it is, and its sealed content."""
+
+    __tablename__ = "identity_card"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended', 'revoked', 'ended')", name="status"),
+        CheckConstraint("kind IN ('student', 'teacher', 'graduate')", name="kind"),
+        CheckConstraint("chain_state IN ('pending', 'issued')", name="chain_state"),
+        # one live card per person and kind, at any school
+        Index("uq_identity_card_live_person_kind", "person_key", "kind", unique=True,
+              sqlite_where=text(_LIVE), postgresql_where=text(_LIVE)),
+        Index("ix_identity_card_issuer_org", "issuer_org"),
+        Index("ix_identity_card_roster_id", "roster_id"),
+        Index("ix_identity_card_person_key", "person_key"),
+        lowercase("id"),
+        lowercase("predecessor"),
+    )
+
+    id: str = Field(primary_key=True, max_length=HEX32)  # the opaque card id on chain
+    kind: str = Field(max_length=16)
+    issuer_org: str = Field(max_length=64)
+    roster_id: str = Field(max_length=36)
+    position: int
+    person_key: str = Field(max_length=64)
+    status: str = Field(default="active", max_length=16)
+    status_reason: int = 0
+    chain_state: str = Field(default="pending", max_length=16)
+    predecessor: str | None = Field(default=None, max_length=HEX32)
+    # The card's fields (name, numbers, grade...) as JSON, encrypted under the person's key.
+    sealed_fields: bytes = Field(sa_type=LargeBinary)
+    # The salts of the commitments on chain: the portrait's (secret to issuer and holder,
+    # sealed), and the holder key's (it travels in the card).
+    sealed_portrait_salt: bytes = Field(sa_type=LargeBinary)
+    key_salt: str = Field(max_length=HEX32)
+    portrait_commitment: str = Field(max_length=HEX32)
+    holder_jwk: str | None = Field(default=None, sa_type=Text)
+    # Set when a claim code is handed out; cleared once redeemed (re-issued to rotate a key).
+    claim_code_hash: str | None = Field(default=None, max_length=64, unique=True)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    valid_from: datetime = Field(sa_type=UTCDateTime)
+    valid_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IdentityPortrait(SQLModel, table=True):
+    """A card's portrait file, encrypted under its person's key."""
+
+    __tablename__ = "identity_portrait"
+
+    card_id: str = Field(primary_key=True, max_length=HEX32)
+    media_type: str = Field(max_length=32)
+    sealed_photo: bytes = Field(sa_type=LargeBinary)
+
+
+class IdentityChallenge(SQLModel, table=True):
+    """A relying party's challenge: answered once, by a key-bound presentation of a card."""
+
+    __tablename__ = "identity_challenge"
+
+    id: str = Field(primary_key=True, max_length=32)
+    nonce: str = Field(max_length=64, unique=True)
+    audience: str = Field(max_length=300)
+    claims_json: str = Field(sa_type=Text)
+    requested_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_card: str | None = Field(default=None, max_length=HEX32)
