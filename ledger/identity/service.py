@@ -406,7 +406,13 @@ class IdentityService:
                             int(c.valid_from.timestamp()),
                             int(c.valid_until.timestamp()) if c.valid_until else None) for c in missing])
                     except ContractReverted as exc:
+                        # Refused (the issuer suspended meanwhile, say): the cards that are not
+                        # on chain never were; they no longer hold their person's one live card.
                         self._mark_roster(roster.id, "failed", exc.reason)
+                        with session_scope(self.engine, write=True) as session:
+                            session.execute(update(_CARDS).where(
+                                _CARDS.c.roster_id == roster.id, _CARDS.c.chain_state == "pending")
+                                .values(status=CardStatus.REVOKED.value, updated_at=utcnow()))
                         raise
                 with session_scope(self.engine, write=True) as session:
                     session.execute(update(_CARDS).where(

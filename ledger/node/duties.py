@@ -42,6 +42,7 @@ class NodeDuties:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_checkpoint = 0.0
+        self._has_identity = False
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -60,6 +61,13 @@ class NodeDuties:
                 log.warning("finished %d interrupted corrections", finished)
         except Exception:  # noqa: BLE001 - retried at the next start
             log.exception("finishing interrupted corrections failed")
+        if services.node.identity_registry() is not None:
+            try:
+                finished = services.identity.resume()
+                if finished:
+                    log.warning("finished %d accepted identity-card rosters", finished)
+            except Exception:  # noqa: BLE001 - retried at the next start and pass
+                log.exception("finishing accepted identity-card rosters failed")
         for run in services.unfinished_audit_runs():
             try:  # each resumes from its last committed chunk
                 services.integrity_audit(auditor_of_run(run.requested_by)).run(run.id)
@@ -73,6 +81,8 @@ class NodeDuties:
         services, settings = self.services, self.services.node.settings
         if services.anchoring.resume():  # accepted while the chain was unreachable, say
             services.credentials.finish_corrections()
+        if self._has_identity:
+            services.identity.resume()
         services.node.indexer().run_once()
         services.credentials.follow_chain_statuses()
         if time.monotonic() >= self._next_checkpoint:
@@ -82,6 +92,7 @@ class NodeDuties:
 
     def _run(self) -> None:
         self.recover()
+        self._has_identity = self.services.node.identity_registry() is not None
         self._next_checkpoint = time.monotonic() + self.services.node.settings.access_checkpoint_seconds
         chain_down = False
         while not self._stop.is_set():

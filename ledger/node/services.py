@@ -23,6 +23,9 @@ from ledger.consortium.deployment import Deployment
 from ledger.consortium.views import network_view
 from ledger.credentials.did import member_did_document
 from ledger.credentials.service import CredentialService
+from ledger.errors import NotFound
+from ledger.identity.personal import NodeSecrets
+from ledger.identity.service import IdentityService
 from ledger.indexer import IndexedLeafStatus
 from ledger.keys import Keyring, OrganisationKeys, keystore_path
 from ledger.node.node import Node
@@ -84,6 +87,23 @@ class NodeServices:
         return CredentialService(engine=self.node.engine, client=self.node.client,
                                  deployment=self.deployment, anchoring=self.anchoring,
                                  keys=self.keyring, status_index=self.leaf_statuses)
+
+    @cached_property
+    def node_secrets(self) -> NodeSecrets:
+        """The node's identity secrets (person-key HMAC secret, master key of personal data),
+        sealed under the keystore passphrase; made at first use."""
+        settings = self.node.settings
+        return NodeSecrets(settings.data_dir, settings.keystore_secret(), scrypt_n=settings.keystore_scrypt_n)
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        registry = self.node.identity_registry()
+        if registry is None:
+            raise NotFound("this network has no identity registry (set up before identity cards)",
+                           code="no_identity_registry")
+        return IdentityService(engine=self.node.engine, client=self.node.client, deployment=self.deployment,
+                               registry=registry, keys=self.keyring, secrets=self.node_secrets,
+                               verifier=self.credentials.verifier)
 
     @cached_property
     def access_log(self) -> AccessLog:
