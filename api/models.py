@@ -14,7 +14,7 @@ Timestamps are RFC 3339 date-times in UTC (``2026-07-01T08:00:00Z``); the share 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -694,3 +694,136 @@ RPC_REQUEST: dict[str, Any] = {
             _RPC_CALL, {"type": "array", "items": _RPC_CALL, "minItems": 1}]}}},
     },
 }
+
+
+# -- identity cards ---------------------------------------------------------------------
+
+CardKindName = Literal["student", "teacher", "graduate"]
+CardStatusName = Literal["active", "suspended", "revoked", "ended"]
+
+
+class IssuedCardView(Answer):
+    card_id: Hex32 = Field(description="the card's opaque id on chain")
+    kind: CardKindName
+    claim_code: str = Field(description="one-time code the holder redeems with their key")
+    position: int = Field(description="the card's place in the roster, from 0")
+
+
+class IssuedCardsView(Answer):
+    roster_id: str
+    status: Literal["issued"]
+    count: int
+    cards: list[IssuedCardView]
+
+
+class CardView(Answer):
+    card_id: Hex32
+    kind: CardKindName
+    issuer_org: str
+    status: CardStatusName
+    status_reason: int
+    chain_state: Literal["pending", "issued"]
+    predecessor: Hex32 | None = Field(description="the card this one continues (graduation, a move)")
+    claimed: bool
+    valid_from: DateTime
+    valid_until: DateTime | None
+    created_at: DateTime
+    fields: dict[str, Any] | SkipJsonSchema[None] = Field(
+        default=None, description="the card's personal fields (name, numbers, grade...), decrypted")
+
+
+class CardStatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["suspend", "reinstate", "revoke", "end"]
+    reason: int = Field(default=0, ge=0, le=65535)
+
+
+class Graduation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    graduation_date: date
+    valid_until: date | None = None
+
+
+class NewClaimCode(Answer):
+    card_id: Hex32
+    claim_code: str = Field(description="redeeming it with a new key rotates the card's key on chain")
+
+
+class CardRedeem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=4, max_length=64)
+    holder_jwk: dict[str, Any]
+
+
+class ClaimedCardView(Answer):
+    format: Literal["eduledger-identity-card/1"]
+    card_id: Hex32
+    kind: CardKindName
+    sd_jwt: str = Field(description="the card: an SD-JWT VC (dc+sd-jwt) bound to the holder's key")
+    photo_base64: str = Field(description="the portrait file, for the wallet to keep")
+    photo_type: str
+    issuer: dict[str, str]
+
+
+class NewChallenge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    audience: str = Field(min_length=1, max_length=300, description="the relying party, e.g. its URL")
+    claims: list[str] = Field(default_factory=list, max_length=20,
+                              description="claims the answer must disclose")
+    expires_in_seconds: int = Field(default=300, ge=30, le=600)
+
+
+class ChallengeView(Answer):
+    challenge_id: str
+    nonce: str
+    audience: str
+    claims: list[str]
+    expires_at: DateTime
+    answered: bool
+
+
+class Recognise(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    challenge_id: str = Field(min_length=1, max_length=64)
+    presentation: str = Field(min_length=10, max_length=MAX_CREDENTIAL_CHARS)
+    photo_base64: str | None = Field(default=None, max_length=3 * 1024 * 1024,
+                                     description="the photo taken or shown at the check, to compare with "
+                                                 "the portrait committed on chain")
+
+
+class RecognitionCheck(Answer):
+    check: str
+    outcome: Literal["passed", "failed"]
+    code: str
+    details: dict[str, Any] | SkipJsonSchema[None] = None
+
+
+class RecognitionView(Answer):
+    valid: bool
+    failures: list[str]
+    card: dict[str, Any] | None = Field(description="the card as the chain holds it")
+    claims: dict[str, Any] = Field(description="the disclosed claims the challenge asked for")
+    photo_matches: bool | None
+    checks: list[RecognitionCheck]
+
+
+class CardHistoryEntry(Answer):
+    action: str
+    event: str
+    actor: str | None
+    status: CardStatusName | None
+    reason: int | None
+    block_number: int
+    block_time: DateTime
+    tx_hash: Hex32
+    chain: Literal["confirmed", "missing"] | SkipJsonSchema[None] = None
+
+
+class CardHistory(Answer):
+    card_id: Hex32
+    kind: CardKindName
+    issuer_org: str
+    status: CardStatusName
+    predecessor: Hex32 | None
+    successor: Hex32 | None
+    history: list[CardHistoryEntry]

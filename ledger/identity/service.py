@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Engine, Table, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
+from web3.exceptions import TransactionNotFound
 
 from ledger.chain import ChainAPI
 from ledger.consortium.deployment import Deployment, MemberRecord
@@ -77,6 +78,8 @@ from ledger.identity.personal import NodeSecrets, PersonalCipher
 from ledger.identity.photos import check_photo, new_portrait_salt, portrait_commitment
 from ledger.identity.roster import CardEntry
 from ledger.identity.types import CardKind, CardStatus, StudentCardRow, TeacherCardRow
+from ledger.indexer import Indexer
+from ledger.indexer.models import ChainEvent
 from ledger.keys import KeySource, OrganisationKeys
 from ledger.merkle import keccak256
 from ledger.store import session_scope
@@ -249,6 +252,16 @@ class IdentityService:
         if card is None or (card.issuer_org != org_id and self._member(org_id)["role"] != "bureau"):
             raise NotFound(f"no card {card_id[:80]}", code="card_not_found")
         return card
+
+    def get(self, card_id: str) -> IdentityCard:
+        card = self._card(card_id)
+        if card is None:
+            raise NotFound(f"no card {str(card_id)[:80]}", code="card_not_found")
+        return card
+
+    def readable_by(self, org_id: str, role: str, card_id: str) -> IdentityCard:
+        """A card `org_id` may read: a school its own, the bureau and auditors any."""
+        return self.card_of(org_id, card_id) if role == "school" else self.get(card_id)
 
     def _card(self, card_id: str) -> IdentityCard | None:
         if not isinstance(card_id, str) or not re.fullmatch(r"0x[0-9a-f]{64}", card_id):
@@ -775,3 +788,54 @@ class IdentityService:
         with session_scope(self.engine) as session:
             return int(session.exec(select(func.count()).select_from(IdentityCard).where(
                 IdentityCard.issuer_org == org_id, IdentityCard.status == "active")).one())
+
+    # -- query and trace --------------------------------------------------------------------
+
+    def history(self, card_id: str, *, indexer: Indexer, check_chain: bool = False) -> dict[str, Any]:
+        """Every change of a card, oldest first, from the event index (kept current first):
+        issued, key bound or rotated, status changes, portrait; and the cards it continues and
+        that continue it. With `check_chain`, each entry is read back from the chain's receipt."""
+        card = self._card(card_id)
+        if card is None:
+            raise NotFound(f"no card {str(card_id)[:80]}", code="card_not_found")
+        indexer.run_once()
+        address = self.registry.address.lower()
+        with session_scope(self.engine) as session:
+            events = session.exec(select(ChainEvent).where(
+                ChainEvent.contract == address,
+                ChainEvent.args_json.contains(f'"cardId": "{card.id}"'))  # type: ignore[attr-defined]
+                .order_by(ChainEvent.block_number, ChainEvent.log_index)).all()  # type: ignore[arg-type]
+            successor = session.exec(select(IdentityCard.id).where(
+                IdentityCard.predecessor == card.id)).first()
+        org_of = {info["member_id"]: org for org, info in self.deployment.organisations.items()}
+        entries = []
+        for event in events:
+            args = json.loads(event.args_json)
+            member = args.get("issuer", args.get("memberId"))
+            entry: dict[str, Any] = {
+                "action": _ACTIONS.get(event.event, event.event), "event": event.event,
+                "actor": org_of.get(int(member)) if member is not None else None,
+                "status": _STATUS_OF.get(int(args["status"])) if "status" in args else None,
+                "reason": args.get("reason"), "block_number": event.block_number,
+                "block_time": event.block_time, "tx_hash": event.tx_hash}
+            if check_chain:
+                entry["chain"] = "confirmed" if self._on_chain(event) else "missing"
+            entries.append(entry)
+        return {"card_id": card.id, "kind": card.kind, "issuer_org": card.issuer_org, "status": card.status,
+                "predecessor": card.predecessor, "successor": successor, "history": entries}
+
+    def _on_chain(self, event: ChainEvent) -> bool:
+        try:
+            receipt = self.client.receipt(event.tx_hash)
+        except TransactionNotFound:
+            return False
+        if int(receipt["blockNumber"]) != event.block_number:
+            return False
+        return any(int(log["logIndex"]) == event.log_index
+                   and str(log["address"]).lower() == event.contract for log in receipt["logs"])
+
+
+_ACTIONS = {"CardIssued": "issued", "CardKeyBound": "key_bound", "CardKeyRotated": "key_rotated",
+            "CardStatusChanged": "status_changed", "CardPortraitChanged": "portrait_changed",
+            "CardValidityChanged": "validity_changed"}
+_STATUS_OF = {int(s): CHAIN_STATUS_NAMES[s].value for s in ChainStatus}

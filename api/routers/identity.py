@@ -1,0 +1,198 @@
+"""Education identity cards: schools issue and manage them, holders claim them, relying
+parties (exam systems, online courses, academic affairs) recognise their holders."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import rate_limited, require_role
+from api.deps import ClientAddress, Services
+from api.models import (
+    AUTH_ERRORS,
+    CHAIN_DOWN,
+    RATE_LIMITED,
+    CardHistory,
+    CardRedeem,
+    CardStatusChange,
+    CardView,
+    ChallengeView,
+    ClaimedCardView,
+    Graduation,
+    IssuedCardsView,
+    NewChallenge,
+    NewClaimCode,
+    Recognise,
+    RecognitionView,
+    error_responses,
+)
+from ledger.consortium.models import ApiKey
+from ledger.errors import InvalidInput
+from ledger.identity.models import IdentityChallenge
+from ledger.identity.roster import parse_card_roster
+
+router = APIRouter(prefix="/v1/identity")
+public = APIRouter(prefix="/v1/identity", dependencies=[Depends(rate_limited)])
+
+Issuer = Annotated[ApiKey, Depends(require_role("school", "bureau"))]
+Reader = Annotated[ApiKey, Depends(require_role("school", "bureau", "auditor"))]
+Member = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "auditor"))]
+Purpose = Annotated[str, Query(min_length=3, max_length=200, description="why the personal data is read")]
+CARD_NOT_FOUND = {404: "`card_not_found` (also another school's card)"}
+_FORMATS: dict[str, Literal["json", "csv", "zip"]] = {
+    "application/json": "json", "text/csv": "csv", "application/zip": "zip",
+    "application/x-zip-compressed": "zip"}
+
+
+def _challenge_view(challenge: IdentityChallenge) -> dict[str, Any]:
+    import json
+
+    return {"challenge_id": challenge.id, "nonce": challenge.nonce, "audience": challenge.audience,
+            "claims": json.loads(challenge.claims_json), "expires_at": challenge.expires_at,
+            "answered": challenge.answered_at is not None}
+
+
+@router.post("/cards", status_code=201, response_model=IssuedCardsView,
+             responses=error_responses({
+                 **AUTH_ERRORS,
+                 403: "`role_not_allowed` (not a school or the bureau, on chain), `member_not_active`",
+                 409: "`card_exists` (a person of the roster already holds a live card of the kind), "
+                      "`roster_refused`",
+                 413: "`roster_too_large`: more than 10,000 cards, or a ZIP that inflates too far",
+                 422: "`invalid_roster` (every problem in details.errors), `malformed_roster`, "
+                      "`bad_card_kind`, `bad_format`, `idempotency_key_reused`, `bad_idempotency_key`",
+                 **CHAIN_DOWN}))
+async def issue_cards(request: Request, key: Issuer, services: Services,
+                      kind: Annotated[Literal["student", "teacher"], Query()]) -> IssuedCardsView:
+    """A roster of student or teacher cards: JSON, CSV, or a ZIP of roster.csv/roster.json and
+    the photos it names (Content-Type application/zip)."""
+    body = await request.body()  # within the limit of api.limits
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = _FORMATS.get(content_type)
+    if fmt is None:
+        raise InvalidInput("send the roster as application/json, text/csv or application/zip",
+                           code="bad_format")
+
+    def run() -> dict[str, Any]:
+        entries = parse_card_roster(body, kind=kind, fmt=fmt)
+        return services.identity.issue(key.org_id, kind, entries,
+                                       idempotency_key=request.headers.get("idempotency-key")).to_dict()
+
+    return IssuedCardsView.model_validate(await run_in_threadpool(run))
+
+
+@router.get("/cards/{card_id}", response_model=CardView,
+            responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                                       422: "`invalid_input` (purpose missing)"}))
+def get_card(card_id: str, key: Reader, services: Services, client: ClientAddress, purpose: Purpose,
+             personal: bool = False) -> dict[str, Any]:
+    """A card's record; with ?personal=true its personal fields too (the read is logged)."""
+    identity = services.identity
+    card = identity.readable_by(key.org_id, key.role, card_id)
+    if personal:
+        services.record_access(key.org_id, key.role, "audit_read" if key.role == "auditor" else "read",
+                               "identity_card", card.id, purpose, client=client)
+    return identity.view(card, personal=personal)
+
+
+@router.get("/cards/{card_id}/photo", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+                       **error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                                          422: "`invalid_input` (purpose missing)"})})
+def card_photo(card_id: str, key: Reader, services: Services, client: ClientAddress,
+               purpose: Purpose) -> Response:
+    identity = services.identity
+    card = identity.readable_by(key.org_id, key.role, card_id)
+    services.record_access(key.org_id, key.role, "read", "identity_photo", card.id, purpose, client=client)
+    photo, media = identity.portrait_of(card)
+    return Response(photo, media_type=media, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/cards/{card_id}/status", response_model=CardView,
+             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                                        409: "`contract_reverted` (e.g. a revoked or ended card "
+                                             "changes no more)",
+                                        422: "`invalid_input`", **CHAIN_DOWN}))
+def change_card_status(card_id: str, change: CardStatusChange, key: Issuer,
+                       services: Services) -> dict[str, Any]:
+    card = services.identity.change_status(key.org_id, card_id, change.action, reason=change.reason)
+    return services.identity.view(card, personal=False)
+
+
+@router.post("/cards/{card_id}/graduate", status_code=201, response_model=IssuedCardsView,
+             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                                        409: "`card_not_live`, `card_exists`",
+                                        422: "`not_a_student_card`, `invalid_input`", **CHAIN_DOWN}))
+def graduate(card_id: str, graduation: Graduation, key: Issuer, services: Services) -> dict[str, Any]:
+    """The student card becomes a graduate card (the same person, history and holder key)."""
+    return services.identity.graduate(key.org_id, card_id, graduation_date=graduation.graduation_date,
+                                      valid_until=graduation.valid_until).to_dict()
+
+
+@router.post("/cards/{card_id}/claim-code", response_model=NewClaimCode,
+             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                                        409: "`card_not_live`"}))
+def new_claim_code(card_id: str, key: Issuer, services: Services) -> dict[str, Any]:
+    """A fresh claim code (a lost or compromised key): redeemed with a new key, it rotates the
+    card's key on chain. Hand it over only after checking who asks."""
+    return {"card_id": card_id, "claim_code": services.identity.new_claim_code(key.org_id, card_id)}
+
+
+@router.get("/cards/{card_id}/history", response_model=CardHistory,
+            responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                                       **CHAIN_DOWN}))
+def card_history(card_id: str, key: Reader, services: Services, client: ClientAddress,
+                 check: Literal["chain"] | None = None) -> dict[str, Any]:
+    """Every change of the card on chain, oldest first (?check=chain re-reads each from the chain)."""
+    identity = services.identity
+    card = identity.readable_by(key.org_id, key.role, card_id)
+    services.record_access(key.org_id, key.role, "audit_read", "identity_history", card.id, "card history",
+                           client=client)
+    return identity.history(card.id, indexer=services.node.indexer(), check_chain=check == "chain")
+
+
+@public.post("/claims/redeem", response_model=ClaimedCardView,
+             responses=error_responses({**RATE_LIMITED, 404: "`claim_not_found`",
+                                        409: "`claim_already_redeemed`, `card_not_live`",
+                                        422: "`malformed` (not an Ed25519 public JWK), `invalid_input`",
+                                        **CHAIN_DOWN}))
+def redeem_card(body: CardRedeem, services: Services, client: ClientAddress) -> dict[str, Any]:
+    """The holder receives the card, bound to their key, and its photo."""
+    claimed = services.identity.claim(body.code, body.holder_jwk)
+    services.record_access("holder", "holder", "redeem", "identity_card", claimed.card_id, client=client)
+    return claimed.to_dict()
+
+
+@router.post("/challenges", status_code=201, response_model=ChallengeView,
+             responses=error_responses({**AUTH_ERRORS, 422: "`bad_audience`, `bad_claims`, `invalid_input`"}))
+def new_challenge(body: NewChallenge, key: Member, services: Services) -> dict[str, Any]:
+    """A relying party's challenge; the holder's wallet answers it with a key-bound presentation."""
+    challenge = services.identity.new_challenge(key.org_id, body.audience, body.claims,
+                                                body.expires_in_seconds)
+    return _challenge_view(challenge)
+
+
+@public.get("/challenges/{challenge_id}", response_model=ChallengeView,
+            responses=error_responses({**RATE_LIMITED, 404: "`challenge_not_found`"}))
+def get_challenge(challenge_id: str, services: Services) -> dict[str, Any]:
+    """What the wallet needs to answer (it reads the challenge from a QR code or link)."""
+    return _challenge_view(services.identity.challenge(challenge_id))
+
+
+@router.post("/verify", response_model=RecognitionView,
+             responses=error_responses({**AUTH_ERRORS, 404: "`challenge_not_found`",
+                                        422: "`invalid_input` (photo_base64 is not base64)", **CHAIN_DOWN}))
+def recognise(body: Recognise, key: Member, services: Services) -> dict[str, Any]:
+    """Who answered the challenge, checked against the chain; the challenge is spent."""
+    photo = None
+    if body.photo_base64 is not None:
+        try:
+            photo = base64.b64decode(body.photo_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("photo_base64 is not base64", code="invalid_input") from None
+    result = services.identity.recognise(key.org_id, body.challenge_id, body.presentation, photo=photo)
+    return result.to_dict()
