@@ -32,20 +32,22 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def present(card: str, holder: Ed25519PrivateKey, challenge: dict[str, Any], keep: set[str]) -> str:
     """What the holder's wallet sends: the card with only `keep` disclosed, key-bound to the challenge."""
     chosen = sdjwt.select(card, lambda path, _v: len(path) >= 2 and path[0] == "holder" and path[1] in keep)
-    return sdjwt.add_key_binding(chosen, holder_key=holder, aud=challenge["audience"], nonce=challenge["nonce"])
+    return sdjwt.add_key_binding(chosen, holder_key=holder, aud=challenge["audience"],
+                                 nonce=challenge["nonce"])
 
 
 def test_student_cards_from_issue_to_graduation(env: Path) -> None:
     with served_network(env / "data") as served:
         school, exam = served.as_org("school-a"), served.as_org("partner")
         zipped = roster_zip([student(n) for n in range(200)])
+        keyed = {**school, "Content-Type": "application/zip", "Idempotency-Key": "grade-7"}
         r = served.http.post("/v1/identity/cards", params={"kind": "student"}, content=zipped,
-                             headers={**school, "Content-Type": "application/zip", "Idempotency-Key": "grade-7"})
+                             headers=keyed)
         assert r.status_code == 201, r.text
         issued = r.json()
         assert issued["count"] == 200 and len({c["card_id"] for c in issued["cards"]}) == 200
         again = served.http.post("/v1/identity/cards", params={"kind": "student"}, content=zipped,
-                                 headers={**school, "Content-Type": "application/zip", "Idempotency-Key": "grade-7"})
+                                 headers=keyed)
         assert again.status_code == 201 and again.json() == issued  # the same roster, once
         twice = served.http.post("/v1/identity/cards", params={"kind": "student"},
                                  content=roster_zip([student(5)]),
@@ -60,11 +62,12 @@ def test_student_cards_from_issue_to_graduation(env: Path) -> None:
         # The student claims the card into a wallet key.
         holder = Ed25519PrivateKey.generate()
         jwk = jose.ed25519_jwk(holder.public_key())
-        claimed = served.http.post("/v1/identity/claims/redeem", json={"code": mine["claim_code"], "holder_jwk": jwk})
+        redeem = {"code": mine["claim_code"], "holder_jwk": jwk}
+        claimed = served.http.post("/v1/identity/claims/redeem", json=redeem)
         assert claimed.status_code == 200, claimed.text
         card = claimed.json()
         assert card["card_id"] == card_id and base64.b64decode(card["photo_base64"]) == photo(7)
-        reused = served.http.post("/v1/identity/claims/redeem", json={"code": mine["claim_code"], "holder_jwk": jwk})
+        reused = served.http.post("/v1/identity/claims/redeem", json=redeem)
         assert reused.status_code == 404  # the code is spent
         claims = dict(sdjwt.disclosure_paths(card["sd_jwt"]))
         assert ("holder", "name") in claims and ("holder", "nationalId") not in claims
@@ -72,7 +75,8 @@ def test_student_cards_from_issue_to_graduation(env: Path) -> None:
         # The exam system checks the student in: challenge, key-bound answer, photo.
         def challenge() -> dict[str, Any]:
             made = served.http.post("/v1/identity/challenges", headers=exam,
-                                    json={"audience": EXAM, "claims": ["name", "className"], "expires_in_seconds": 120})
+                                    json={"audience": EXAM, "claims": ["name", "className"],
+                                          "expires_in_seconds": 120})
             assert made.status_code == 201, made.text
             return made.json()
 
@@ -103,7 +107,8 @@ def test_student_cards_from_issue_to_graduation(env: Path) -> None:
         assert wrong_photo["failures"] == ["portrait_mismatch"] and wrong_photo["photo_matches"] is False
         fourth = challenge()
         short = served.http.post("/v1/identity/verify", headers=exam, json={
-            "challenge_id": fourth["challenge_id"], "presentation": present(card["sd_jwt"], holder, fourth, {"name"})})
+            "challenge_id": fourth["challenge_id"],
+            "presentation": present(card["sd_jwt"], holder, fourth, {"name"})})
         assert short.json()["failures"] == ["claims_missing"]
         # Signed by another key than the card's: refused.
         stranger = Ed25519PrivateKey.generate()
@@ -116,7 +121,8 @@ def test_student_cards_from_issue_to_graduation(env: Path) -> None:
 
         # A suspended card fails; reinstated, it passes again.
         status = f"/v1/identity/cards/{card_id}/status"
-        assert served.http.post(status, headers=school, json={"action": "suspend", "reason": 3}).status_code == 200
+        suspend = served.http.post(status, headers=school, json={"action": "suspend", "reason": 3})
+        assert suspend.status_code == 200
         sixth = challenge()
         suspended = served.http.post("/v1/identity/verify", headers=exam, json={
             "challenge_id": sixth["challenge_id"],
@@ -124,7 +130,8 @@ def test_student_cards_from_issue_to_graduation(env: Path) -> None:
         assert suspended["failures"] == ["card_suspended"]
         assert served.http.post(status, headers=school, json={"action": "reinstate"}).status_code == 200
         # Another school cannot touch the card, nor learn that it exists.
-        assert served.http.post(status, headers=served.as_org("school-b"), json={"action": "revoke"}).status_code == 404
+        foreign = served.http.post(status, headers=served.as_org("school-b"), json={"action": "revoke"})
+        assert foreign.status_code == 404
 
         # Graduation: a graduate card continues the student card, for the same key.
         graduated = served.http.post(f"/v1/identity/cards/{card_id}/graduate", headers=school,
@@ -185,7 +192,8 @@ def test_key_rotation_makes_the_old_key_fail(env: Path) -> None:
             asked = served.http.post("/v1/identity/challenges", headers=exam,
                                      json={"audience": EXAM, "claims": ["name"]}).json()
             return served.http.post("/v1/identity/verify", headers=exam, json={
-                "challenge_id": asked["challenge_id"], "presentation": present(sd, key, asked, {"name"})}).json()
+                "challenge_id": asked["challenge_id"],
+                "presentation": present(sd, key, asked, {"name"})}).json()
 
         assert answer(second["sd_jwt"], new)["valid"] is True
         assert answer(first["sd_jwt"], old)["failures"] == ["holder_key_rotated"]
