@@ -827,3 +827,26 @@ class CardHistory(Answer):
     predecessor: Hex32 | None
     successor: Hex32 | None
     history: list[CardHistoryEntry]
+
+
+CARD_ROSTER_REQUEST: dict[str, Any] = {
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False,
+         "schema": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "^[\\x20-\\x7e]+$"},
+         "description": "a retry with the same key answers the cards issued the first time; the same key "
+                        "with another roster is 422 `idempotency_key_reused`"},
+    ],
+    "requestBody": {
+        "required": True,
+        "description": "1 to 10,000 cards: a JSON list (each card may carry `photo_base64`), a CSV "
+                       "(Chinese headers accepted: 姓名, 学籍号, 年级, 班级, 入学日期, 照片, 身份证号, "
+                       "教职工号, 任教学科), or a ZIP of one roster.csv or roster.json and the photos it names (JPEG, "
+                       "PNG or WebP, at most 2 MiB each). Every row is checked before anything is issued.",
+        "content": {
+            "application/json": {"schema": {"type": "array", "maxItems": 10_000,
+                                            "items": {"type": "object"}}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+}

@@ -14,6 +14,7 @@ from api.auth import rate_limited, require_role
 from api.deps import ClientAddress, Services
 from api.models import (
     AUTH_ERRORS,
+    CARD_ROSTER_REQUEST,
     CHAIN_DOWN,
     RATE_LIMITED,
     CardHistory,
@@ -56,7 +57,7 @@ def _challenge_view(challenge: IdentityChallenge) -> dict[str, Any]:
             "answered": challenge.answered_at is not None}
 
 
-@router.post("/cards", status_code=201, response_model=IssuedCardsView,
+@router.post("/cards", status_code=201, response_model=IssuedCardsView, openapi_extra=CARD_ROSTER_REQUEST,
              responses=error_responses({
                  **AUTH_ERRORS,
                  403: "`role_not_allowed` (not a school or the bureau, on chain), `member_not_active`",
@@ -100,7 +101,8 @@ def get_card(card_id: str, key: Reader, services: Services, client: ClientAddres
 
 
 @router.get("/cards/{card_id}/photo", response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+            responses={200: {"content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                         for media in ("image/jpeg", "image/png", "image/webp")}},
                        **error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
                                           422: "`invalid_input` (purpose missing)"})})
 def card_photo(card_id: str, key: Reader, services: Services, client: ClientAddress,
