@@ -99,7 +99,8 @@ def test_the_document_describes_every_operation(env: Path) -> None:
                     "$ref": f"#/components/schemas/{expected}"}, (method, path, status)
             if operation.get("security"):
                 assert "401" in responses, (method, path)
-            if method == "post" and path not in ("/v1/audit/runs", "/v1/identity/cards/{card_id}/claim-code"):
+            if method == "post" and path not in ("/v1/audit/runs",
+                                                 "/v1/identity/cards/{card_id}/claim-code"):
                 assert "requestBody" in operation, (method, path)
     # Request bodies' limits are in the schema.
     verify_batch = schemas["VerifyBatch"]["properties"]["credentials"]
