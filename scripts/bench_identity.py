@@ -10,9 +10,9 @@ rate, p50 and p99, beside the raw Ed25519 verify rate measured just before and a
 
 Registry alone (--registry-only): issues --count student cards (default 10,000) through
 IdentityRegistry.issueBatch, 100 per transaction, on the embedded chain (in memory, or on
-disk with --disk) or on any JSON-RPC node (--rpc URL --funder-key KEY, e.g. anvil); then graduates the first batch (cards with
-a predecessor) and reads every card's state back with card_states. Prints time and gas;
-asserts nothing. Run: .venv/bin/python scripts/bench_identity.py [--count 1000]
+disk with --disk) or on any JSON-RPC node (--rpc URL --funder-key KEY, e.g. anvil); then
+graduates the first batch (cards with a predecessor) and reads every card's state back
+with card_states. Prints time and gas; asserts nothing. Run: .venv/bin/python scripts/bench_identity.py [--count 1000]
 """
 
 from __future__ import annotations
