@@ -12,7 +12,8 @@ Registry alone (--registry-only): issues --count student cards (default 10,000) 
 IdentityRegistry.issueBatch, 100 per transaction, on the embedded chain (in memory, or on
 disk with --disk) or on any JSON-RPC node (--rpc URL --funder-key KEY, e.g. anvil); then
 graduates the first batch (cards with a predecessor) and reads every card's state back
-with card_states. Prints time and gas; asserts nothing. Run: .venv/bin/python scripts/bench_identity.py [--count 1000]
+with card_states. Prints time and gas; asserts nothing.
+Run: .venv/bin/python scripts/bench_identity.py [--count 1000] [--registry-only]
 """
 
 from __future__ import annotations
