@@ -126,6 +126,10 @@ CHAIN_DOWN = {503: "`chain_unavailable`: the chain node does not answer"}
 CHAIN_DOWN_AT_FIRST_USE = {503: "`chain_unavailable`: only on the node's first credential request while "
                                 "the chain node does not answer (the credential service reads the "
                                 "registry once, when it is first used)"}
+IDENTITY_CHAIN_DOWN_AT_FIRST_USE = {503: "`chain_unavailable`: only on the node's first identity-card "
+                                         "request while the chain node does not answer (the identity "
+                                         "service checks presentations with the credential verifier, "
+                                         "which reads the registry once, when it is first made)"}
 
 
 def error_responses(codes: dict[int, str], *, html: bool = False) -> dict[int | str, dict[str, Any]]:
@@ -838,17 +842,26 @@ CARD_ROSTER_REQUEST: dict[str, Any] = {
     ],
     "requestBody": {
         "required": True,
-        "description": ("1 to 10,000 cards: a JSON list (each card may carry `photo_base64`), "
-                        "a CSV (Chinese headers accepted: 姓名, 学籍号, 年级, 班级, "
-                        "入学日期, 照片, 身份证号, 教职工号, 任教学科), or a ZIP of "
-                        "one roster.csv or roster.json and the photos it names "
-                        "(JPEG, PNG or WebP, at most 2 MiB each). Every row is "
+        "description": ("1 to 10,000 cards, every one with its portrait photo (JPEG, PNG or WebP, "
+                        "at most 2 MiB): a JSON list, or {\"cards\": [...]}, each card carrying its "
+                        "photo as `photo_base64`; or a ZIP (application/zip or "
+                        "application/x-zip-compressed) of one roster.csv or roster.json and the "
+                        "photos it names (`photo`/照片: a path inside the ZIP). A CSV (Chinese "
+                        "headers accepted: 姓名, 学籍号, 年级, 班级, 入学日期, 照片, 身份证号, "
+                        "教职工号, 任教学科) carries no photos: sent alone, its rows are checked "
+                        "and refused for want of them (422); send it inside a ZIP. Every row is "
                         "checked before anything is issued."),
         "content": {
-            "application/json": {"schema": {"type": "array", "maxItems": 10_000,
-                                            "items": {"type": "object"}}},
+            "application/json": {"schema": {"oneOf": [
+                {"title": "Roster list", "type": "array", "minItems": 1, "maxItems": 10_000,
+                 "items": {"type": "object"}},
+                {"title": "Roster", "type": "object", "required": ["cards"],
+                 "properties": {"cards": {"type": "array", "minItems": 1, "maxItems": 10_000,
+                                          "items": {"type": "object"}}}},
+            ]}},
             "text/csv": {"schema": {"type": "string"}},
             "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            "application/x-zip-compressed": {"schema": {"type": "string", "format": "binary"}},
         },
     },
 }

@@ -6,8 +6,12 @@ import csv
 import io
 import zipfile
 from datetime import date, timedelta
+from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
+
+from ledger.credentials import sdjwt
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -64,3 +68,10 @@ def roster_zip(rows: list[dict[str, object]], *, as_json: bool = False,
         for name, content in given.items():
             archive.writestr(name, content)
     return out.getvalue()
+
+
+def present(card: str, holder: Ed25519PrivateKey, challenge: dict[str, Any], keep: set[str]) -> str:
+    """What the holder's wallet sends: the card with only `keep` disclosed, key-bound to the challenge."""
+    chosen = sdjwt.select(card, lambda path, _v: len(path) >= 2 and path[0] == "holder" and path[1] in keep)
+    return sdjwt.add_key_binding(chosen, holder_key=holder, aud=challenge["audience"],
+                                 nonce=challenge["nonce"])

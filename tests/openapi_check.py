@@ -35,9 +35,10 @@ class DocumentedAnswers:
         which the document writes ``{name}``)."""
         self.document = document
         # openapi-core reads media types it does not know as bytes; these are text (and the
-        # PNG is checked as its bytes, one character each).
+        # binary ones, images and ZIP files, are checked as their bytes, one character each).
+        binary = ("image/png", "image/jpeg", "image/webp", "application/zip", "application/x-zip-compressed")
         self.openapi = OpenAPI.from_dict(document, config=Config(extra_media_type_deserializers={
-            "text/csv": _text, "image/svg+xml": _text, "image/png": _latin1}))
+            "text/csv": _text, "image/svg+xml": _text, **dict.fromkeys(binary, _latin1)}))
         self.templates = [(re.compile("^" + re.sub(
             r"\\\{([^/]+?)\\\}",
             lambda m: f"(?P<{m[1]}>{'.*' if m[1] in slashed else '[^/]+'})", re.escape(t)) + "$"), t)

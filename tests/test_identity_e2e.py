@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.credentials import jose, sdjwt
 from tests.credential_fixtures import served_network
-from tests.identity_fixtures import photo, roster_zip, student, teacher
+from tests.identity_fixtures import photo, present, roster_zip, student, teacher
 
 EXAM = "https://exam.example.edu.cn/check-in"
 
@@ -27,13 +27,6 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     clear_keystore_cache()
     return tmp_path
-
-
-def present(card: str, holder: Ed25519PrivateKey, challenge: dict[str, Any], keep: set[str]) -> str:
-    """What the holder's wallet sends: the card with only `keep` disclosed, key-bound to the challenge."""
-    chosen = sdjwt.select(card, lambda path, _v: len(path) >= 2 and path[0] == "holder" and path[1] in keep)
-    return sdjwt.add_key_binding(chosen, holder_key=holder, aud=challenge["audience"],
-                                 nonce=challenge["nonce"])
 
 
 def test_student_cards_from_issue_to_graduation(env: Path) -> None:

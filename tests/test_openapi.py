@@ -9,8 +9,11 @@ one is produced here, the 503s on a node whose chain has gone away).
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -34,10 +37,13 @@ from ledger.settings import Settings
 from node_config import DEMO_CONSORTIUM
 from tests.conftest import rpc_only_app
 from tests.credential_fixtures import served_network, transcript_row
+from tests.identity_fixtures import photo, present, roster_zip, student, teacher
 from tests.openapi_check import CheckedClient, DocumentedAnswers
 from tests.servers import serve_app
 
 FREE_FORM = {("post", "/rpc")}  # JSON-RPC: each method's result is its own
+CARDS = "/v1/identity/cards"
+EXAM = "https://exam.example.edu.cn/check-in"
 
 
 @pytest.fixture(scope="module")
@@ -339,6 +345,8 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.get(f"/v1/audit/runs/{run['run_id']}", expect=401)
     http.get(f"/v1/audit/runs/{run['run_id']}", headers=school, expect=403)
 
+    identity = _identity_tour(served, http)
+
     # -- JSON-RPC -------------------------------------------------------------------------
     assert http.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
                      ).json()["result"].startswith("0x")
@@ -350,13 +358,15 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
               expect=413)
 
     # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
-    for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch"):
+    for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch",
+                 *identity["bodies"]):
         big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
                         headers={**school, "Content-Type": "application/json"})
         assert big.json()["code"] == "too_large"
 
     # -- a JSON body that is not UTF-8: the framework cannot read it ------------------------
-    for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch"):
+    for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch",
+                 *identity["bodies"]):
         unreadable = http.post(path, content=b'{"code": "\xff"}', expect=400,
                                headers={**school, "Content-Type": "application/json"})
         assert unreadable.json()["code"] == "http_error"
@@ -368,11 +378,206 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
                                    ("DELETE", f"/v1/shares/{share['share_id']}", None), ("GET", page, None),
                                    ("GET", page + "/qr.png", None), ("GET", page + "/qr.svg", None),
                                    ("POST", "/v1/verify", {}), ("POST", "/v1/verify/batch", {}),
-                                   ("GET", f"/v1/dids/{issuer}", None)]:
+                                   ("GET", f"/v1/dids/{issuer}", None),
+                                   ("POST", "/v1/identity/claims/redeem", {}),
+                                   ("GET", identity["challenge"], None)]:
             limited = http.request(method, path, json=body, expect=429)
             assert limited.json()["code"] == "rate_limited"
     finally:
         monkeypatch.undo()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _identity_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
+    """Identity cards: issue (ZIP, JSON, CSV), read, photo, claim, status, claim code, graduate,
+    challenge, recognise, history. Returns the paths the body-limit and rate-limit sections
+    call again."""
+    school, school_b, partner = served.as_org("school-a"), served.as_org("school-b"), served.as_org("partner")
+    bureau, auditor = served.as_org("bureau"), served.as_org("auditor")
+    nobody = {"Authorization": "Bearer edk_nobody_0123456789"}
+    purpose = {"purpose": "openapi test"}
+    students = {"kind": "student"}
+    zipped = {**school, "Content-Type": "application/zip"}
+
+    # -- issuing: a ZIP of a CSV and photos, a JSON list, a JSON object, a ZIP of a JSON ---------
+    roster = roster_zip([student(n) for n in range(4)])
+    keyed = {**zipped, "Idempotency-Key": "openapi-cards"}
+    issued = http.post(CARDS, params=students, content=roster, headers=keyed, expect=201).json()
+    assert http.post(CARDS, params=students, content=roster, headers=keyed, expect=201).json() == issued
+    first, second, third, fourth = issued["cards"]
+    teacher_row = {k: v for k, v in teacher(1).items() if k != "photo"} | {"photo_base64": _b64(photo(1))}
+    teacher_card = http.post(CARDS, params={"kind": "teacher"}, json=[teacher_row], headers=school,
+                             expect=201).json()["cards"][0]
+    student_row = {k: v for k, v in student(10).items() if k != "photo"} | {"photo_base64": _b64(photo(10))}
+    http.post(CARDS, params=students, json={"cards": [student_row]}, headers=bureau, expect=201)
+    http.post(CARDS, params={"kind": "teacher"}, content=roster_zip([teacher(2)], as_json=True),
+              headers={**school, "Content-Type": "application/x-zip-compressed"}, expect=201)
+    http.post(CARDS, params=students, content=roster, headers={"Content-Type": "application/zip"}, expect=401)
+    http.post(CARDS, params=students, content=roster, headers={**nobody, "Content-Type": "application/zip"},
+              expect=401)
+    for key in (partner, auditor):
+        http.post(CARDS, params=students, content=roster, headers={**key, "Content-Type": "application/zip"},
+                  expect=403)
+    exists = http.post(CARDS, params=students, content=roster_zip([student(0)]), headers=zipped, expect=409)
+    assert exists.json()["code"] == "card_exists"  # one live card a person
+    assert http.post(CARDS, params=students, json=[{}] * 10_001, headers=school,
+                     expect=413).json()["code"] == "roster_too_large"
+    refused = [
+        ({"json": [{"name": "x"}]}, "invalid_roster"),
+        ({"content": roster_zip([student(30)]).replace(b"roster.csv", b"roster.txt")}, "malformed_roster"),
+        ({"content": b"not a zip"}, "malformed_roster"),
+        ({"json": []}, "empty_roster"),
+        ({"content": b"a roster", "headers": {**school, "Content-Type": "text/plain"}}, "bad_format"),
+        ({"params": {}}, "invalid_input"),  # no ?kind=
+        ({"params": {"kind": "graduate"}}, "invalid_input"),  # graduate cards come from student cards
+        ({"headers": keyed, "content": roster_zip([student(31)])}, "idempotency_key_reused"),
+        ({"headers": {**zipped, "Idempotency-Key": "k" * 81}}, "bad_idempotency_key"),
+    ]
+    for kwargs, code in refused:
+        sent = {"params": students, "headers": zipped, "content": roster} | kwargs
+        if "json" in kwargs:
+            sent.pop("content")
+            sent["headers"] = school
+        assert http.post(CARDS, expect=422, **sent).json()["code"] == code, (kwargs, code)
+    # A CSV alone: every card needs a photo, which only a ZIP (or JSON's photo_base64) carries.
+    csv_text = zipfile.ZipFile(io.BytesIO(roster_zip([student(30)]))).read("roster.csv")
+    csv_only = http.post(CARDS, params=students, headers={**school, "Content-Type": "text/csv"},
+                         content=csv_text, expect=422).json()
+    assert csv_only["code"] == "invalid_roster" and csv_only["details"]["errors"][0]["field"] == "photo"
+
+    # -- reading, with a purpose --------------------------------------------------------------
+    card = f"{CARDS}/{first['card_id']}"
+    assert "fields" not in http.get(card, params=purpose, headers=school).json()
+    assert http.get(card, params={**purpose, "personal": "true"}, headers=bureau).json()["fields"][
+        "name"] == "学生0000"
+    http.get(card, params={**purpose, "personal": "true"}, headers=auditor)
+    http.get(card, params=purpose, expect=401)
+    http.get(card, params=purpose, headers=partner, expect=403)
+    http.get(card, params=purpose, headers=school_b, expect=404)  # another school's card: as if unknown
+    http.get(f"{CARDS}/0x{'0' * 64}", params=purpose, headers=bureau, expect=404)
+    http.get(card, headers=school, expect=422)  # no purpose
+    http.get(card, params={**purpose, "personal": "maybe"}, headers=school, expect=422)
+    assert http.get(card, params={"purpose": "why\x00", "personal": "true"}, headers=school,
+                    expect=422).json()["code"] == "bad_purpose"
+    assert http.get(card + "/photo", params=purpose, headers=school).content == photo(0)
+    http.get(card + "/photo", params=purpose, headers=auditor)
+    http.get(card + "/photo", params=purpose, expect=401)
+    http.get(card + "/photo", params=purpose, headers=partner, expect=403)
+    http.get(card + "/photo", params=purpose, headers=school_b, expect=404)
+    http.get(card + "/photo", headers=school, expect=422)
+    http.get(card + "/photo", params={"purpose": "why\x00"}, headers=school, expect=422)
+
+    # -- claiming -------------------------------------------------------------------------------
+    redeem = "/v1/identity/claims/redeem"
+    holder, jwk = _holder()
+    claimed = http.post(redeem, json={"code": first["claim_code"], "holder_jwk": jwk}).json()
+    assert base64.b64decode(claimed["photo_base64"]) == photo(0)
+    http.post(redeem, json={"code": first["claim_code"], "holder_jwk": jwk}, expect=404)  # spent
+    http.post(redeem, json={"code": "AAAA-BBBB-CCCC-DDDD", "holder_jwk": jwk}, expect=404)
+    http.post(redeem, json={"code": "A", "holder_jwk": jwk}, expect=422)
+    assert http.post(redeem, json={"code": second["claim_code"], "holder_jwk": {"kty": "RSA"}},
+                     expect=422).json()["code"] == "malformed"
+
+    # -- status --------------------------------------------------------------------------------
+    status = f"{CARDS}/{second['card_id']}/status"
+    assert http.post(status, json={"action": "suspend", "reason": 3}, headers=school).json()[
+        "status"] == "suspended"
+    http.post(status, json={"action": "reinstate"}, headers=bureau)
+    http.post(status, json={"action": "reinstate"}, headers=school, expect=409)  # it is active
+    http.post(status, json={"action": "revoke"}, expect=401)
+    http.post(status, json={"action": "revoke"}, headers=partner, expect=403)
+    http.post(status, json={"action": "revoke"}, headers=auditor, expect=403)
+    http.post(status, json={"action": "revoke"}, headers=school_b, expect=404)
+    http.post(f"{CARDS}/0x{'0' * 64}/status", json={"action": "revoke"}, headers=school, expect=404)
+    http.post(status, json={"action": "erase"}, headers=school, expect=422)
+    revoked = f"{CARDS}/{fourth['card_id']}"
+    http.post(revoked + "/status", json={"action": "revoke", "reason": 1}, headers=school)
+    http.post(revoked + "/status", json={"action": "reinstate"}, headers=school, expect=409)  # for good
+    assert http.post(redeem, json={"code": fourth["claim_code"], "holder_jwk": jwk},
+                     expect=409).json()["code"] == "card_not_live"
+
+    # -- a new claim code: redeemed with a new key, it rotates the card's key ------------------
+    code = http.post(card + "/claim-code", headers=school).json()
+    new_holder, new_jwk = _holder()
+    rotated = http.post(redeem, json={"code": code["claim_code"], "holder_jwk": new_jwk}).json()
+    http.post(card + "/claim-code", expect=401)
+    http.post(card + "/claim-code", headers=partner, expect=403)
+    http.post(card + "/claim-code", headers=school_b, expect=404)
+    http.post(revoked + "/claim-code", headers=school, expect=409)
+
+    # -- challenge and recognition --------------------------------------------------------------
+    challenges = "/v1/identity/challenges"
+
+    def challenge() -> dict[str, Any]:
+        made: dict[str, Any] = http.post(challenges, headers=partner, expect=201, json={
+            "audience": EXAM, "claims": ["name", "className"], "expires_in_seconds": 120}).json()
+        return made
+
+    asked = challenge()
+    assert http.get(f"{challenges}/{asked['challenge_id']}").json()["nonce"] == asked["nonce"]
+    http.get(f"{challenges}/AAAAAAAAAAAAAAAA", expect=404)
+    http.post(challenges, json={"audience": EXAM}, expect=401)
+    for body, problem in [({"audience": "a\nb"}, "bad_audience"),
+                          ({"audience": EXAM, "claims": ["nationalId"]}, "bad_claims"),
+                          ({"audience": EXAM, "expires_in_seconds": 5}, "invalid_input")]:
+        assert http.post(challenges, json=body, headers=partner, expect=422).json()["code"] == problem
+    verify = "/v1/identity/verify"
+    answer = present(rotated["sd_jwt"], new_holder, asked, {"name", "className", "portrait"})
+    checked = {"challenge_id": asked["challenge_id"], "presentation": answer, "photo_base64": _b64(photo(0))}
+    verdict = http.post(verify, json=checked, headers=partner).json()
+    assert verdict["valid"] is True and verdict["photo_matches"] is True, verdict
+    assert http.post(verify, json=checked, headers=partner).json()["failures"] == ["challenge_used"]
+    old = challenge()
+    stale = present(claimed["sd_jwt"], holder, old, {"name"})  # the key before the rotation
+    assert http.post(verify, headers=partner, json={"challenge_id": old["challenge_id"],
+                                                    "presentation": stale}).json()["failures"] == [
+        "claims_missing", "holder_key_rotated"]
+    http.post(verify, json=checked, expect=401)
+    http.post(verify, json={**checked, "challenge_id": "AAAAAAAAAAAAAAAA"}, headers=partner, expect=404)
+    later = challenge()
+    http.post(verify, json={**checked, "challenge_id": later["challenge_id"]}, headers=school,
+              expect=404)  # another organisation's challenge: as if unknown
+    http.post(verify, json={**checked, "challenge_id": later["challenge_id"], "photo_base64": "not base64!"},
+              headers=partner, expect=422)
+
+    # -- graduation: the student card ends, a graduate card continues it ------------------------
+    graduate = card + "/graduate"
+    graduation = {"graduation_date": "2028-06-30"}
+    grad = http.post(graduate, json=graduation, headers=school, expect=201).json()["cards"][0]
+    assert grad["kind"] == "graduate"
+    http.post(graduate, json=graduation, headers=school, expect=409)  # the student card has ended
+    http.post(graduate, json=graduation, expect=401)
+    http.post(graduate, json=graduation, headers=partner, expect=403)
+    http.post(f"{CARDS}/{third['card_id']}/graduate", json=graduation, headers=school_b, expect=404)
+    http.post(f"{CARDS}/{teacher_card['card_id']}/graduate", json=graduation, headers=school, expect=422)
+    http.post(f"{CARDS}/{third['card_id']}/graduate", json={"graduation_date": "June"}, headers=school,
+              expect=422)
+    # The graduate enrols again (the same national student number): a new student card, and
+    # graduating from it is refused while the first graduate card is live.
+    again = http.post(CARDS, params=students, content=roster_zip([student(0)]), headers=zipped,
+                      expect=201).json()["cards"][0]
+    assert http.post(f"{CARDS}/{again['card_id']}/graduate", json=graduation, headers=school,
+                     expect=409).json()["code"] == "card_exists"
+
+    # -- history, checked against the chain -----------------------------------------------------
+    history = card + "/history"
+    trace = http.get(history, headers=auditor).json()
+    assert [e["action"] for e in trace["history"]] == [
+        "issued", "key_bound", "key_rotated", "status_changed"] and trace["successor"] == grad["card_id"]
+    assert all(e["chain"] == "confirmed" for e in http.get(history, params={"check": "chain"},
+                                                           headers=bureau).json()["history"])
+    http.get(history, headers=school)
+    http.get(history, expect=401)
+    http.get(history, headers=partner, expect=403)
+    http.get(history, headers=school_b, expect=404)
+    http.get(f"{CARDS}/0x{'0' * 64}/history", headers=auditor, expect=404)
+    http.get(history, params={"check": "yes"}, headers=auditor, expect=422)
+
+    return {"bodies": (status, graduate, redeem, challenges, verify),
+            "challenge": f"{challenges}/{asked['challenge_id']}"}
 
 
 def _wait_done(http: CheckedClient, run_id: str, key: dict[str, str]) -> dict[str, Any]:
@@ -427,7 +632,7 @@ def _node_on_a_chain_that_goes(directory: Path) -> Iterator[LostChain]:
 def _chain_gone(lost: LostChain) -> DocumentedAnswers:
     """Every route that reads the chain answers 503 when the chain node does not answer."""
     answers = DocumentedAnswers(_document(lost.base))
-    school, auditor = lost.as_org("school-a"), lost.as_org("auditor")
+    school, auditor, partner = lost.as_org("school-a"), lost.as_org("auditor"), lost.as_org("partner")
     http = lost.http
     # While the chain is there: credentials, a redeemed one, a share, a finished audit run.
     batch = http.post("/v1/credentials", headers=school, json={
@@ -440,6 +645,12 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
     issuer = http.post("/v1/verify", json={"credential": redeemed["sd_jwt"]}).json()["issuer"]["id"]
     run = http.post("/v1/audit/runs", headers=auditor).json()
     _wait_done(CheckedClient(http, answers), run["run_id"], auditor)
+    zipped = {**school, "Content-Type": "application/zip"}
+    cards = http.post(CARDS, params={"kind": "student"}, content=roster_zip([student(n) for n in range(3)]),
+                      headers=zipped).json()["cards"]
+    card_holder, card_jwk = _holder()
+    card = http.post("/v1/identity/claims/redeem",
+                     json={"code": cards[0]["claim_code"], "holder_jwk": card_jwk}).json()
 
     lost.stop_chain()
     time.sleep(1.1)  # past the status projection's max_age: the next verification asks the chain
@@ -460,6 +671,13 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
         ("GET", f"/v1/dids/{issuer}", {}),
         ("GET", f"/v1/audit/history/{first['credential_id']}", {"headers": auditor}),
         ("POST", "/v1/audit/runs", {"headers": auditor}),
+        ("POST", CARDS,
+         {"params": {"kind": "student"}, "content": roster_zip([student(9)]), "headers": zipped}),
+        ("POST", f"{CARDS}/{cards[1]['card_id']}/status", {"json": {"action": "suspend"}, "headers": school}),
+        ("POST", f"{CARDS}/{cards[2]['card_id']}/graduate",
+         {"json": {"graduation_date": "2028-06-30"}, "headers": school}),
+        ("GET", f"{CARDS}/{cards[0]['card_id']}/history", {"headers": auditor}),
+        ("POST", "/v1/identity/claims/redeem", {"json": {"code": cards[1]["claim_code"], "holder_jwk": jwk}}),
     ]
     checked = CheckedClient(http, answers)
     for method, path, kwargs in chain_reads:
@@ -467,8 +685,21 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
     # What reads only the store still answers.
     checked.get(f"/v1/credentials/{fourth['credential_id']}", params={"purpose": "test"}, headers=school)
     checked.get(f"/v1/audit/runs/{run['run_id']}", headers=auditor)
+    card_path = f"{CARDS}/{cards[0]['card_id']}"
+    checked.get(card_path, params={"purpose": "test", "personal": "true"}, headers=school)
+    checked.get(card_path + "/photo", params={"purpose": "test"}, headers=school)
+    checked.post(card_path + "/claim-code", headers=school)
+    asked = checked.post("/v1/identity/challenges", json={"audience": EXAM}, headers=partner,
+                         expect=201).json()  # the store alone
+    challenge = f"/v1/identity/challenges/{asked['challenge_id']}"
+    checked.get(challenge)
+    # Recognition checks the answer against the chain.
+    answer = present(card["sd_jwt"], card_holder, asked, set())
+    checked.post("/v1/identity/verify", headers=partner, expect=503,
+                 json={"challenge_id": asked["challenge_id"], "presentation": answer})
     # A node whose credential service was never used (restarted, say) needs the chain once
-    # for it: its first credential request is a 503 too.
+    # for it: its first credential request is a 503 too, and so is its first identity-card
+    # request (the identity service checks presentations with the credential verifier).
     with serve_app(create_app(lost.node, background=False)) as base, \
             httpx.Client(base_url=base, timeout=60) as fresh_http:
         fresh = CheckedClient(fresh_http, answers)
@@ -477,7 +708,12 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
                                                                        "headers": school}),
                 ("POST", "/v1/claims/redeem", {"json": {"code": fourth["claim_code"], "holder_jwk": jwk}}),
                 ("GET", f"/s/{share['share_id']}/qr.png", {}), ("GET", f"/s/{share['share_id']}/qr.svg", {}),
-                ("DELETE", f"/v1/shares/{share['share_id']}", {"headers": {"X-Withdraw-Token": "x"}})]:
+                ("DELETE", f"/v1/shares/{share['share_id']}", {"headers": {"X-Withdraw-Token": "x"}}),
+                ("GET", card_path, {"params": {"purpose": "test"}, "headers": school}),
+                ("GET", card_path + "/photo", {"params": {"purpose": "test"}, "headers": school}),
+                ("POST", card_path + "/claim-code", {"headers": school}),
+                ("POST", "/v1/identity/challenges", {"json": {"audience": EXAM}, "headers": partner}),
+                ("GET", challenge, {})]:
             fresh.request(method, path, expect=503, **kwargs)
         fresh.get(f"/v1/batches/{batch['batch_id']}", headers=school)  # the store alone
     return answers

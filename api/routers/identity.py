@@ -16,7 +16,9 @@ from api.models import (
     AUTH_ERRORS,
     CARD_ROSTER_REQUEST,
     CHAIN_DOWN,
+    IDENTITY_CHAIN_DOWN_AT_FIRST_USE,
     RATE_LIMITED,
+    UNREADABLE_BODY,
     CardHistory,
     CardRedeem,
     CardStatusChange,
@@ -44,6 +46,7 @@ Reader = Annotated[ApiKey, Depends(require_role("school", "bureau", "auditor"))]
 Member = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "auditor"))]
 Purpose = Annotated[str, Query(min_length=3, max_length=200, description="why the personal data is read")]
 CARD_NOT_FOUND = {404: "`card_not_found` (also another school's card)"}
+BAD_PURPOSE = "`bad_purpose` (control characters in a purpose the access log records)"
 _FORMATS: dict[str, Literal["json", "csv", "zip"]] = {
     "application/json": "json", "text/csv": "csv", "application/zip": "zip",
     "application/x-zip-compressed": "zip"}
@@ -62,10 +65,14 @@ def _challenge_view(challenge: IdentityChallenge) -> dict[str, Any]:
                  **AUTH_ERRORS,
                  403: "`role_not_allowed` (not a school or the bureau, on chain), `member_not_active`",
                  409: "`card_exists` (a person of the roster already holds a live card of the kind), "
-                      "`roster_refused`",
+                      "`contract_reverted` (the registry refused the roster's cards, e.g. the school "
+                      "was suspended meanwhile), `roster_refused` (a retry with the Idempotency-Key of "
+                      "a roster the registry refused)",
                  413: "`roster_too_large`: more than 10,000 cards, or a ZIP that inflates too far",
                  422: "`invalid_roster` (every problem in details.errors), `malformed_roster`, "
-                      "`bad_card_kind`, `bad_format`, `idempotency_key_reused`, `bad_idempotency_key`",
+                      "`empty_roster`, `bad_format` (not JSON, CSV or a ZIP), `invalid_input` (?kind "
+                      "missing, or not student or teacher), `idempotency_key_reused`, "
+                      "`bad_idempotency_key`",
                  **CHAIN_DOWN}))
 async def issue_cards(request: Request, key: Issuer, services: Services,
                       kind: Annotated[Literal["student", "teacher"], Query()]) -> IssuedCardsView:
@@ -86,9 +93,11 @@ async def issue_cards(request: Request, key: Issuer, services: Services,
     return IssuedCardsView.model_validate(await run_in_threadpool(run))
 
 
-@router.get("/cards/{card_id}", response_model=CardView,
+@router.get("/cards/{card_id}", response_model=CardView, response_model_exclude_unset=True,
             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
-                                       422: "`invalid_input` (purpose missing)"}))
+                                       422: "`invalid_input`: purpose missing or not 3 to 200 "
+                                            "characters, personal not a boolean; " + BAD_PURPOSE,
+                                       **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
 def get_card(card_id: str, key: Reader, services: Services, client: ClientAddress, purpose: Purpose,
              personal: bool = False) -> dict[str, Any]:
     """A card's record; with ?personal=true its personal fields too (the read is logged)."""
@@ -104,7 +113,9 @@ def get_card(card_id: str, key: Reader, services: Services, client: ClientAddres
             responses={200: {"content": {media: {"schema": {"type": "string", "format": "binary"}}
                                          for media in ("image/jpeg", "image/png", "image/webp")}},
                        **error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
-                                          422: "`invalid_input` (purpose missing)"})})
+                                          422: "`invalid_input`: purpose missing or not 3 to 200 "
+                                               "characters; " + BAD_PURPOSE,
+                                          **IDENTITY_CHAIN_DOWN_AT_FIRST_USE})})
 def card_photo(card_id: str, key: Reader, services: Services, client: ClientAddress,
                purpose: Purpose) -> Response:
     identity = services.identity
@@ -114,10 +125,12 @@ def card_photo(card_id: str, key: Reader, services: Services, client: ClientAddr
     return Response(photo, media_type=media, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/cards/{card_id}/status", response_model=CardView,
-             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
-                                        409: "`contract_reverted` (e.g. a revoked or ended card "
-                                             "changes no more)",
+@router.post("/cards/{card_id}/status", response_model=CardView, response_model_exclude_unset=True,
+             responses=error_responses({**UNREADABLE_BODY, **AUTH_ERRORS, 403: "`role_not_allowed`",
+                                        **CARD_NOT_FOUND,
+                                        409: "`contract_reverted` (the registry refuses the change: "
+                                             "the card has that status already, or is revoked or "
+                                             "ended and changes no more)",
                                         422: "`invalid_input`", **CHAIN_DOWN}))
 def change_card_status(card_id: str, change: CardStatusChange, key: Issuer,
                        services: Services) -> dict[str, Any]:
@@ -126,8 +139,12 @@ def change_card_status(card_id: str, change: CardStatusChange, key: Issuer,
 
 
 @router.post("/cards/{card_id}/graduate", status_code=201, response_model=IssuedCardsView,
-             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
-                                        409: "`card_not_live`, `card_exists`",
+             responses=error_responses({**UNREADABLE_BODY, **AUTH_ERRORS, 403: "`role_not_allowed`",
+                                        **CARD_NOT_FOUND,
+                                        409: "`card_not_live` (the student card is revoked or ended), "
+                                             "`card_exists` (the person already holds a live graduate "
+                                             "card), `contract_reverted` (the registry refuses the "
+                                             "graduate card)",
                                         422: "`not_a_student_card`, `invalid_input`", **CHAIN_DOWN}))
 def graduate(card_id: str, graduation: Graduation, key: Issuer, services: Services) -> dict[str, Any]:
     """The student card becomes a graduate card (the same person, history and holder key)."""
@@ -137,16 +154,16 @@ def graduate(card_id: str, graduation: Graduation, key: Issuer, services: Servic
 
 @router.post("/cards/{card_id}/claim-code", response_model=NewClaimCode,
              responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
-                                        409: "`card_not_live`"}))
+                                        409: "`card_not_live`", **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
 def new_claim_code(card_id: str, key: Issuer, services: Services) -> dict[str, Any]:
     """A fresh claim code (a lost or compromised key): redeemed with a new key, it rotates the
     card's key on chain. Hand it over only after checking who asks."""
     return {"card_id": card_id, "claim_code": services.identity.new_claim_code(key.org_id, card_id)}
 
 
-@router.get("/cards/{card_id}/history", response_model=CardHistory,
+@router.get("/cards/{card_id}/history", response_model=CardHistory, response_model_exclude_unset=True,
             responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
-                                       **CHAIN_DOWN}))
+                                       422: "`invalid_input` (check is not `chain`)", **CHAIN_DOWN}))
 def card_history(card_id: str, key: Reader, services: Services, client: ClientAddress,
                  check: Literal["chain"] | None = None) -> dict[str, Any]:
     """Every change of the card on chain, oldest first (?check=chain re-reads each from the chain)."""
@@ -158,8 +175,11 @@ def card_history(card_id: str, key: Reader, services: Services, client: ClientAd
 
 
 @public.post("/claims/redeem", response_model=ClaimedCardView,
-             responses=error_responses({**RATE_LIMITED, 404: "`claim_not_found`",
-                                        409: "`claim_already_redeemed`, `card_not_live`",
+             responses=error_responses({**UNREADABLE_BODY, **RATE_LIMITED,
+                                        404: "`claim_not_found` (also a code already redeemed)",
+                                        409: "`card_not_live` (the card is revoked or ended), "
+                                             "`claim_already_redeemed` (another redemption of the "
+                                             "code won at the same moment)",
                                         422: "`malformed` (not an Ed25519 public JWK), `invalid_input`",
                                         **CHAIN_DOWN}))
 def redeem_card(body: CardRedeem, services: Services, client: ClientAddress) -> dict[str, Any]:
@@ -170,7 +190,9 @@ def redeem_card(body: CardRedeem, services: Services, client: ClientAddress) -> 
 
 
 @router.post("/challenges", status_code=201, response_model=ChallengeView,
-             responses=error_responses({**AUTH_ERRORS, 422: "`bad_audience`, `bad_claims`, `invalid_input`"}))
+             responses=error_responses({**UNREADABLE_BODY, **AUTH_ERRORS,
+                                        422: "`bad_audience`, `bad_claims`, `invalid_input`",
+                                        **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
 def new_challenge(body: NewChallenge, key: Member, services: Services) -> dict[str, Any]:
     """A relying party's challenge; the holder's wallet answers it with a key-bound presentation."""
     challenge = services.identity.new_challenge(key.org_id, body.audience, body.claims,
@@ -179,15 +201,19 @@ def new_challenge(body: NewChallenge, key: Member, services: Services) -> dict[s
 
 
 @public.get("/challenges/{challenge_id}", response_model=ChallengeView,
-            responses=error_responses({**RATE_LIMITED, 404: "`challenge_not_found`"}))
+            responses=error_responses({**RATE_LIMITED, 404: "`challenge_not_found`",
+                                       **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
 def get_challenge(challenge_id: str, services: Services) -> dict[str, Any]:
     """What the wallet needs to answer (it reads the challenge from a QR code or link)."""
     return _challenge_view(services.identity.challenge(challenge_id))
 
 
-@router.post("/verify", response_model=RecognitionView,
-             responses=error_responses({**AUTH_ERRORS, 404: "`challenge_not_found`",
-                                        422: "`invalid_input` (photo_base64 is not base64)", **CHAIN_DOWN}))
+@router.post("/verify", response_model=RecognitionView, response_model_exclude_unset=True,
+             responses=error_responses({**UNREADABLE_BODY, **AUTH_ERRORS,
+                                        404: "`challenge_not_found` (also another organisation's "
+                                             "challenge)",
+                                        422: "`invalid_input` (also photo_base64 that is not base64)",
+                                        **CHAIN_DOWN}))
 def recognise(body: Recognise, key: Member, services: Services) -> dict[str, Any]:
     """Who answered the challenge, checked against the chain; the challenge is spent."""
     photo = None

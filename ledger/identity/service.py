@@ -41,9 +41,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Engine, Table, func, update
+from sqlalchemy import Engine, Table, func, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from web3.exceptions import TransactionNotFound
 
 from ledger.chain import ChainAPI
@@ -360,7 +360,17 @@ class IdentityService:
                            + (f" ({len(live) - mine} at another school, which must end it first)"
                               if mine < len(live) else ""), code="card_exists",
                            cards=[c.id for c in live[:100] if c.issuer_org == org_id])
-        return {person: card.id for person, card in last.items()}
+        # A card is continued at most once (the registry refuses a second continuation): a
+        # student card a graduate card already continues starts no new line. Cards of a
+        # refused roster (pending, revoked) never reached the chain and continue nothing.
+        continued: set[str | None] = set()
+        if last:
+            with session_scope(self.engine) as session:
+                continued = set(session.exec(select(IdentityCard.predecessor).where(
+                    col(IdentityCard.predecessor).in_([c.id for c in last.values()]),
+                    or_(col(IdentityCard.chain_state) == "issued",
+                        col(IdentityCard.status) != CardStatus.REVOKED.value))).all())
+        return {person: card.id for person, card in last.items() if card.id not in continued}
 
     def _fields(self, row: StudentCardRow | TeacherCardRow, org_id: str) -> dict[str, Any]:
         school = self._member(org_id)["name"]
@@ -618,12 +628,16 @@ class IdentityService:
             claim_code_hash=_sha256(claim_code(_claim_secret(keys), card_id_new)),
             valid_from=utcnow().replace(microsecond=0),
             valid_until=_day_start(valid_until) if valid_until else None)
-        with session_scope(self.engine) as session:
-            session.add(roster)
-            session.flush()
-            session.add(card)
-            sealed = self.cipher.encrypt(wrapped, student.person_key, f"card {card_id_new} photo", photo)
-            session.add(IdentityPortrait(card_id=card_id_new, media_type=media, sealed_photo=sealed))
+        try:
+            with session_scope(self.engine) as session:
+                session.add(roster)
+                session.flush()
+                session.add(card)
+                sealed = self.cipher.encrypt(wrapped, student.person_key, f"card {card_id_new} photo", photo)
+                session.add(IdentityPortrait(card_id=card_id_new, media_type=media, sealed_photo=sealed))
+        except IntegrityError:  # one live card per person and kind
+            raise Conflict("this person already holds a live graduate card, which must be ended first",
+                           code="card_exists") from None
         issued = self._finish(roster, _claim_secret(keys))
         if student.holder_jwk is not None:  # the same key holds the graduate card at once
             self.registry.bind_key(self.keys.account_for(student.issuer_org), card_id_new,
