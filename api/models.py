@@ -786,10 +786,18 @@ class ChallengeView(Answer):
     answered: bool
 
 
+class ChallengeAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    presentation: str = Field(min_length=10, max_length=MAX_CREDENTIAL_CHARS,
+                              description="the card, key-bound to the challenge's audience and nonce")
+
+
 class Recognise(BaseModel):
     model_config = ConfigDict(extra="forbid")
     challenge_id: str = Field(min_length=1, max_length=64)
-    presentation: str = Field(min_length=10, max_length=MAX_CREDENTIAL_CHARS)
+    presentation: str | None = Field(default=None, min_length=10, max_length=MAX_CREDENTIAL_CHARS,
+                                     description="the holder's answer; none: the one the holder's wallet "
+                                                 "submitted to the challenge")
     photo_base64: str | None = Field(default=None, max_length=3 * 1024 * 1024,
                                      description="the photo taken or shown at the check, to compare with "
                                                  "the portrait committed on chain")

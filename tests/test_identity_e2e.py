@@ -190,3 +190,49 @@ def test_key_rotation_makes_the_old_key_fail(env: Path) -> None:
 
         assert answer(second["sd_jwt"], new)["valid"] is True
         assert answer(first["sd_jwt"], old)["failures"] == ["holder_key_rotated"]
+
+
+def test_the_wallet_claims_a_card_and_answers_a_challenge_by_qr(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from api.cli import main as eduledger
+    from wallet.holder import Wallet
+    from wallet.qr import decode_qr_png
+
+    monkeypatch.setenv("EDULEDGER_WALLET_PASSPHRASE", "wallet passphrase")
+    monkeypatch.setenv("EDULEDGER_WALLET_SCRYPT_N", str(2**10))
+    with served_network(env / "data") as served:
+        school, exam = served.as_org("school-a"), served.as_org("partner")
+        # (the roster's photos are photo(row): photo(0) for its one row)
+        [mine] = served.http.post("/v1/identity/cards", params={"kind": "student"},
+                                  content=roster_zip([student(3)]),
+                                  headers={**school, "Content-Type": "application/zip"}).json()["cards"]
+        wallet_dir = str(env / "wallet")
+        assert eduledger(["wallet", "create", "--wallet-dir", wallet_dir]) == 0
+        assert eduledger(["wallet", "claim-card", mine["claim_code"], "--wallet-dir", wallet_dir,
+                          "--api", served.base]) == 0
+        assert Wallet.open(wallet_dir).portrait(mine["card_id"]) == photo(0)
+        asked = served.http.post("/v1/identity/challenges", headers=exam,
+                                 json={"audience": EXAM, "claims": ["name", "grade"]}).json()
+        # The student's wallet reads the exam's challenge (from its QR code) and answers online;
+        # the proctor's system asks for the verdict.
+        assert eduledger(["wallet", "present", mine["card_id"][:12], "--challenge", asked["challenge_id"],
+                          "--wallet-dir", wallet_dir, "--api", served.base]) == 0
+        verdict = served.http.post("/v1/identity/verify", headers=exam, json={
+            "challenge_id": asked["challenge_id"],
+            "photo_base64": base64.b64encode(photo(0)).decode()}).json()
+        assert verdict["valid"] is True and verdict["photo_matches"] is True, verdict
+        assert verdict["claims"]["name"] == "学生0003" and verdict["claims"]["grade"] == "七年级"
+        again = served.http.post(f"/v1/identity/challenges/{asked['challenge_id']}/answer",
+                                 json={"presentation": "x" * 20})
+        assert again.status_code == 409 and again.json()["code"] == "challenge_used"
+        # Offline, by QR code: a card asked for one claim fits one; what is read verifies.
+        one = served.http.post("/v1/identity/challenges", headers=exam,
+                               json={"audience": EXAM, "claims": ["name"]}).json()
+        qr = env / "answer.png"
+        assert eduledger(["wallet", "present", mine["card_id"][:12], "--challenge", one["challenge_id"],
+                          "--wallet-dir", wallet_dir, "--api", served.base, "--qr-png", str(qr)]) == 0
+        [scanned] = decode_qr_png(qr.read_bytes())  # what the proctor's camera reads
+        offline = served.http.post("/v1/identity/verify", headers=exam, json={
+            "challenge_id": one["challenge_id"], "presentation": scanned}).json()
+        assert offline["valid"] is True, offline
+        capsys.readouterr()

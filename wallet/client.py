@@ -136,6 +136,28 @@ class ApiClient:
                                   code="bad_response")
         return body
 
+    def redeem_card(self, code: str, holder_jwk: dict[str, Any]) -> dict[str, Any]:
+        """Exchange an identity card's claim code for the card, bound to `holder_jwk`, and its photo."""
+        if not isinstance(code, str) or not code.strip():
+            raise WalletError("the claim code is empty", code="invalid_claim_code")
+        response = self._request("POST", "/v1/identity/claims/redeem", expect=(200,),
+                                 json={"code": code.strip(), "holder_jwk": holder_jwk})
+        return self._json_object(response, "card_id", "sd_jwt", "photo_base64", "photo_type", "kind")
+
+    def challenge(self, challenge_id: str) -> dict[str, Any]:
+        """A relying party's challenge: audience, nonce, the claims it asks for, expiry."""
+        response = self._request("GET", f"/v1/identity/challenges/{self._segment(challenge_id)}",
+                                 expect=(200,))
+        body = self._json_object(response, "challenge_id", "nonce", "audience")
+        if not isinstance(body.get("claims"), list):
+            raise WalletError("the API's challenge lacks its list of claims", code="bad_response")
+        return body
+
+    def answer(self, challenge_id: str, presentation: str) -> None:
+        """Send the answer to a challenge; the relying party asks the API for the verdict."""
+        self._request("POST", f"/v1/identity/challenges/{self._segment(challenge_id)}/answer",
+                      expect=(204,), json={"presentation": presentation})
+
     def create_share(self, presentation: str, days: int) -> dict[str, Any]:
         """Publish a presentation as a share link that expires after `days` (1..180)."""
         if isinstance(days, bool) or not isinstance(days, int) or not MIN_DAYS <= days <= MAX_DAYS:

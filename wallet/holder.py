@@ -640,6 +640,46 @@ class Wallet:
             selected, holder_key=self._key, aud=aud, nonce=nonce or secrets.token_urlsafe(16)
         ))
 
+    # -- identity cards (held like credentials; the portrait file beside them)
+
+    def add_card(self, claimed: Mapping[str, Any]) -> StoredCredential:
+        """Keep an identity card the API handed over (its answer to the card's claim code)."""
+        import base64
+        import binascii
+
+        try:
+            photo = base64.b64decode(str(claimed["photo_base64"]), validate=True)
+            card_id = _check_id(claimed["card_id"], "card id")
+            issuer = claimed.get("issuer")
+            record = self.add_credential(str(claimed["sd_jwt"]), credential_id=card_id,
+                                         type=f"identity card ({claimed.get('kind', '')})",
+                                         issuer=issuer if isinstance(issuer, Mapping) else "")
+        except (KeyError, binascii.Error, ValueError):
+            raise WalletError("the API's answer is not an identity card", code="bad_response") from None
+        atomic_write(self._credential_path(card_id).with_suffix(".photo"), photo)
+        return record
+
+    def portrait(self, card_id: str) -> bytes:
+        """The portrait file of a held card (what a relying party compares with the chain)."""
+        record = self.get(card_id)
+        path = self._credential_path(record.credential_id).with_suffix(".photo")
+        try:
+            return path.read_bytes()
+        except OSError:
+            raise WalletError(f"no portrait kept for {record.credential_id}", code="no_portrait") from None
+
+    def answer_challenge(self, card_id: str, challenge: Mapping[str, Any]) -> str:
+        """A presentation of a card answering a relying party's challenge: the claims it asks
+        for and the portrait commitment's opening, key-bound to its audience and nonce."""
+        try:
+            wanted = [str(c) for c in challenge["claims"]]
+            audience, nonce = str(challenge["audience"]), str(challenge["nonce"])
+        except (KeyError, TypeError):
+            raise WalletError("not a challenge", code="bad_challenge") from None
+        held = {path[1] for path, _ in self.claims(card_id) if len(path) >= 2}
+        return self.present(card_id, [f"holder.{c}" for c in [*wanted, "portrait"] if c in held],
+                            aud=audience, nonce=nonce)
+
     # -- shares
 
     def _share_path(self, share_id: str) -> Path:

@@ -19,15 +19,19 @@ from ledger.errors import InvalidInput
 ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
 # Version 40 at level M holds 2331 bytes; beyond that no QR code exists.
 MAX_BYTES = 2331
+# A card's answer to a challenge is shown on the holder's own screen, held to the scanner:
+# level L (7 %) is enough there, and it holds 2953 bytes.
+LEVELS = {"M": (qrcode.constants.ERROR_CORRECT_M, MAX_BYTES), "L": (qrcode.constants.ERROR_CORRECT_L, 2953)}
 SVG_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
-def _qr(text: str, box_size: int, border: int) -> qrcode.QRCode[Any]:
+def _qr(text: str, box_size: int, border: int, level: str = "M") -> qrcode.QRCode[Any]:
     if not isinstance(text, str) or not text:
         raise InvalidInput("a QR code needs some text", code="invalid_qr_text")
-    if len(text.encode("utf-8")) > MAX_BYTES:
+    correction, most = LEVELS[level]
+    if len(text.encode("utf-8")) > most:
         raise InvalidInput(
-            f"text too long for a QR code ({len(text.encode('utf-8'))} bytes, at most {MAX_BYTES})",
+            f"text too long for a QR code ({len(text.encode('utf-8'))} bytes, at most {most})",
             code="invalid_qr_text",
         )
     if not (isinstance(box_size, int) and 1 <= box_size <= 100):
@@ -35,20 +39,20 @@ def _qr(text: str, box_size: int, border: int) -> qrcode.QRCode[Any]:
     if not (isinstance(border, int) and 0 <= border <= 100):
         raise InvalidInput(f"border must be 0..100, not {border!r}", code="invalid_qr_option")
     code: qrcode.QRCode[Any] = qrcode.QRCode(
-        error_correction=ERROR_CORRECTION, box_size=box_size, border=border
+        error_correction=correction, box_size=box_size, border=border
     )
     code.add_data(text)
     code.make(fit=True)
     return code
 
 
-def qr_png(text: str, *, box_size: int = 8, border: int = 4) -> bytes:
+def qr_png(text: str, *, box_size: int = 8, border: int = 4, level: str = "M") -> bytes:
     """A PNG image (black on white) of a QR code holding `text`.
 
     `box_size` is the number of pixels per module, `border` the quiet zone in modules
     (4 is the minimum the QR standard asks for).
     """
-    image = _qr(text, box_size, border).make_image()
+    image = _qr(text, box_size, border, level).make_image()
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()

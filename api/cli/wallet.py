@@ -63,6 +63,13 @@ def _check_output(path: str | None, option: str) -> Path | None:
     return target
 
 
+def _write_file(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise WalletError(f"cannot write {path}: {exc.strerror}", code="invalid_output") from None
+
+
 def _write_output(path: Path, data: bytes, share_url: str) -> None:
     try:
         path.write_bytes(data)
@@ -98,6 +105,38 @@ def cmd_redeem(args: argparse.Namespace) -> int:
     )
     print(f"received {record.type or 'a credential'} from {record.issuer_name or 'an unnamed issuer'}")
     print(f"credential id {record.credential_id}")
+    return 0
+
+
+def cmd_claim_card(args: argparse.Namespace) -> int:
+    wallet = _open(args)
+    with ApiClient(_api_url(args)) as client:
+        answer = client.redeem_card(args.code, wallet.holder_jwk)
+    record = wallet.add_card(answer)
+    print(f"received a {answer.get('kind', '')} card from {record.issuer_name or 'an unnamed issuer'}")
+    print(f"card id {record.credential_id} (its portrait is kept beside it)")
+    return 0
+
+
+def cmd_present(args: argparse.Namespace) -> int:
+    """Answer a relying party's challenge with a card: the presentation to a file or a QR code."""
+    out = _check_output(args.out, "--out")
+    png = _check_output(args.qr_png, "--qr-png")
+    wallet = _open(args)
+    record = wallet.get(args.id)
+    with ApiClient(_api_url(args)) as client:
+        challenge = client.challenge(args.challenge)
+        presentation = wallet.answer_challenge(record.credential_id, challenge)
+        if out is None and png is None:  # answered online: the relying party asks for the verdict
+            client.answer(args.challenge, presentation)
+            print(f"answered {challenge['audience']}'s challenge with card {record.credential_id}")
+            return 0
+    if out is not None:
+        _write_file(out, presentation.encode("utf-8"))
+        print(f"presentation for {challenge['audience']} written to {out}")
+    if png is not None:
+        _write_file(png, qr_png(presentation, box_size=4, level="L"))
+        print(f"presentation as a QR code (PNG) in {png}")
     return 0
 
 
@@ -211,7 +250,23 @@ def add_wallet_commands(subparsers: Subcommands) -> argparse.ArgumentParser:
     p.add_argument("code", metavar="CODE")
     p.set_defaults(func=cmd_redeem)
 
-    p = sub.add_parser("list", parents=[common], help="list the credentials held")
+    p = sub.add_parser("claim-card", parents=[common, api],
+                       help="receive an identity card (and its portrait) with a claim code")
+    p.add_argument("code", metavar="CODE")
+    p.set_defaults(func=cmd_claim_card)
+
+    p = sub.add_parser("present", parents=[common, api],
+                       help="answer a relying party's challenge with an identity card")
+    p.add_argument("id", metavar="CARD", help="card id (a unique prefix will do)")
+    p.add_argument("--challenge", required=True, metavar="ID",
+                   help="the challenge id (from its QR code or link)")
+    p.add_argument("--out", metavar="FILE", help="write the presentation here instead of sending it")
+    p.add_argument("--qr-png", metavar="FILE",
+                   help="show the presentation as a QR code instead of sending it (offline checks; "
+                        "only a card with few claims asked fits one)")
+    p.set_defaults(func=cmd_present)
+
+    p = sub.add_parser("list", parents=[common], help="list the credentials and cards held")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", parents=[common], help="show a credential's claims and their paths")

@@ -23,6 +23,7 @@ from api.models import (
     CardRedeem,
     CardStatusChange,
     CardView,
+    ChallengeAnswer,
     ChallengeView,
     ClaimedCardView,
     Graduation,
@@ -206,6 +207,18 @@ def new_challenge(body: NewChallenge, key: Member, services: Services) -> dict[s
 def get_challenge(challenge_id: str, services: Services) -> dict[str, Any]:
     """What the wallet needs to answer (it reads the challenge from a QR code or link)."""
     return _challenge_view(services.identity.challenge(challenge_id))
+
+
+@public.post("/challenges/{challenge_id}/answer", status_code=204, response_class=Response,
+             responses=error_responses({**UNREADABLE_BODY, **RATE_LIMITED, 404: "`challenge_not_found`",
+                                        409: "`challenge_expired`, `challenge_used` (answered before)",
+                                        422: "`invalid_input`",
+                                        **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
+def answer_challenge(challenge_id: str, body: ChallengeAnswer, services: Services) -> Response:
+    """The holder's wallet answers a challenge it read from the relying party's QR code; the
+    relying party then asks POST /v1/identity/verify for the verdict (with no presentation)."""
+    services.identity.submit_answer(challenge_id, body.presentation)
+    return Response(status_code=204)
 
 
 @router.post("/verify", response_model=RecognitionView, response_model_exclude_unset=True,

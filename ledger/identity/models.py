@@ -122,3 +122,6 @@ class IdentityChallenge(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     answered_card: str | None = Field(default=None, max_length=HEX32)
+    # The holder's answer, when the wallet sends it here (it scanned the challenge's QR code)
+    # rather than handing it to the relying party; checked when the relying party asks.
+    answer: str | None = Field(default=None, sa_type=Text)

@@ -677,14 +677,35 @@ class IdentityService:
             raise NotFound("no such challenge", code="challenge_not_found")
         return found
 
-    def recognise(self, org_id: str, challenge_id: str, presentation: str, *,
+    def submit_answer(self, challenge_id: str, presentation: str, *, now: datetime | None = None) -> None:
+        """The holder's wallet answers a challenge it read from a QR code (cross-device): the
+        answer waits here, unchecked, until the relying party asks for the verdict."""
+        challenge = self.challenge(challenge_id)
+        if challenge.expires_at <= (now or utcnow()):
+            raise Conflict("the challenge has expired", code="challenge_expired")
+        if not isinstance(presentation, str) or not 10 <= len(presentation) <= 256 * 1024:
+            raise InvalidInput("a presentation is an SD-JWT with a key-binding JWT", code="malformed")
+        with session_scope(self.engine, write=True) as session:
+            won = session.execute(update(_CHALLENGES).where(
+                _CHALLENGES.c.id == challenge.id, _CHALLENGES.c.answer.is_(None),
+                _CHALLENGES.c.answered_at.is_(None)).values(answer=presentation))
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("the challenge has been answered already", code="challenge_used")
+
+    def recognise(self, org_id: str, challenge_id: str, presentation: str | None = None, *,
                   photo: bytes | None = None, now: datetime | None = None) -> Recognition:
-        """Check a holder's answer to a challenge against the chain; spends the challenge."""
+        """Check a holder's answer to a challenge against the chain; spends the challenge.
+        Without `presentation`, the answer the holder's wallet submitted is checked."""
         now = now or utcnow()
         result = Recognition()
         challenge = self.challenge(challenge_id)
         if challenge.requested_by != org_id:
             raise NotFound("no such challenge", code="challenge_not_found")
+        if presentation is None:
+            presentation = challenge.answer
+            if presentation is None:
+                result.check("challenge", False, "not_answered")
+                return result
         if not result.check("challenge", challenge.expires_at > now, "challenge_expired",
                             expired_at=challenge.expires_at.isoformat()):
             return result

@@ -67,6 +67,7 @@ def upgrade() -> None:
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('answered_card', sa.String(length=66), nullable=True),
+    sa.Column('answer', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_identity_challenge')),
     sa.UniqueConstraint('nonce', name=op.f('uq_identity_challenge_nonce'))
     )
