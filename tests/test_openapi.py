@@ -380,7 +380,8 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
                                    ("POST", "/v1/verify", {}), ("POST", "/v1/verify/batch", {}),
                                    ("GET", f"/v1/dids/{issuer}", None),
                                    ("POST", "/v1/identity/claims/redeem", {}),
-                                   ("GET", identity["challenge"], None)]:
+                                   ("GET", identity["challenge"], None),
+                                   ("POST", identity["challenge"] + "/answer", {})]:
             limited = http.request(method, path, json=body, expect=429)
             assert limited.json()["code"] == "rate_limited"
     finally:
@@ -542,6 +543,15 @@ def _identity_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
               expect=404)  # another organisation's challenge: as if unknown
     http.post(verify, json={**checked, "challenge_id": later["challenge_id"], "photo_base64": "not base64!"},
               headers=partner, expect=422)
+    # Cross-device: the wallet answers the challenge it scanned; the relying party asks the verdict.
+    online = challenge()
+    answered = f"{challenges}/{online['challenge_id']}/answer"
+    http.post(answered, expect=204, json={
+        "presentation": present(rotated["sd_jwt"], new_holder, online, {"name", "className", "portrait"})})
+    http.post(answered, json={"presentation": "x" * 20}, expect=409)  # answered already
+    http.post(f"{challenges}/AAAAAAAAAAAAAAAA/answer", json={"presentation": "x" * 20}, expect=404)
+    http.post(answered, json={"presentation": "short"}, expect=422)
+    assert http.post(verify, headers=partner, json={"challenge_id": online["challenge_id"]}).json()["valid"]
 
     # -- graduation: the student card ends, a graduate card continues it ------------------------
     graduate = card + "/graduate"
@@ -576,7 +586,7 @@ def _identity_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
     http.get(f"{CARDS}/0x{'0' * 64}/history", headers=auditor, expect=404)
     http.get(history, params={"check": "yes"}, headers=auditor, expect=422)
 
-    return {"bodies": (status, graduate, redeem, challenges, verify),
+    return {"bodies": (status, graduate, redeem, challenges, verify, answered),
             "challenge": f"{challenges}/{asked['challenge_id']}"}
 
 
@@ -713,7 +723,8 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
                 ("GET", card_path + "/photo", {"params": {"purpose": "test"}, "headers": school}),
                 ("POST", card_path + "/claim-code", {"headers": school}),
                 ("POST", "/v1/identity/challenges", {"json": {"audience": EXAM}, "headers": partner}),
-                ("GET", challenge, {})]:
+                ("GET", challenge, {}),
+                ("POST", challenge + "/answer", {"json": {"presentation": "x" * 20}})]:
             fresh.request(method, path, expect=503, **kwargs)
         fresh.get(f"/v1/batches/{batch['batch_id']}", headers=school)  # the store alone
     return answers
