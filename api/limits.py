@@ -23,6 +23,7 @@ MAX_ROSTER_BYTES = 20 * MIB
 MAX_VERIFY_BATCH_BODY = 32 * MIB  # up to 1,000 credentials
 MAX_RPC_BODY = 2 * MIB
 MAX_CARD_ROSTER_BYTES = 256 * MIB  # up to 10,000 cards with their photos, as a ZIP
+MAX_SIGNED_DOCUMENT = 20 * MIB  # a file to seal, sign or verify
 DEFAULT_LIMIT = 64 * KIB
 
 # (method, path pattern, limit in bytes): the first that matches applies.
@@ -37,6 +38,9 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/v1/identity/cards"), MAX_CARD_ROSTER_BYTES),
     ("POST", re.compile(r"/v1/identity/claims/redeem"), 16 * KIB),
     ("POST", re.compile(r"/v1/identity/verify"), MAX_CREDENTIAL_CHARS + 4 * MIB),
+    ("POST", re.compile(r"/v1/signatures"), MAX_SIGNED_DOCUMENT),
+    ("POST", re.compile(r"/v1/signatures/holder"), MAX_SIGNED_DOCUMENT),
+    ("POST", re.compile(r"/v1/signatures/verify"), MAX_SIGNED_DOCUMENT + 128 * KIB),  # and its signature
 )
 
 

@@ -873,3 +873,90 @@ CARD_ROSTER_REQUEST: dict[str, Any] = {
         },
     },
 }
+
+
+# -- signatures and seals -------------------------------------------------------------------
+
+
+class SignatureTimestamp(Answer):
+    """The signature's time evidence: its leaf anchored alone (a batch of one, kind signature)."""
+
+    status: Literal["anchored", "pending", "absent"] = Field(
+        description="anchored on chain; pending: recorded, waiting for the chain; absent: never recorded")
+    leaf: Hex32 | SkipJsonSchema[None] = Field(default=None, description="absent when the signature was "
+                                                                        "not checked this far")
+    root: Hex32 | SkipJsonSchema[None] = Field(
+        default=None, description="keccak256(0x00 || leaf): a verifier finds it on chain from the signature")
+    block_number: int | SkipJsonSchema[None] = None
+    block_time: TimeText | SkipJsonSchema[None] = None
+    block_time_beijing: str | SkipJsonSchema[None] = Field(default=None, description="RFC 3339, +08:00")
+    anchored_by: str | SkipJsonSchema[None] = Field(default=None, description="the anchoring member's DID")
+    anchored_by_org: str | None | SkipJsonSchema[None] = None
+    chain_id: int | SkipJsonSchema[None] = None
+    registry: Address | SkipJsonSchema[None] = None
+
+
+class Sealed(Answer):
+    format: Literal["pdf", "jws", "sm2"]
+    signer: FreeObject = Field(description="the sealing organisation: did, org_id, name, role")
+    document_sha256: str = Field(description="of the signed PDF, or of the file a detached signature names")
+    timestamp: SignatureTimestamp
+    signature: str | None = Field(description="the detached signature (a compact JWS), for jws and sm2")
+    signed_pdf_base64: str | None = Field(description="the signed PDF, for pdf")
+
+
+class HolderCertificateRequest(Body):
+    card_id: Hex32
+    holder_jwk: dict[str, Any] = Field(description="the wallet's Ed25519 public key, as bound to the card")
+    key_salt: Hex32 = Field(description="the card's keySalt (it opens the key commitment on chain)")
+    proof: str = Field(min_length=10, max_length=4096,
+                       description='a JWS by the holder key of {"card_id", "aud": '
+                                   '"eduledger:signing-certificate", "iat"} from the last 5 minutes')
+
+
+class HolderCertificate(Answer):
+    card_id: Hex32
+    certificate_pem: str = Field(description="issued by the card's school to the holder's key")
+    chain_pem: list[str] = Field(description="the school's certificate (self-issued by its on-chain key)")
+    not_after: DateTime
+
+
+class SignatureCheck(Answer):
+    check: str
+    outcome: Literal["passed", "failed"]
+    code: str
+    details: dict[str, Any] | SkipJsonSchema[None] = None
+
+
+class SignatureVerdictView(Answer):
+    valid: bool
+    failures: list[str] = Field(description="named reasons: document_altered, signature_invalid, signer_unknown, "
+                                            "not_anchored, anchor_pending, card_not_active_at_signing, "
+                                            "holder_key_not_current, key_not_valid_at_signing, "
+                                            "member_not_active_at_signing, malformed_signature")
+    format: Literal["pdf", "jws", "sm2"]
+    field: str | None = Field(description="the PDF signature field")
+    signer: FreeObject | None = Field(description="who signed: an organisation (did, name, name_zh, name_en, "
+                                                  "role) or a card (card_id, role, school)")
+    document: FreeObject
+    timestamp: SignatureTimestamp
+    at_signing: FreeObject | None = Field(description="the signer as the chain held it at the anchor's block "
+                                                      "(or now, without one)")
+    now: FreeObject | None = Field(description="the signer today: a card revoked later, a key retired")
+    checks: list[SignatureCheck]
+
+
+class SignatureVerification(Answer):
+    valid: bool
+    document_sha256: str
+    count: int
+    failures: list[str] = Field(description="every signature's reasons together; not_signed for a PDF without one")
+    signatures: list[SignatureVerdictView]
+
+
+class HolderRecorded(Answer):
+    recorded: list[SignatureVerdictView] = Field(description="each recorded signature with its verdict")
+
+
+class HolderDetachedRecord(Body):
+    signature: str = Field(min_length=10, max_length=64 * 1024, description="the wallet's detached signature")

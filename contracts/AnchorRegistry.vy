@@ -35,11 +35,13 @@ KIND_EVALUATION_DATA: constant(uint8) = 3
 KIND_RESOURCE: constant(uint8) = 4
 KIND_AUDIT_REPORT: constant(uint8) = 5
 KIND_ACCESS_LOG: constant(uint8) = 6
+KIND_SIGNATURE: constant(uint8) = 7
 
 # Which role may anchor which kind: bit (kind * 8 + role) set = allowed.
 #   1 credential: school, partner      2 learning record: school
 #   3 evaluation data: school          4 resource: school, partner
 #   5 audit report: auditor            6 access-log checkpoint: any member role
+#   7 signature (a document signed or sealed, timestamped): bureau, school, partner
 KIND_ROLES: constant(uint256) = (
     (1 << (1 * 8 + 2)) | (1 << (1 * 8 + 3))
     | (1 << (2 * 8 + 2))
@@ -47,6 +49,7 @@ KIND_ROLES: constant(uint256) = (
     | (1 << (4 * 8 + 2)) | (1 << (4 * 8 + 3))
     | (1 << (5 * 8 + 4))
     | (1 << (6 * 8 + 1)) | (1 << (6 * 8 + 2)) | (1 << (6 * 8 + 3)) | (1 << (6 * 8 + 4))
+    | (1 << (7 * 8 + 1)) | (1 << (7 * 8 + 2)) | (1 << (7 * 8 + 3))
 )
 
 # leaf status
@@ -109,7 +112,7 @@ def anchor(root: bytes32, kind: uint8, count: uint32, metadataHash: bytes32):
     @param metadataHash hash of the batch's off-chain metadata (emitted, not stored)
     """
     word: uint256 = self._rights()
-    assert kind >= KIND_CREDENTIAL and kind <= KIND_ACCESS_LOG, "invalid-kind"
+    assert kind >= KIND_CREDENTIAL and kind <= KIND_SIGNATURE, "invalid-kind"
     role: uint256 = (word >> 64) & 255
     assert (KIND_ROLES >> (convert(kind, uint256) * 8 + role)) & 1 != 0, "role-not-allowed"
     assert root != empty(bytes32), "zero-root"

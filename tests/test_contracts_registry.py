@@ -37,6 +37,7 @@ SPEC_KIND_ROLES: dict[int, set[str]] = {
     4: {"school", "partner"},  # resource
     5: {"auditor"},  # audit report
     6: {"bureau", "school", "partner", "auditor"},  # access-log checkpoint
+    7: {"bureau", "school", "partner"},  # signature
 }
 CALLER_ROLE = {"bureau": "bureau", "school": "school", "other_school": "school",
                "partner": "partner", "auditor": "auditor"}
@@ -115,7 +116,7 @@ def test_anchor_rejects(world: World) -> None:
     assert reason_of(lambda: reg.anchor(school, ZERO, 1, 1)) == "zero-root"
     assert reason_of(lambda: reg.anchor(school, root, 1, 0)) == "zero-count"
     assert reason_of(lambda: reg.anchor(school, root, 0, 1)) == "invalid-kind"
-    assert reason_of(lambda: reg.anchor(school, root, 7, 1)) == "invalid-kind"
+    assert reason_of(lambda: reg.anchor(school, root, 8, 1)) == "invalid-kind"
     assert reason_of(lambda: reg.anchor(school, root, 255, 1)) == "invalid-kind"
     reg.anchor(school, root, 1, 1)
     # a root is anchored once, by anyone, of any kind

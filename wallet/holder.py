@@ -680,6 +680,68 @@ class Wallet:
         return self.present(card_id, [f"holder.{c}" for c in [*wanted, "portrait"] if c in held],
                             aud=audience, nonce=nonce)
 
+    # -- signing documents with a card's key (the key never leaves the wallet)
+
+    def card_signer(self, card_id: str) -> dict[str, Any]:
+        """The signer a card names in a signature: its opaque id, kind, key salt and issuer."""
+        from ledger.credentials import sdjwt
+
+        record = self.get(card_id)
+        payload = sdjwt.parse(record.compact).payload
+        if not isinstance(payload.get("cardId"), str) or not isinstance(payload.get("keySalt"), str):
+            raise WalletError(f"{record.credential_id} is not an identity card", code="not_a_card")
+        cnf = payload.get("cnf")
+        if not isinstance(cnf, dict) or cnf.get("jwk") != self._jwk:
+            raise WalletError("this card is bound to another key than this wallet's", code="card_key_mismatch")
+        return {"type": "card", "card_id": payload["cardId"], "kind": str(payload.get("cardKind", "")),
+                "key_salt": payload["keySalt"], "issuer": str(payload.get("iss", ""))}
+
+    def signing_proof(self, card_id: str) -> str:
+        """Proof that this wallet holds the card's key, for a signing certificate request."""
+        import time
+
+        from ledger.signatures.service import CERTIFICATE_AUDIENCE
+
+        signer = self.card_signer(card_id)
+        return jose.sign_jws({"alg": "EdDSA", "typ": "JWT"}, {
+            "card_id": signer["card_id"], "aud": CERTIFICATE_AUDIENCE, "iat": int(time.time())}, self._key)
+
+    def sign_detached(self, card_id: str, document: bytes, *, name: str | None = None,
+                      media_type: str | None = None) -> str:
+        """A detached signature (JWS) of `document` by the card's key."""
+        from ledger.identity.service import jwk_thumbprint as card_thumbprint
+        from ledger.signatures.detached import document_manifest, sign_detached
+
+        signer = {**self.card_signer(card_id), "jwk": self.holder_jwk}
+        kid = f"urn:eduledger:card:{signer['card_id']}#{card_thumbprint(self._jwk).hex()}"
+        return sign_detached(document_manifest(document, name=name, media_type=media_type), signer,
+                             kid=kid, key=self._key)
+
+    def sign_pdf(self, card_id: str, document: bytes, certificate_pem: str, chain_pem: Sequence[str]) -> bytes:
+        """`document` with a PDF signature by the card's key and a visible stamp, under the
+        certificate the card's school issued to this key."""
+        import time
+
+        from cryptography import x509
+
+        from ledger.signatures.pdf import sign_pdf, stamp_lines
+        from ledger.signatures.types import ROLE_NAMES
+
+        signer = self.card_signer(card_id)
+        try:
+            certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+            chain = [x509.load_pem_x509_certificate(pem.encode()) for pem in chain_pem]
+        except ValueError:
+            raise WalletError("the signing certificate is not a PEM certificate", code="bad_response") from None
+        if jose.ed25519_jwk(certificate.public_key().public_bytes_raw()) != self._jwk:  # type: ignore[union-attr]
+            raise WalletError("the signing certificate is for another key", code="card_key_mismatch")
+        school = next((a.value for a in certificate.subject if a.oid.dotted_string == "2.5.4.10"), "")
+        zh, en = ROLE_NAMES.get(signer["kind"], (signer["kind"], signer["kind"]))
+        lines, lines_en = stamp_lines(seal=False, signer_name=str(school), role_zh=zh, role_en=en,
+                                      detail=f"{signer['card_id'][:10]}…", when=int(time.time()))
+        return sign_pdf(document, private_key=self._key, certificate=certificate, chain=chain,
+                        stamp_lines=lines, stamp_lines_en=lines_en, reason="电子签名 Electronic signature")
+
     # -- shares
 
     def _share_path(self, share_id: str) -> Path:

@@ -65,6 +65,7 @@ class AnchorKind(IntEnum):
     RESOURCE = 4
     AUDIT_REPORT = 5
     ACCESS_LOG = 6
+    SIGNATURE = 7  # a signed or sealed document, timestamped
 
 
 class LeafStatus(IntEnum):
@@ -83,6 +84,7 @@ KIND_ROLES: dict[AnchorKind, frozenset[Role]] = {
     AnchorKind.RESOURCE: frozenset({Role.SCHOOL, Role.PARTNER}),
     AnchorKind.AUDIT_REPORT: frozenset({Role.AUDITOR}),
     AnchorKind.ACCESS_LOG: frozenset(Role),
+    AnchorKind.SIGNATURE: frozenset({Role.BUREAU, Role.SCHOOL, Role.PARTNER}),
 }
 
 

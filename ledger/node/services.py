@@ -29,6 +29,8 @@ from ledger.identity.service import IdentityService
 from ledger.indexer import IndexedLeafStatus
 from ledger.keys import Keyring, OrganisationKeys, keystore_path
 from ledger.node.node import Node
+from ledger.signatures import SignatureService
+from ledger.signatures.sm2 import SealKeys
 from ledger.store import session_scope
 
 __all__ = ["NodeServices"]
@@ -104,6 +106,19 @@ class NodeServices:
         return IdentityService(engine=self.node.engine, client=self.node.client, deployment=self.deployment,
                                registry=registry, keys=self.keyring, secrets=self.node_secrets,
                                verifier=self.credentials.verifier)
+
+    @cached_property
+    def seal_keys(self) -> SealKeys:
+        """The organisations' SM2 seal keys, sealed under the keystore passphrase; made at first use."""
+        settings = self.node.settings
+        return SealKeys(settings.data_dir, settings.keystore_secret(), scrypt_n=settings.keystore_scrypt_n)
+
+    @cached_property
+    def signatures(self) -> SignatureService:
+        self.deployment  # noqa: B018 - no network deployed: NotFound no_network, before any key is read
+        return SignatureService(engine=self.node.engine, client=self.node.client, deployment=self.deployment,
+                                anchoring=self.anchoring, keys=self.keyring, seal_keys=self.seal_keys,
+                                verifier=self.credentials.verifier, cards=self.node.identity_registry())
 
     @cached_property
     def access_log(self) -> AccessLog:
