@@ -158,6 +158,36 @@ class ApiClient:
         self._request("POST", f"/v1/identity/challenges/{self._segment(challenge_id)}/answer",
                       expect=(204,), json={"presentation": presentation})
 
+    def signing_certificate(self, card_id: str, holder_jwk: dict[str, Any], key_salt: str,
+                            proof: str) -> dict[str, Any]:
+        """A certificate from the card's school for the wallet key (for PDF signatures)."""
+        response = self._request("POST", "/v1/signatures/certificates", expect=(200,), json={
+            "card_id": card_id, "holder_jwk": holder_jwk, "key_salt": key_salt, "proof": proof})
+        body = self._json_object(response, "certificate_pem")
+        if not isinstance(body.get("chain_pem"), list):
+            raise WalletError("the API's certificate answer lacks its chain", code="bad_response")
+        return body
+
+    def record_signature(self, *, signed_pdf: bytes | None = None,
+                         signature: str | None = None) -> list[dict[str, Any]]:
+        """Have the node timestamp the wallet's signature; answers each one's verdict."""
+        if signed_pdf is not None:
+            response = self._request("POST", "/v1/signatures/holder", expect=(200,), content=signed_pdf,
+                                     headers={"Content-Type": "application/pdf"})
+        else:
+            response = self._request("POST", "/v1/signatures/holder", expect=(200,),
+                                     json={"signature": signature})
+        recorded = self._json_object(response).get("recorded")
+        if not isinstance(recorded, list):
+            raise WalletError("the API's answer lacks the recorded signatures", code="bad_response")
+        return recorded
+
+    def verify_signature(self, document: bytes, name: str, signature: str | None = None) -> dict[str, Any]:
+        data = {"signature": signature} if signature is not None else None
+        response = self._request("POST", "/v1/signatures/verify", expect=(200,),
+                                 files={"document": (name, document)}, data=data)
+        return self._json_object(response)
+
     def create_share(self, presentation: str, days: int) -> dict[str, Any]:
         """Publish a presentation as a share link that expires after `days` (1..180)."""
         if isinstance(days, bool) or not isinstance(days, int) or not MIN_DAYS <= days <= MAX_DAYS:

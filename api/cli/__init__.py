@@ -16,6 +16,7 @@ from api.cli.audit import add_audit_commands
 from api.cli.common import OneLineArgumentParser
 from api.cli.credentials import add_credential_commands
 from api.cli.node import add_node_commands
+from api.cli.signatures import add_signature_commands
 from api.cli.wallet import add_wallet_commands
 from ledger.errors import LedgerError
 
@@ -29,6 +30,7 @@ def build_parser() -> OneLineArgumentParser:
     add_credential_commands(sub)
     add_wallet_commands(sub)
     add_audit_commands(sub)
+    add_signature_commands(sub)
     return parser
 
 
