@@ -930,8 +930,9 @@ class SignatureCheck(Answer):
 
 class SignatureVerdictView(Answer):
     valid: bool
-    failures: list[str] = Field(description="named reasons: document_altered, signature_invalid, signer_unknown, "
-                                            "not_anchored, anchor_pending, card_not_active_at_signing, "
+    failures: list[str] = Field(description="named reasons: document_altered, signature_invalid, "
+                                            "signer_unknown, not_anchored, anchor_pending, "
+                                            "card_not_active_at_signing, "
                                             "holder_key_not_current, key_not_valid_at_signing, "
                                             "member_not_active_at_signing, malformed_signature")
     format: Literal["pdf", "jws", "sm2"]
@@ -950,7 +951,8 @@ class SignatureVerification(Answer):
     valid: bool
     document_sha256: str
     count: int
-    failures: list[str] = Field(description="every signature's reasons together; not_signed for a PDF without one")
+    failures: list[str] = Field(
+        description="every signature's reasons together; not_signed for a PDF without one")
     signatures: list[SignatureVerdictView]
 
 

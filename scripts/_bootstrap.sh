@@ -6,6 +6,7 @@
 #   eduledger_anvil      install anvil from npm into .tools/; exports EDULEDGER_ANVIL_BIN
 #   eduledger_postgres   start a throwaway PostgreSQL cluster on 127.0.0.1 (stopped when
 #                        the shell exits); exports EDULEDGER_TEST_POSTGRES_URL
+#   eduledger_cjk_font   install fonts-noto-cjk (the Chinese text of signature stamps)
 #
 # Every function fails loudly (returns non-zero with a reason on stderr).
 
@@ -242,6 +243,16 @@ eduledger_wrk() {
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || die "apt-get update failed"
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       wrk </dev/null >/dev/null || die "apt-get install wrk failed"
+}
+
+# Noto Sans CJK: the stamps of PDF signatures say who signed in Chinese and English.
+eduledger_cjk_font() {
+  [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] && return 0
+  command -v apt-get >/dev/null 2>&1 || { say "no CJK font and no apt-get: stamps in English only"; return 0; }
+  say "installing fonts-noto-cjk (apt-get install fonts-noto-cjk)"
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || die "apt-get update failed"
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      fonts-noto-cjk </dev/null >/dev/null || die "apt-get install fonts-noto-cjk failed"
 }
 
 eduledger_postgres() {

@@ -48,13 +48,15 @@ def teacher_wallet(served: Any, directory: Path, n: int = 1) -> tuple[Wallet, st
     """A teacher card issued by school-a and claimed into a new wallet: (wallet, card id)."""
     school = served.as_org("school-a")
     row = {k: v for k, v in teacher(n).items() if k != "photo"} | {
-        "photo_base64": base64.b64encode(photo(n)).decode()}
+        "photo_base64": base64.b64encode(photo(n)).decode()
+    }
     issued = served.http.post("/v1/identity/cards", params={"kind": "teacher"}, json=[row], headers=school)
     assert issued.status_code == 201, issued.text
     card = issued.json()["cards"][0]
     wallet = Wallet.create(directory, "wallet passphrase", scrypt_n=2**10)
-    claimed = served.http.post("/v1/identity/claims/redeem",
-                               json={"code": card["claim_code"], "holder_jwk": wallet.holder_jwk})
+    claimed = served.http.post(
+        "/v1/identity/claims/redeem", json={"code": card["claim_code"], "holder_jwk": wallet.holder_jwk}
+    )
     assert claimed.status_code == 200, claimed.text
     wallet.add_card(claimed.json())
     return wallet, card["card_id"]
@@ -72,7 +74,7 @@ def independent_pdf_check(document: bytes) -> list[dict[str, Any]]:
             continue
         sig = value.get_object()
         start1, len1, start2, len2 = (int(x) for x in sig["/ByteRange"])
-        signed = document[start1:start1 + len1] + document[start2:start2 + len2]
+        signed = document[start1 : start1 + len1] + document[start2 : start2 + len2]
         content = cms.ContentInfo.load(bytes(sig["/Contents"]).rstrip(b"\x00") or b"\x30\x00")
         signed_data = content["content"]
         signer = signed_data["signer_infos"][0]
@@ -87,6 +89,11 @@ def independent_pdf_check(document: bytes) -> list[dict[str, Any]]:
         assert isinstance(public, Ed25519PublicKey)
         signed_attrs = signer["signed_attrs"].untag().dump(force=True)  # as a SET OF (RFC 5652 5.4)
         public.verify(signer["signature"].native, signed_attrs)
-        found.append({"subject": cert.subject.rfc4514_string(), "signed_bytes": len(signed),
-                      "covers_file": start2 + len2 == len(document)})
+        found.append(
+            {
+                "subject": cert.subject.rfc4514_string(),
+                "signed_bytes": len(signed),
+                "covers_file": start2 + len2 == len(document),
+            }
+        )
     return found

@@ -31,9 +31,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _verify(served: Any, document: bytes, signature: str | None = None, *, expect: int = 200) -> dict[str, Any]:
-    r = served.http.post("/v1/signatures/verify", files={"document": ("f", document)},
-                         data={"signature": signature} if signature is not None else None)
+def _verify(
+    served: Any, document: bytes, signature: str | None = None, *, expect: int = 200
+) -> dict[str, Any]:
+    r = served.http.post(
+        "/v1/signatures/verify",
+        files={"document": ("f", document)},
+        data={"signature": signature} if signature is not None else None,
+    )
     assert r.status_code == expect, r.text
     answer: dict[str, Any] = r.json()
     return answer
@@ -74,30 +79,56 @@ def test_each_bad_input_has_its_named_reason(env: Path) -> None:
         waiting = wallet.sign_detached(card_id, b"waiting")
         services = served.app.state.services
         leaf = signature_leaf(parse_detached(waiting).signature)
-        services.anchoring.accept("school-a", AnchorKind.SIGNATURE, [leaf], records=_Record(SignatureRecord(
-            leaf_hash="0x" + leaf.hex(), format="jws", signer_kind="card", signer=card_id, member_org="school-a",
-            document_sha256="0" * 64, batch_id="")))
+        services.anchoring.accept(
+            "school-a",
+            AnchorKind.SIGNATURE,
+            [leaf],
+            records=_Record(
+                SignatureRecord(
+                    leaf_hash="0x" + leaf.hex(),
+                    format="jws",
+                    signer_kind="card",
+                    signer=card_id,
+                    member_org="school-a",
+                    document_sha256="0" * 64,
+                    batch_id="",
+                )
+            ),
+        )
         assert _verify(served, b"waiting", waiting)["failures"] == ["anchor_pending"]
 
         # The key rotated: a new claim code redeemed into a new wallet. The old key's signature
         # made before still verifies; one made after is refused for recording and fails.
-        code = served.http.post(f"/v1/identity/cards/{card_id}/claim-code", headers=school).json()["claim_code"]
+        code = served.http.post(f"/v1/identity/cards/{card_id}/claim-code", headers=school).json()[
+            "claim_code"
+        ]
         new_wallet = Wallet.create(env / "new-wallet", "new passphrase", scrypt_n=2**10)
-        new_wallet.add_card(served.http.post("/v1/identity/claims/redeem", json={
-            "code": code, "holder_jwk": new_wallet.holder_jwk}).json())
+        new_wallet.add_card(
+            served.http.post(
+                "/v1/identity/claims/redeem", json={"code": code, "holder_jwk": new_wallet.holder_jwk}
+            ).json()
+        )
         stale = wallet.sign_detached(card_id, b"old key")
         assert _record(served, stale, expect=403)["code"] == "holder_key_mismatch"
-        assert set(_verify(served, b"old key", stale)["failures"]) == {"not_anchored", "holder_key_not_current"}
+        assert set(_verify(served, b"old key", stale)["failures"]) == {
+            "not_anchored",
+            "holder_key_not_current",
+        }
         assert _verify(served, csv, before)["valid"] is True
         fresh = new_wallet.sign_detached(card_id, b"new key")
         assert _record(served, fresh)["recorded"][0]["valid"] is True
 
         # An unknown signer: a key that is no member's, naming school-a's DID.
-        did = served.http.post("/v1/signatures", params={"format": "jws"}, content=csv, headers=school
-                               ).json()["signer"]["did"]
+        did = served.http.post(
+            "/v1/signatures", params={"format": "jws"}, content=csv, headers=school
+        ).json()["signer"]["did"]
         stranger = Ed25519PrivateKey.generate()
-        forged = sign_detached(document_manifest(csv), {"type": "member", "did": did},
-                               kid=f"{did}#ed25519-{stranger.public_key().public_bytes_raw().hex()}", key=stranger)
+        forged = sign_detached(
+            document_manifest(csv),
+            {"type": "member", "did": did},
+            kid=f"{did}#ed25519-{stranger.public_key().public_bytes_raw().hex()}",
+            key=stranger,
+        )
         assert _verify(served, csv, forged)["failures"] == ["not_anchored", "signer_unknown"]
 
         # Malformed signatures, missing signatures, broken and unsigned PDFs.
@@ -112,17 +143,34 @@ def test_each_bad_input_has_its_named_reason(env: Path) -> None:
         assert _verify(served, cut)["failures"] == ["document_altered"]
 
         # Refusals that change nothing.
-        for token, status, code in [("x" * 20, 422, "malformed_signature"),
-                                    (served.http.post("/v1/signatures", params={"format": "jws"}, content=csv,
-                                                      headers=school).json()["signature"], 422,
-                                     "not_a_holder_signature")]:
+        for token, status, code in [
+            ("x" * 20, 422, "malformed_signature"),
+            (
+                served.http.post(
+                    "/v1/signatures", params={"format": "jws"}, content=csv, headers=school
+                ).json()["signature"],
+                422,
+                "not_a_holder_signature",
+            ),
+        ]:
             assert _record(served, token, expect=status)["code"] == code
-        assert served.http.post("/v1/signatures/holder", content=grade_sheet(), headers={
-            "Content-Type": "application/pdf"}).json()["code"] == "no_holder_signature"
-        assert served.http.post("/v1/signatures/holder", content=b"x", headers={
-            "Content-Type": "text/plain"}).json()["code"] == "bad_format"
-        for params, body, code in [({"format": "pdf"}, csv, "not_a_pdf"), ({}, b"", "empty_document"),
-                                   ({"format": "rsa"}, csv, "invalid_input")]:
+        assert (
+            served.http.post(
+                "/v1/signatures/holder", content=grade_sheet(), headers={"Content-Type": "application/pdf"}
+            ).json()["code"]
+            == "no_holder_signature"
+        )
+        assert (
+            served.http.post(
+                "/v1/signatures/holder", content=b"x", headers={"Content-Type": "text/plain"}
+            ).json()["code"]
+            == "bad_format"
+        )
+        for params, body, code in [
+            ({"format": "pdf"}, csv, "not_a_pdf"),
+            ({}, b"", "empty_document"),
+            ({"format": "rsa"}, csv, "invalid_input"),
+        ]:
             r = served.http.post("/v1/signatures", params=params, content=body, headers=school)
             assert r.status_code == 422 and r.json()["code"] == code, r.text
         auditor = served.http.post("/v1/signatures", content=csv, headers=served.as_org("auditor"))

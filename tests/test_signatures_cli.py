@@ -31,29 +31,74 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_school_seals_in_process_and_verifies_against_its_data_directory(
-        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = env / "data"
     init_network(Settings(data_dir=data), DEMO_CONSORTIUM).close()
     sheet, csv = env / "grades.pdf", env / "marks.csv"
     sheet.write_bytes(grade_sheet())
     csv.write_bytes(marks_csv())
-    assert main(["sign", str(sheet), "--org", "school-b", "--data-dir", str(data), "--out",
-                 str(env / "sealed.pdf")]) == 0
+    assert (
+        main(
+            [
+                "sign",
+                str(sheet),
+                "--org",
+                "school-b",
+                "--data-dir",
+                str(data),
+                "--out",
+                str(env / "sealed.pdf"),
+            ]
+        )
+        == 0
+    )
     assert len(independent_pdf_check((env / "sealed.pdf").read_bytes())) == 1
     assert main(["verify-signature", str(env / "sealed.pdf"), "--data-dir", str(data)]) == 0
     out = capsys.readouterr().out
     assert "VALID 有效" in out and "示范区实验小学" in out and "+08:00" in out
-    assert main(["sign", str(csv), "--org", "school-b", "--format", "sm2", "--data-dir", str(data),
-                 "--out", str(env / "marks.sig")]) == 0
-    assert main(["verify-signature", str(csv), "--signature", str(env / "marks.sig"), "--data-dir",
-                 str(data), "--json"]) == 0
+    assert (
+        main(
+            [
+                "sign",
+                str(csv),
+                "--org",
+                "school-b",
+                "--format",
+                "sm2",
+                "--data-dir",
+                str(data),
+                "--out",
+                str(env / "marks.sig"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "verify-signature",
+                str(csv),
+                "--signature",
+                str(env / "marks.sig"),
+                "--data-dir",
+                str(data),
+                "--json",
+            ]
+        )
+        == 0
+    )
     csv.write_bytes(marks_csv() + b"changed\n")
-    assert main(["verify-signature", str(csv), "--signature", str(env / "marks.sig"),
-                 "--data-dir", str(data)]) == 1
+    assert (
+        main(["verify-signature", str(csv), "--signature", str(env / "marks.sig"), "--data-dir", str(data)])
+        == 1
+    )
     assert "document_altered" in capsys.readouterr().err
     # An auditor does not seal; a file that is not there: one line each, exit 2.
-    assert main(["sign", str(sheet), "--org", "auditor", "--data-dir", str(data), "--out",
-                 str(env / "x.pdf")]) == 2
+    assert (
+        main(["sign", str(sheet), "--org", "auditor", "--data-dir", str(data), "--out", str(env / "x.pdf")])
+        == 2
+    )
     assert main(["verify-signature", str(env / "missing.pdf"), "--data-dir", str(data)]) == 2
 
 
@@ -63,21 +108,34 @@ def test_a_teacher_signs_with_the_wallet_command(env: Path, capsys: pytest.Captu
         del wallet
         sheet = env / "grades.pdf"
         sheet.write_bytes(grade_sheet())
-        signing = ["--wallet", "--card", card_id[:12], "--wallet-dir", str(env / "wallet"), "--api", served.base]
+        signing = [
+            "--wallet",
+            "--card",
+            card_id[:12],
+            "--wallet-dir",
+            str(env / "wallet"),
+            "--api",
+            served.base,
+        ]
         assert main(["sign", str(sheet), *signing, "--out", str(env / "signed.pdf")]) == 0
         assert "VALID 有效" in capsys.readouterr().out
         assert main(["verify-signature", str(env / "signed.pdf"), "--api", served.base]) == 0
         assert "教师 teacher" in capsys.readouterr().out
 
-        suspended = served.http.post(f"/v1/identity/cards/{card_id}/status", headers=served.as_org("school-a"),
-                                     json={"action": "suspend", "reason": 1})
+        suspended = served.http.post(
+            f"/v1/identity/cards/{card_id}/status",
+            headers=served.as_org("school-a"),
+            json={"action": "suspend", "reason": 1},
+        )
         assert suspended.status_code == 200
         csv = env / "marks.csv"
         csv.write_bytes(marks_csv())
         assert main(["sign", str(csv), *signing, "--out", str(env / "marks.jws")]) == 1
         assert "card_not_active_at_signing" in capsys.readouterr().out
-        assert main(["verify-signature", str(csv), "--signature", str(env / "marks.jws"),
-                     "--api", served.base]) == 1
+        assert (
+            main(["verify-signature", str(csv), "--signature", str(env / "marks.jws"), "--api", served.base])
+            == 1
+        )
         # The grade sheet signed before the suspension still verifies.
         assert main(["verify-signature", str(env / "signed.pdf"), "--api", served.base]) == 0
         assert "since 此后: card suspended" in capsys.readouterr().out

@@ -31,7 +31,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _verify(served: Any, document: bytes, signature: str | None = None, name: str = "file.pdf") -> dict[str, Any]:
+def _verify(
+    served: Any, document: bytes, signature: str | None = None, name: str = "file.pdf"
+) -> dict[str, Any]:
     data = {"signature": signature} if signature is not None else None
     r = served.http.post("/v1/signatures/verify", files={"document": (name, document)}, data=data)
     assert r.status_code == 200, r.text
@@ -41,9 +43,15 @@ def _verify(served: Any, document: bytes, signature: str | None = None, name: st
 
 def _certificate(served: Any, wallet: Any, card_id: str) -> dict[str, Any]:
     signer = wallet.card_signer(card_id)
-    r = served.http.post("/v1/signatures/certificates", json={
-        "card_id": card_id, "holder_jwk": wallet.holder_jwk, "key_salt": signer["key_salt"],
-        "proof": wallet.signing_proof(card_id)})
+    r = served.http.post(
+        "/v1/signatures/certificates",
+        json={
+            "card_id": card_id,
+            "holder_jwk": wallet.holder_jwk,
+            "key_salt": signer["key_salt"],
+            "proof": wallet.signing_proof(card_id),
+        },
+    )
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = r.json()
     return answer
@@ -55,12 +63,14 @@ def test_a_teacher_signs_a_grade_sheet_and_revocation_stops_later_signatures(env
         cert = _certificate(served, wallet, card_id)
         assert "教师" not in cert["certificate_pem"]  # the subject is the opaque card id, no name
         signed = wallet.sign_pdf(card_id, grade_sheet(), cert["certificate_pem"], cert["chain_pem"])
-        recorded = served.http.post("/v1/signatures/holder", content=signed,
-                                    headers={"Content-Type": "application/pdf"})
+        recorded = served.http.post(
+            "/v1/signatures/holder", content=signed, headers={"Content-Type": "application/pdf"}
+        )
         assert recorded.status_code == 200, recorded.text
         assert recorded.json()["recorded"][0]["valid"] is True
-        again = served.http.post("/v1/signatures/holder", content=signed,
-                                 headers={"Content-Type": "application/pdf"})
+        again = served.http.post(
+            "/v1/signatures/holder", content=signed, headers={"Content-Type": "application/pdf"}
+        )
         assert again.status_code == 422 and again.json()["code"] == "no_holder_signature"  # once
 
         first = _verify(served, signed)
@@ -69,8 +79,9 @@ def test_a_teacher_signs_a_grade_sheet_and_revocation_stops_later_signatures(env
         assert verdict["signer"]["type"] == "card" and verdict["signer"]["card_id"] == card_id
         assert verdict["signer"]["role"] == "teacher" and verdict["signer"]["role_zh"] == "教师"
         assert verdict["signer"]["school"]["name_zh"] == "示范区第一中学"
-        assert verdict["timestamp"]["status"] == "anchored" and verdict["timestamp"]["block_time_beijing"].endswith(
-            "+08:00")
+        assert verdict["timestamp"]["status"] == "anchored" and verdict["timestamp"][
+            "block_time_beijing"
+        ].endswith("+08:00")
         assert verdict["at_signing"]["card_status"] == "active"
         # Another implementation agrees: pypdf + asn1crypto + cryptography.
         [checked] = independent_pdf_check(signed)
@@ -78,16 +89,28 @@ def test_a_teacher_signs_a_grade_sheet_and_revocation_stops_later_signatures(env
 
         # The school revokes the card; the teacher signs another grade sheet with the same
         # certificate (a new one is refused now).
-        revoke = served.http.post(f"/v1/identity/cards/{card_id}/status", headers=served.as_org("school-a"),
-                                  json={"action": "revoke", "reason": 2})
+        revoke = served.http.post(
+            f"/v1/identity/cards/{card_id}/status",
+            headers=served.as_org("school-a"),
+            json={"action": "revoke", "reason": 2},
+        )
         assert revoke.status_code == 200, revoke.text
-        refused = served.http.post("/v1/signatures/certificates", json={
-            "card_id": card_id, "holder_jwk": wallet.holder_jwk,
-            "key_salt": wallet.card_signer(card_id)["key_salt"], "proof": wallet.signing_proof(card_id)})
+        refused = served.http.post(
+            "/v1/signatures/certificates",
+            json={
+                "card_id": card_id,
+                "holder_jwk": wallet.holder_jwk,
+                "key_salt": wallet.card_signer(card_id)["key_salt"],
+                "proof": wallet.signing_proof(card_id),
+            },
+        )
         assert refused.status_code == 409 and refused.json()["code"] == "card_not_active"
-        later = wallet.sign_pdf(card_id, grade_sheet("2025-2026学年第二学期"), cert["certificate_pem"],
-                                cert["chain_pem"])
-        late = served.http.post("/v1/signatures/holder", content=later, headers={"Content-Type": "application/pdf"})
+        later = wallet.sign_pdf(
+            card_id, grade_sheet("2025-2026学年第二学期"), cert["certificate_pem"], cert["chain_pem"]
+        )
+        late = served.http.post(
+            "/v1/signatures/holder", content=later, headers={"Content-Type": "application/pdf"}
+        )
         assert late.status_code == 200, late.text
         assert late.json()["recorded"][0]["failures"] == ["card_not_active_at_signing"]
         after = _verify(served, later)
@@ -101,8 +124,11 @@ def test_a_teacher_signs_a_grade_sheet_and_revocation_stops_later_signatures(env
         assert view["now"]["last_change_block"] > view["timestamp"]["block_number"]
 
         # The school seals the signed grade sheet too: both signatures verify.
-        sealed = served.http.post("/v1/signatures", content=signed, headers={
-            **served.as_org("school-a"), "Content-Type": "application/pdf"})
+        sealed = served.http.post(
+            "/v1/signatures",
+            content=signed,
+            headers={**served.as_org("school-a"), "Content-Type": "application/pdf"},
+        )
         assert sealed.status_code == 201, sealed.text
         both = base64.b64decode(sealed.json()["signed_pdf_base64"])
         twice = _verify(served, both)
@@ -114,7 +140,7 @@ def test_a_teacher_signs_a_grade_sheet_and_revocation_stops_later_signatures(env
 
         # One byte changed inside the signed range: altered.
         at = both.index(b"/Contents", 0) - 40
-        tampered = both[:at] + bytes([both[at] ^ 0x01]) + both[at + 1:]
+        tampered = both[:at] + bytes([both[at] ^ 0x01]) + both[at + 1 :]
         assert "document_altered" in _verify(served, tampered)["failures"]
 
 
@@ -123,8 +149,12 @@ def test_detached_signatures_of_a_csv_jws_and_sm2(env: Path) -> None:
 
     with served_network(env / "data") as served:
         school = {**served.as_org("school-a"), "Content-Type": "text/csv"}
-        made = served.http.post("/v1/signatures", params={"format": "jws", "name": "marks.csv"},
-                                content=marks_csv(), headers=school)
+        made = served.http.post(
+            "/v1/signatures",
+            params={"format": "jws", "name": "marks.csv"},
+            content=marks_csv(),
+            headers=school,
+        )
         assert made.status_code == 201, made.text
         token = made.json()["signature"]
         verdict = _verify(served, marks_csv(), token, "marks.csv")
@@ -138,7 +168,9 @@ def test_detached_signatures_of_a_csv_jws_and_sm2(env: Path) -> None:
         altered = _verify(served, marks_csv() + b"x", token, "marks.csv")
         assert altered["failures"] == ["document_altered"]
 
-        sm2 = served.http.post("/v1/signatures", params={"format": "sm2"}, content=marks_csv(), headers=school)
+        sm2 = served.http.post(
+            "/v1/signatures", params={"format": "sm2"}, content=marks_csv(), headers=school
+        )
         assert sm2.status_code == 201, sm2.text
         sealed = sm2.json()["signature"]
         ok = _verify(served, marks_csv(), sealed, "marks.csv")

@@ -692,7 +692,8 @@ class Wallet:
             raise WalletError(f"{record.credential_id} is not an identity card", code="not_a_card")
         cnf = payload.get("cnf")
         if not isinstance(cnf, dict) or cnf.get("jwk") != self._jwk:
-            raise WalletError("this card is bound to another key than this wallet's", code="card_key_mismatch")
+            raise WalletError("this card is bound to another key than this wallet's",
+                              code="card_key_mismatch")
         return {"type": "card", "card_id": payload["cardId"], "kind": str(payload.get("cardKind", "")),
                 "key_salt": payload["keySalt"], "issuer": str(payload.get("iss", ""))}
 
@@ -717,7 +718,8 @@ class Wallet:
         return sign_detached(document_manifest(document, name=name, media_type=media_type), signer,
                              kid=kid, key=self._key)
 
-    def sign_pdf(self, card_id: str, document: bytes, certificate_pem: str, chain_pem: Sequence[str]) -> bytes:
+    def sign_pdf(self, card_id: str, document: bytes, certificate_pem: str,
+                 chain_pem: Sequence[str]) -> bytes:
         """`document` with a PDF signature by the card's key and a visible stamp, under the
         certificate the card's school issued to this key."""
         import time
@@ -732,7 +734,8 @@ class Wallet:
             certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
             chain = [x509.load_pem_x509_certificate(pem.encode()) for pem in chain_pem]
         except ValueError:
-            raise WalletError("the signing certificate is not a PEM certificate", code="bad_response") from None
+            raise WalletError("the signing certificate is not a PEM certificate",
+                              code="bad_response") from None
         if jose.ed25519_jwk(certificate.public_key().public_bytes_raw()) != self._jwk:  # type: ignore[union-attr]
             raise WalletError("the signing certificate is for another key", code="card_key_mismatch")
         school = next((a.value for a in certificate.subject if a.oid.dotted_string == "2.5.4.10"), "")

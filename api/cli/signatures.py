@@ -44,8 +44,10 @@ def _print_verdict(verdict: dict[str, Any]) -> None:
     for item in verdict["signatures"]:
         signer = item.get("signer") or {}
         if signer.get("type") == "card":
-            who = (f"{signer.get('role_zh')} {signer.get('role_en')} card {signer.get('card_id')} · "
-                   f"{signer.get('school', {}).get('name')}")
+            who = (
+                f"{signer.get('role_zh')} {signer.get('role_en')} card {signer.get('card_id')} · "
+                f"{signer.get('school', {}).get('name')}"
+            )
         elif signer:
             who = f"{signer.get('name')} ({signer.get('role_zh')} {signer.get('role_en')})"
         else:
@@ -65,23 +67,34 @@ def cmd_sign(args: argparse.Namespace) -> int:
     if args.wallet:
         return _sign_with_wallet(args, data)
     if not args.org:
-        raise InvalidInput("name the sealing organisation (--org), or sign as a card holder (--wallet --card)",
-                           code="no_signer")
+        raise InvalidInput(
+            "name the sealing organisation (--org), or sign as a card holder (--wallet --card)",
+            code="no_signer",
+        )
     from ledger.node import Node, NodeServices
 
     node = Node(node_settings(args))
     try:
         sealed = NodeServices(node).signatures.seal(
-            args.org, data, fmt=args.format, name=Path(args.file).name,
-            media_type=mimetypes.guess_type(args.file)[0])
+            args.org,
+            data,
+            fmt=args.format,
+            name=Path(args.file).name,
+            media_type=mimetypes.guess_type(args.file)[0],
+        )
     finally:
         node.close()
     if sealed.signed_pdf is not None:
         _write(args.out, sealed.signed_pdf)
     else:
         _write(args.out, (sealed.signature or "").encode() + b"\n")
-    print(json.dumps({"format": sealed.format, "out": args.out, "timestamp": sealed.timestamp},
-                     ensure_ascii=False, indent=2))
+    print(
+        json.dumps(
+            {"format": sealed.format, "out": args.out, "timestamp": sealed.timestamp},
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -96,14 +109,16 @@ def _sign_with_wallet(args: argparse.Namespace, data: bytes) -> int:
     with ApiClient(_api_url(args), timeout=60) as api:
         if _is_pdf(data) and not args.detached:
             signer = wallet.card_signer(args.card)
-            cert = api.signing_certificate(signer["card_id"], wallet.holder_jwk, signer["key_salt"],
-                                           wallet.signing_proof(args.card))
+            cert = api.signing_certificate(
+                signer["card_id"], wallet.holder_jwk, signer["key_salt"], wallet.signing_proof(args.card)
+            )
             signed = wallet.sign_pdf(args.card, data, cert["certificate_pem"], cert["chain_pem"])
             recorded = api.record_signature(signed_pdf=signed)
             _write(args.out, signed)
         else:
-            token = wallet.sign_detached(args.card, data, name=Path(args.file).name,
-                                         media_type=mimetypes.guess_type(args.file)[0])
+            token = wallet.sign_detached(
+                args.card, data, name=Path(args.file).name, media_type=mimetypes.guess_type(args.file)[0]
+            )
             recorded = api.record_signature(signature=token)
             _write(args.out, token.encode() + b"\n")
     _print_verdict({"signatures": recorded})

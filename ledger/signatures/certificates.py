@@ -65,7 +65,7 @@ def _read_utf8string(der: bytes) -> str | None:
 
 
 def _short(text: str) -> str:
-    return text if len(text) <= _UB_NAME else text[:_UB_NAME - 1] + "…"
+    return text if len(text) <= _UB_NAME else text[: _UB_NAME - 1] + "…"
 
 
 def _serial(*parts: str) -> int:
@@ -74,58 +74,98 @@ def _serial(*parts: str) -> int:
 
 
 def _member_name(name: str, role: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _short(name)),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, _short(name)),
-                      x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role)])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, _short(name)),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _short(name)),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+        ]
+    )
 
 
 def _key_usage(*, cert_sign: bool = False) -> x509.KeyUsage:
-    return x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                         data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign,
-                         crl_sign=False, encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=True,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
-def member_certificate(private_key: Ed25519PrivateKey, *, did: str, name: str, role: str,
-                       now: datetime | None = None) -> x509.Certificate:
+def member_certificate(
+    private_key: Ed25519PrivateKey, *, did: str, name: str, role: str, now: datetime | None = None
+) -> x509.Certificate:
     """The organisation's certificate, self-issued by its on-chain Ed25519 key."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     subject = _member_name(name, role)
     public = private_key.public_key()
     claims = json.dumps({"signer": "member", "did": did}, separators=(",", ":"))
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(public)
-               .serial_number(_serial(did, public.public_bytes_raw().hex()))
-               .not_valid_before(now - timedelta(minutes=5))
-               .not_valid_after(now + timedelta(days=MEMBER_CERT_DAYS))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .add_extension(_key_usage(cert_sign=True), critical=True)
-               .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(did)]),
-                              critical=False)
-               .add_extension(x509.UnrecognizedExtension(SIGNER_OID, _utf8string(claims)), critical=False))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public)
+        .serial_number(_serial(did, public.public_bytes_raw().hex()))
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=MEMBER_CERT_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(did)]), critical=False)
+        .add_extension(x509.UnrecognizedExtension(SIGNER_OID, _utf8string(claims)), critical=False)
+    )
     return builder.sign(private_key, None)
 
 
-def holder_certificate(school_key: Ed25519PrivateKey, school_certificate: x509.Certificate, *,
-                       holder: Ed25519PublicKey, card_id: str, kind: str, key_salt: str, school_did: str,
-                       school_name: str, not_after: datetime | None = None,
-                       now: datetime | None = None) -> x509.Certificate:
+def holder_certificate(
+    school_key: Ed25519PrivateKey,
+    school_certificate: x509.Certificate,
+    *,
+    holder: Ed25519PublicKey,
+    card_id: str,
+    kind: str,
+    key_salt: str,
+    school_did: str,
+    school_name: str,
+    not_after: datetime | None = None,
+    now: datetime | None = None,
+) -> x509.Certificate:
     """A short certificate the school issues to a card holder's wallet key."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     until = now + timedelta(days=HOLDER_CERT_DAYS)
     if not_after is not None:
         until = min(until, not_after)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, card_id[2:]),  # 64 hex digits
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, _short(school_name)),
-                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind)])
-    claims = json.dumps({"signer": "card", "card_id": card_id, "kind": kind, "key_salt": key_salt,
-                         "issuer": school_did}, separators=(",", ":"))
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(school_certificate.subject)
-               .public_key(holder).serial_number(_serial(card_id, holder.public_bytes_raw().hex(), now.isoformat()))
-               .not_valid_before(now - timedelta(minutes=5)).not_valid_after(until)
-               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(_key_usage(), critical=True)
-               .add_extension(x509.SubjectAlternativeName(
-                   [x509.UniformResourceIdentifier(f"urn:eduledger:card:{card_id}")]), critical=False)
-               .add_extension(x509.UnrecognizedExtension(SIGNER_OID, _utf8string(claims)), critical=False))
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, card_id[2:]),  # 64 hex digits
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, _short(school_name)),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind),
+        ]
+    )
+    claims = json.dumps(
+        {"signer": "card", "card_id": card_id, "kind": kind, "key_salt": key_salt, "issuer": school_did},
+        separators=(",", ":"),
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(school_certificate.subject)
+        .public_key(holder)
+        .serial_number(_serial(card_id, holder.public_bytes_raw().hex(), now.isoformat()))
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(until)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:eduledger:card:{card_id}")]),
+            critical=False,
+        )
+        .add_extension(x509.UnrecognizedExtension(SIGNER_OID, _utf8string(claims)), critical=False)
+    )
     return builder.sign(school_key, None)
 
 

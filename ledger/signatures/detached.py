@@ -30,8 +30,16 @@ from ledger.credentials import jose
 from ledger.errors import InvalidInput
 from ledger.signatures.sm2 import SM2_USER_ID, Sm2Key
 
-__all__ = ["JWS_TYP", "SM2_ALG", "DetachedSignature", "document_manifest", "parse_detached",
-           "sign_detached", "sign_sm2", "sm2_key_statement"]
+__all__ = [
+    "JWS_TYP",
+    "SM2_ALG",
+    "DetachedSignature",
+    "document_manifest",
+    "parse_detached",
+    "sign_detached",
+    "sign_sm2",
+    "sm2_key_statement",
+]
 
 JWS_TYP = "eduledger-signature+jwt"
 SM2_STATEMENT_TYP = "eduledger-sm2-key+jwt"
@@ -39,8 +47,9 @@ SM2_ALG = "SM2-SM3"
 MAX_SIGNATURE_CHARS = 64 * 1024
 
 
-def document_manifest(document: bytes, *, name: str | None = None,
-                      media_type: str | None = None) -> dict[str, Any]:
+def document_manifest(
+    document: bytes, *, name: str | None = None, media_type: str | None = None
+) -> dict[str, Any]:
     manifest: dict[str, Any] = {"sha256": hashlib.sha256(document).hexdigest(), "size": len(document)}
     if name:
         manifest["name"] = name
@@ -49,23 +58,42 @@ def document_manifest(document: bytes, *, name: str | None = None,
     return manifest
 
 
-def sign_detached(document: dict[str, Any], signer: dict[str, Any], *, kid: str,
-                  key: Ed25519PrivateKey, now: int | None = None) -> str:
+def sign_detached(
+    document: dict[str, Any],
+    signer: dict[str, Any],
+    *,
+    kid: str,
+    key: Ed25519PrivateKey,
+    now: int | None = None,
+) -> str:
     payload = {"document": document, "signer": signer, "iat": int(now if now is not None else time.time())}
     return jose.sign_jws({"alg": "EdDSA", "typ": JWS_TYP, "kid": kid}, payload, key)
 
 
 def sm2_key_statement(sm2: Sm2Key, *, did: str, kid: str, key: Ed25519PrivateKey) -> str:
     """The member's Ed25519 key vouching for its SM2 key."""
-    return jose.sign_jws({"alg": "EdDSA", "typ": SM2_STATEMENT_TYP, "kid": kid},
-                         {"sub": did, "sm2_public_key": sm2.public_hex, "uid": SM2_USER_ID,
-                          "iat": int(time.time())}, key)
+    return jose.sign_jws(
+        {"alg": "EdDSA", "typ": SM2_STATEMENT_TYP, "kid": kid},
+        {"sub": did, "sm2_public_key": sm2.public_hex, "uid": SM2_USER_ID, "iat": int(time.time())},
+        key,
+    )
 
 
-def sign_sm2(document: dict[str, Any], signer: dict[str, Any], *, kid: str, sm2: Sm2Key,
-             statement: str, now: int | None = None) -> str:
-    header = {"alg": SM2_ALG, "typ": JWS_TYP, "kid": kid,
-              "sm2": {"public_key": sm2.public_hex, "uid": SM2_USER_ID, "statement": statement}}
+def sign_sm2(
+    document: dict[str, Any],
+    signer: dict[str, Any],
+    *,
+    kid: str,
+    sm2: Sm2Key,
+    statement: str,
+    now: int | None = None,
+) -> str:
+    header = {
+        "alg": SM2_ALG,
+        "typ": JWS_TYP,
+        "kid": kid,
+        "sm2": {"public_key": sm2.public_hex, "uid": SM2_USER_ID, "statement": statement},
+    }
     payload = {"document": document, "signer": signer, "iat": int(now if now is not None else time.time())}
     signing_input = jose.b64url(jose.json_dumps(header)) + "." + jose.b64url(jose.json_dumps(payload))
     return signing_input + "." + jose.b64url(sm2.sign(signing_input.encode("ascii")))
@@ -107,18 +135,21 @@ def parse_detached(token: str | bytes) -> DetachedSignature:
         try:
             token = token.decode("ascii")
         except UnicodeDecodeError:
-            raise InvalidInput("a detached signature is ASCII text (a compact JWS)",
-                               code="malformed_signature") from None
+            raise InvalidInput(
+                "a detached signature is ASCII text (a compact JWS)", code="malformed_signature"
+            ) from None
     token = token.strip()
     if not 10 <= len(token) <= MAX_SIGNATURE_CHARS:
-        raise InvalidInput("a detached signature is a compact JWS of at most 64 KiB",
-                           code="malformed_signature")
+        raise InvalidInput(
+            "a detached signature is a compact JWS of at most 64 KiB", code="malformed_signature"
+        )
     try:
         header, payload, signing_input, signature = jose.decode_jws_unverified(token)
     except InvalidInput as exc:
         raise InvalidInput(f"not a detached signature: {exc.message}", code="malformed_signature") from None
     parsed = DetachedSignature(token, header, payload, signing_input, signature)
     if header.get("typ") != JWS_TYP or parsed.alg not in ("EdDSA", SM2_ALG) or parsed.document_sha256 is None:
-        raise InvalidInput("not an eduledger detached signature (typ, alg or document digest)",
-                           code="malformed_signature")
+        raise InvalidInput(
+            "not an eduledger detached signature (typ, alg or document digest)", code="malformed_signature"
+        )
     return parsed

@@ -34,6 +34,7 @@ with warnings.catch_warnings():  # pyHanko imports cryptography's deprecated DSA
     warnings.simplefilter("ignore")
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.font.api import FontEngineFactory
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.pdf_utils.text import TextBoxStyle
@@ -51,8 +52,10 @@ __all__ = ["PdfSignatureRead", "is_pdf", "read_pdf_signatures", "sign_pdf", "sta
 log = logging.getLogger("eduledger.signatures")
 
 FIELD_PREFIX = "eduledger-signature-"
-_CJK_COLLECTIONS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-                    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc")
+_CJK_COLLECTIONS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+)
 _CJK_FACE = "Noto Sans CJK SC"
 _font_lock = threading.Lock()
 _font_path: list[Path | None] = []  # [] = not looked for yet
@@ -116,14 +119,21 @@ def _reader(document: bytes) -> PdfFileReader:
     except Exception as exc:  # pyHanko raises many kinds of errors on a broken file
         raise InvalidInput(f"the PDF cannot be read: {str(exc)[:200]}", code="malformed_pdf") from None
     if reader.encrypted:
-        raise InvalidInput("the PDF is encrypted; sign or verify the unencrypted file",
-                           code="encrypted_pdf")
+        raise InvalidInput("the PDF is encrypted; sign or verify the unencrypted file", code="encrypted_pdf")
     return reader
 
 
-def sign_pdf(document: bytes, *, private_key: Ed25519PrivateKey, certificate: x509.Certificate,
-             chain: list[x509.Certificate], stamp_lines: list[str], stamp_lines_en: list[str],
-             reason: str, location: str | None = None) -> bytes:
+def sign_pdf(
+    document: bytes,
+    *,
+    private_key: Ed25519PrivateKey,
+    certificate: x509.Certificate,
+    chain: list[x509.Certificate],
+    stamp_lines: list[str],
+    stamp_lines_en: list[str],
+    reason: str,
+    location: str | None = None,
+) -> bytes:
     """`document` with one more signature (Ed25519, PAdES) and its visible stamp."""
     reader = _reader(document)
     try:
@@ -131,32 +141,48 @@ def sign_pdf(document: bytes, *, private_key: Ed25519PrivateKey, certificate: x5
         writer = IncrementalPdfFileWriter(io.BytesIO(document), strict=False)
     except Exception as exc:  # a file pyHanko can read but not update
         raise InvalidInput(f"the PDF cannot be signed: {str(exc)[:200]}", code="malformed_pdf") from None
-    key_der = private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
+    key_der = private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     signer = signers.SimpleSigner(
-        signing_cert=_asn1_cert(certificate), signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
-        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(c) for c in chain]))
+        signing_cert=_asn1_cert(certificate),
+        signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
+        cert_registry=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [_asn1_cert(c) for c in chain]),
+    )
     font = cjk_font()
     lines = stamp_lines if font is not None else stamp_lines_en
     style = TextStampStyle(
-        stamp_text="\n".join(line.replace("%", "%%") for line in lines), border_width=2,
-        text_box_style=TextBoxStyle(font=_font_factory(font)) if font is not None else TextBoxStyle())
+        stamp_text="\n".join(line.replace("%", "%%") for line in lines),
+        border_width=2,
+        text_box_style=TextBoxStyle(font=_font_factory(font)) if font is not None else TextBoxStyle(),
+    )
     # Stamps of later signatures stack upwards from the bottom right corner of page 1.
     y = MARGIN + existing * (STAMP_HEIGHT + 8)
     box = (595 - MARGIN - STAMP_WIDTH, y, 595 - MARGIN, y + STAMP_HEIGHT)
     name = f"{FIELD_PREFIX}{existing + 1}"
-    meta = PdfSignatureMetadata(field_name=name, md_algorithm="sha512", reason=reason, location=location,
-                                subfilter=fields.SigSeedSubFilter.PADES)
+    meta = PdfSignatureMetadata(
+        field_name=name,
+        md_algorithm="sha512",
+        reason=reason,
+        location=location,
+        subfilter=fields.SigSeedSubFilter.PADES,
+    )
     try:
-        out = PdfSigner(meta, signer=signer, stamp_style=style,
-                        new_field_spec=fields.SigFieldSpec(name, on_page=0, box=box)).sign_pdf(writer)
+        out = PdfSigner(
+            meta,
+            signer=signer,
+            stamp_style=style,
+            new_field_spec=fields.SigFieldSpec(name, on_page=0, box=box),
+        ).sign_pdf(writer)
     except Exception as exc:  # a PDF pyHanko reads but cannot place a field in
         raise InvalidInput(f"the PDF cannot be signed: {str(exc)[:200]}", code="malformed_pdf") from None
     return bytes(out.getvalue())
 
 
-def stamp_lines(*, seal: bool, signer_name: str, role_zh: str, role_en: str, detail: str | None,
-                when: int) -> tuple[list[str], list[str]]:
+def stamp_lines(
+    *, seal: bool, signer_name: str, role_zh: str, role_en: str, detail: str | None, when: int
+) -> tuple[list[str], list[str]]:
     """The stamp's text, Chinese and English (and English alone, for want of a CJK font).
     The time is the signer's own clock in Beijing time; the anchor on chain is the evidence."""
     from datetime import UTC
@@ -165,15 +191,25 @@ def stamp_lines(*, seal: bool, signer_name: str, role_zh: str, role_en: str, det
 
     stamped = datetime.fromtimestamp(when, UTC).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S")
     what_zh, what_en = ("电子签章", "Electronic seal") if seal else ("电子签名", "Electronic signature")
-    lines = [signer_name, f"{what_zh} {what_en}", f"{role_zh} {role_en}" + (f" · {detail}" if detail else ""),
-             f"北京时间 Beijing time {stamped} (UTC+8)", "eduledger 区块链存证 anchored on chain"]
+    lines = [
+        signer_name,
+        f"{what_zh} {what_en}",
+        f"{role_zh} {role_en}" + (f" · {detail}" if detail else ""),
+        f"北京时间 Beijing time {stamped} (UTC+8)",
+        "eduledger 区块链存证 anchored on chain",
+    ]
     ascii_name = signer_name.encode("ascii", "ignore").decode().strip(" ()") or "eduledger member"
-    lines_en = [ascii_name, what_en, role_en + (f" - {detail}" if detail else ""),
-                f"Beijing time {stamped} (UTC+8)", "anchored on chain (eduledger)"]
+    lines_en = [
+        ascii_name,
+        what_en,
+        role_en + (f" - {detail}" if detail else ""),
+        f"Beijing time {stamped} (UTC+8)",
+        "anchored on chain (eduledger)",
+    ]
     return lines, lines_en
 
 
-def _font_factory(path: Path) -> object:
+def _font_factory(path: Path) -> FontEngineFactory:
     from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 
     return GlyphAccumulatorFactory(str(path), font_size=9)
@@ -199,8 +235,9 @@ def read_pdf_signatures(document: bytes) -> list[PdfSignatureRead]:
     try:
         embedded = list(reader.embedded_signatures)
     except Exception as exc:  # a broken signature dictionary
-        raise InvalidInput(f"the PDF's signatures cannot be read: {str(exc)[:200]}",
-                           code="malformed_pdf") from None
+        raise InvalidInput(
+            f"the PDF's signatures cannot be read: {str(exc)[:200]}", code="malformed_pdf"
+        ) from None
     found = []
     for signature in embedded:
         found.append(_read_one(signature))
@@ -220,18 +257,25 @@ def _read_one(signature: object) -> PdfSignatureRead:
     except Exception:  # a CMS object without what a signature needs
         return PdfSignatureRead(signature.field_name, None, b"", None, False, False, False, "?")
     try:
-        roots = [c for c in signature.signed_data["certificates"]
-                 if c.name == "certificate"]
-        context = ValidationContext(trust_roots=[c.chosen for c in roots] or [cert_asn1],
-                                    allow_fetching=False, revocation_mode="soft-fail")
+        roots = [c for c in signature.signed_data["certificates"] if c.name == "certificate"]
+        context = ValidationContext(
+            trust_roots=[c.chosen for c in roots] or [cert_asn1],
+            allow_fetching=False,
+            revocation_mode="soft-fail",
+        )
         status = validate_pdf_signature(signature, signer_validation_context=context)
-        coverage_ok = status.coverage is not None and status.coverage >= SignatureCoverageLevel.ENTIRE_REVISION
+        coverage_ok = (
+            status.coverage is not None and status.coverage >= SignatureCoverageLevel.ENTIRE_REVISION
+        )
         level = status.modification_level
-        unchanged = coverage_ok and (status.coverage is SignatureCoverageLevel.ENTIRE_FILE or (
-            level is not None and level <= ModificationLevel.FORM_FILLING))
+        unchanged = coverage_ok and (
+            status.coverage is SignatureCoverageLevel.ENTIRE_FILE
+            or (level is not None and level <= ModificationLevel.FORM_FILLING)
+        )
         intact, valid = bool(status.intact), bool(status.valid)
     except Exception as exc:  # the validator refuses what it cannot parse: not a valid signature
         log.info("PDF signature %s does not validate: %s", signature.field_name, exc)
         intact = valid = unchanged = False
-    return PdfSignatureRead(signature.field_name, certificate, value, claimed, intact, valid, unchanged,
-                            algorithm)
+    return PdfSignatureRead(
+        signature.field_name, certificate, value, claimed, intact, valid, unchanged, algorithm
+    )

@@ -126,8 +126,15 @@ class SealKeys:
             entry = doc["keys"].get(org_id)
             if entry is None:
                 private, public = _new_private()
-                doc["keys"][org_id] = {"public_key": public, "key": seal(
-                    bytes.fromhex(private), self._passphrase, _aad(org_id, public), scrypt_n=self._scrypt_n)}
+                doc["keys"][org_id] = {
+                    "public_key": public,
+                    "key": seal(
+                        bytes.fromhex(private),
+                        self._passphrase,
+                        _aad(org_id, public),
+                        scrypt_n=self._scrypt_n,
+                    ),
+                }
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 atomic_write(self.path, json.dumps(doc, indent=2).encode())
             else:
@@ -135,11 +142,13 @@ class SealKeys:
                 try:
                     private = unseal(entry.get("key"), self._passphrase, _aad(org_id, public)).hex()
                 except MalformedSeal:
-                    raise KeystoreError(f"the SM2 key of {org_id} in {self.path} is corrupt",
-                                        code="seal_keys_corrupt") from None
+                    raise KeystoreError(
+                        f"the SM2 key of {org_id} in {self.path} is corrupt", code="seal_keys_corrupt"
+                    ) from None
                 except WrongPassphrase:
-                    raise KeystoreError(f"wrong passphrase for the SM2 keys in {self.path}",
-                                        code="wrong_passphrase") from None
+                    raise KeystoreError(
+                        f"wrong passphrase for the SM2 keys in {self.path}", code="wrong_passphrase"
+                    ) from None
             key = Sm2Key(org_id, public, private)
             self._open[org_id] = key
             return key

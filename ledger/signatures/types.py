@@ -40,9 +40,13 @@ class SignatureFormat(StrEnum):
 
 # Role names shown to people: (Chinese, English).
 ROLE_NAMES: dict[str, tuple[str, str]] = {
-    "bureau": ("教育局", "education bureau"), "school": ("学校", "school"),
-    "partner": ("合作机构", "partner organisation"), "auditor": ("督导", "auditor"),
-    "teacher": ("教师", "teacher"), "student": ("学生", "student"), "graduate": ("毕业生", "graduate"),
+    "bureau": ("教育局", "education bureau"),
+    "school": ("学校", "school"),
+    "partner": ("合作机构", "partner organisation"),
+    "auditor": ("督导", "auditor"),
+    "teacher": ("教师", "teacher"),
+    "student": ("学生", "student"),
+    "graduate": ("毕业生", "graduate"),
 }
 
 
@@ -81,12 +85,26 @@ class SignatureVerdict:
         return [c["code"] for c in self.checks if c["outcome"] == "failed"]
 
     def check(self, name: str, passed: bool, code: str = "ok", **details: Any) -> bool:
-        self.checks.append({"check": name, "outcome": "passed" if passed else "failed",
-                            "code": "ok" if passed else code, **({"details": details} if details else {})})
+        self.checks.append(
+            {
+                "check": name,
+                "outcome": "passed" if passed else "failed",
+                "code": "ok" if passed else code,
+                **({"details": details} if details else {}),
+            }
+        )
         return passed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"valid": self.valid, "failures": self.failures, "format": self.format,
-                "field": self.field_name, "signer": self.signer, "document": self.document,
-                "timestamp": self.timestamp, "at_signing": self.at_signing, "now": self.now,
-                "checks": self.checks}
+        return {
+            "valid": self.valid,
+            "failures": self.failures,
+            "format": self.format,
+            "field": self.field_name,
+            "signer": self.signer,
+            "document": self.document,
+            "timestamp": self.timestamp,
+            "at_signing": self.at_signing,
+            "now": self.now,
+            "checks": self.checks,
+        }
