@@ -962,3 +962,6 @@ class HolderRecorded(Answer):
 
 class HolderDetachedRecord(Body):
     signature: str = Field(min_length=10, max_length=64 * 1024, description="the wallet's detached signature")
+
+
+EXTRA_SCHEMAS.append(HolderDetachedRecord)  # POST /v1/signatures/holder reads it itself

@@ -346,6 +346,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.get(f"/v1/audit/runs/{run['run_id']}", headers=school, expect=403)
 
     identity = _identity_tour(served, http)
+    signing = _signatures_tour(served, http)
 
     # -- JSON-RPC -------------------------------------------------------------------------
     assert http.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
@@ -359,14 +360,14 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch",
-                 *identity["bodies"]):
+                 *identity["bodies"], *signing["bodies"]):
         big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
                         headers={**school, "Content-Type": "application/json"})
         assert big.json()["code"] == "too_large"
 
     # -- a JSON body that is not UTF-8: the framework cannot read it ------------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch",
-                 *identity["bodies"]):
+                 *identity["bodies"], "/v1/signatures/certificates"):
         unreadable = http.post(path, content=b'{"code": "\xff"}', expect=400,
                                headers={**school, "Content-Type": "application/json"})
         assert unreadable.json()["code"] == "http_error"
@@ -381,7 +382,10 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
                                    ("GET", f"/v1/dids/{issuer}", None),
                                    ("POST", "/v1/identity/claims/redeem", {}),
                                    ("GET", identity["challenge"], None),
-                                   ("POST", identity["challenge"] + "/answer", {})]:
+                                   ("POST", identity["challenge"] + "/answer", {}),
+                                   ("POST", "/v1/signatures/certificates", {}),
+                                   ("POST", "/v1/signatures/holder", {}),
+                                   ("POST", "/v1/signatures/verify", {})]:
             limited = http.request(method, path, json=body, expect=429)
             assert limited.json()["code"] == "rate_limited"
     finally:
@@ -590,6 +594,66 @@ def _identity_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
             "challenge": f"{challenges}/{asked['challenge_id']}"}
 
 
+def _signatures_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
+    """Seals, holder certificates, holder signatures and verification, with every status."""
+    from ledger.signatures.detached import document_manifest, sign_detached
+    from tests.signature_fixtures import grade_sheet, marks_csv, teacher_wallet
+
+    school, auditor = served.as_org("school-a"), served.as_org("auditor")
+    seals = "/v1/signatures"
+    csv = {**school, "Content-Type": "text/csv"}
+    sealed = http.post(seals, content=grade_sheet(), headers={**school, "Content-Type": "application/pdf"},
+                       expect=201).json()
+    token = http.post(seals, params={"format": "sm2", "name": "marks.csv"}, content=marks_csv(), headers=csv,
+                      expect=201).json()["signature"]
+    http.post(seals, content=marks_csv(), expect=401)
+    http.post(seals, content=marks_csv(), headers={**auditor, "Content-Type": "text/csv"}, expect=403)
+    http.post(seals, params={"format": "pdf"}, content=marks_csv(), headers=csv, expect=422)
+
+    verify = "/v1/signatures/verify"
+    assert http.post(verify, files={"document": ("g.pdf", base64.b64decode(sealed["signed_pdf_base64"]))}
+                     ).json()["valid"] is True
+    assert http.post(verify, files={"document": ("m.csv", marks_csv())}, data={"signature": token}
+                     ).json()["valid"] is True
+    http.post(verify, files={"document": ("m.csv", marks_csv())}, expect=422)  # no signature
+    http.post(verify, files={"document": ("big.pdf", b"%PDF-" + b" " * (20 * 2**20))}, expect=413)
+
+    wallet, card_id = teacher_wallet(served, served.node.settings.data_dir.parent / "sig-wallet", n=7)
+    signer = wallet.card_signer(card_id)
+    certificates = "/v1/signatures/certificates"
+    asked = {"card_id": card_id, "holder_jwk": wallet.holder_jwk, "key_salt": signer["key_salt"],
+             "proof": wallet.signing_proof(card_id)}
+    cert = http.post(certificates, json=asked).json()
+    stranger, stranger_jwk = _holder()
+    http.post(certificates, json={**asked, "holder_jwk": stranger_jwk, "proof": jose_sign(
+        {"card_id": card_id, "aud": "eduledger:signing-certificate", "iat": int(time.time())}, stranger)},
+              expect=403)
+    http.post(certificates, json={**asked, "card_id": "0x" + "1" * 64}, expect=404)
+    http.post(certificates, json={**asked, "proof": "x" * 20}, expect=422)
+
+    holder = "/v1/signatures/holder"
+    signed = wallet.sign_pdf(card_id, grade_sheet(), cert["certificate_pem"], cert["chain_pem"])
+    http.post(holder, content=signed, headers={"Content-Type": "application/pdf"})
+    http.post(holder, json={"signature": wallet.sign_detached(card_id, marks_csv())})
+    forged = sign_detached(document_manifest(marks_csv()), {**signer, "jwk": stranger_jwk},
+                           kid=f"urn:eduledger:card:{card_id}#x", key=stranger)
+    http.post(holder, json={"signature": forged}, expect=403)
+    elsewhere = sign_detached(document_manifest(marks_csv()), {**signer, "card_id": "0x" + "2" * 64,
+                                                               "jwk": stranger_jwk}, kid="x", key=stranger)
+    http.post(holder, json={"signature": elsewhere}, expect=404)
+    http.post(holder, content=b"x", headers={"Content-Type": "text/plain"}, expect=422)
+
+    http.post(f"{CARDS}/{card_id}/status", json={"action": "revoke"}, headers=school)
+    http.post(certificates, json={**asked, "proof": wallet.signing_proof(card_id)}, expect=409)
+    return {"bodies": (seals, holder, verify, certificates)}
+
+
+def jose_sign(payload: dict[str, Any], key: Any) -> str:
+    from ledger.credentials.jose import sign_jws
+
+    return sign_jws({"alg": "EdDSA"}, payload, key)
+
+
 def _wait_done(http: CheckedClient, run_id: str, key: dict[str, str]) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while True:
@@ -661,6 +725,11 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
     card_holder, card_jwk = _holder()
     card = http.post("/v1/identity/claims/redeem",
                      json={"code": cards[0]["claim_code"], "holder_jwk": card_jwk}).json()
+    from ledger.signatures.detached import document_manifest, sign_detached
+    from tests.signature_fixtures import marks_csv
+
+    seal = http.post("/v1/signatures", params={"format": "jws"}, content=marks_csv(),
+                     headers={**school, "Content-Type": "text/csv"}).json()["signature"]
 
     lost.stop_chain()
     time.sleep(1.1)  # past the status projection's max_age: the next verification asks the chain
@@ -688,6 +757,17 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
          {"json": {"graduation_date": "2028-06-30"}, "headers": school}),
         ("GET", f"{CARDS}/{cards[0]['card_id']}/history", {"headers": auditor}),
         ("POST", "/v1/identity/claims/redeem", {"json": {"code": cards[1]["claim_code"], "holder_jwk": jwk}}),
+        ("POST", "/v1/signatures",
+         {"content": marks_csv(), "headers": {**school, "Content-Type": "text/csv"}}),
+        ("POST", "/v1/signatures/verify", {"files": {"document": ("m.csv", marks_csv())},
+                                           "data": {"signature": seal}}),
+        ("POST", "/v1/signatures/certificates", {"json": {
+            "card_id": cards[0]["card_id"], "holder_jwk": card_jwk, "key_salt": "0x" + "0" * 64,
+            "proof": add_key_binding(card["sd_jwt"], holder_key=card_holder, aud="x", nonce="n")}}),
+        ("POST", "/v1/signatures/holder", {"json": {"signature": sign_detached(
+            document_manifest(marks_csv()), {"type": "card", "card_id": cards[0]["card_id"],
+                                             "key_salt": "0x" + "0" * 64, "jwk": card_jwk},
+            kid="x", key=card_holder)}}),
     ]
     checked = CheckedClient(http, answers)
     for method, path, kwargs in chain_reads:
