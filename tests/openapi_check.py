@@ -88,7 +88,7 @@ class DocumentedAnswers:
             str(request.url.copy_with(path="/", query=None)).rstrip("/"), method.lower(), path,
             path_pattern=template, view_args=path_params, args=dict(request.url.params),
             headers=dict(request.headers),
-            data=request.content, content_type=request.headers.get("content-type", "application/json"))
+            data=request.read(), content_type=request.headers.get("content-type", "application/json"))
         fake_response = MockResponse(response.content, status_code=status,
                                      headers=dict(response.headers), content_type=content_type)
         self.openapi.validate_response(fake_request, fake_response)
