@@ -26,6 +26,7 @@ from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
 from ledger.identity.personal import NodeSecrets
 from ledger.identity.service import IdentityService
+from ledger.identity.sso import ProviderKeys, SsoService
 from ledger.indexer import IndexedLeafStatus
 from ledger.keys import Keyring, OrganisationKeys, keystore_path
 from ledger.node.node import Node
@@ -104,6 +105,14 @@ class NodeServices:
         return IdentityService(engine=self.node.engine, client=self.node.client, deployment=self.deployment,
                                registry=registry, keys=self.keyring, secrets=self.node_secrets,
                                verifier=self.credentials.verifier)
+
+    @cached_property
+    def sso(self) -> SsoService:
+        """Single sign-on with the card (the OpenID Provider); its keys made at first use."""
+        settings = self.node.settings
+        keys = ProviderKeys(settings.data_dir, settings.keystore_secret(),
+                            scrypt_n=settings.keystore_scrypt_n)
+        return SsoService(engine=self.node.engine, identity=self.identity, keys=keys)
 
     @cached_property
     def access_log(self) -> AccessLog:
