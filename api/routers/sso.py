@@ -58,7 +58,7 @@ async def _http(request: Request, issuer: str) -> HttpRequest:
         form = [(k, v) for k, v in (await request.form()).multi_items() if isinstance(v, str)]
     # The URL as the issuer names it (behind a proxy the socket's may be plain http).
     url = issuer + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return HttpRequest(request.method, url, dict(request.headers), list(request.query_params.multi_items()),
+    return HttpRequest(request.method, url, request.headers, list(request.query_params.multi_items()),
                        form)
 
 

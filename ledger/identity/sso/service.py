@@ -102,6 +102,8 @@ def _sha256(text: str) -> str:
 
 @dataclass(frozen=True)
 class HttpRequest:
+    """`headers`: looked up case-insensitively (the server's own mapping, as HTTP reads them)."""
+
     method: str
     url: str
     headers: Mapping[str, str]
@@ -168,7 +170,7 @@ def _refused(error: BadAuthorizationRequest) -> Answer:
 
 class _Request(OAuth2Request):  # type: ignore[misc]
     def __init__(self, http: HttpRequest, issuer: str) -> None:
-        super().__init__(http.method, http.url, headers=dict(http.headers))
+        super().__init__(http.method, http.url, headers=http.headers)  # case-insensitive, as HTTP's
         self.issuer = issuer
         self.wanted: list[str] = []  # the claims the client asks for, once validated
         self._query = dict(http.query)
@@ -566,11 +568,11 @@ class SsoService:
         """The sign-in once the wallet answered: the code (or the error) sent to the client.
         Still waiting: the sign-in, to show again."""
         row = self._sign_in(sign_in_id)
+        if row.status != "pending":
+            raise Conflict("this sign-in is finished", code="sign_in_finished")
         if not browser_token or not hmac.compare_digest(_sha256(browser_token), row.browser_hash):
             raise PermissionDenied("this sign-in was started in another browser",
                                    code="sign_in_other_browser")
-        if row.status != "pending":
-            raise Conflict("this sign-in is finished", code="sign_in_finished")
         challenge = self.identity.challenge(row.challenge_id)
         client_row = self._client_row(row.client_id)
         assert client_row is not None
@@ -588,18 +590,18 @@ class SsoService:
         verdict = self.identity.recognise(client_row.org_id, challenge.id)
         if not verdict.valid:
             return self._deny(row.id, request, grant, " ".join(verdict.failures))
-        person = self._person(client_row, verdict)
+        person = self._person(client_row, verdict, request.wanted)
         if not self._close(row.id, "done"):
             raise Conflict("this sign-in is finished", code="sign_in_finished")
         answer: Answer = self.server.create_authorization_response(request, grant_user=person, grant=grant)
         return answer
 
-    def _person(self, client: SsoClient, verdict: Recognition) -> _Person:
+    def _person(self, client: SsoClient, verdict: Recognition, wanted: list[str]) -> _Person:
         assert verdict.card is not None
         card = self.identity.get(verdict.card["card_id"])
-        claims = dict(verdict.claims)
-        claims.pop("portrait", None)
-        claims["cardKind"] = card.kind
+        claims = {k: v for k, v in verdict.claims.items() if k in wanted}  # what the client asked, only
+        if "cardKind" in wanted:
+            claims["cardKind"] = card.kind
         return _Person(self.keys.subject(client.org_id, client.sector, card.person_key), card.id, card.kind,
                        claims, utcnow().replace(microsecond=0))
 
