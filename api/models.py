@@ -965,3 +965,48 @@ class HolderDetachedRecord(Body):
 
 
 EXTRA_SCHEMAS.append(HolderDetachedRecord)  # POST /v1/signatures/holder reads it itself
+
+
+# -- single sign-on (OpenID Connect) ----------------------------------------------------------
+# The protocol's own endpoints (/sso/authorize, /sso/token, /sso/userinfo, /sso/jwks.json,
+# /.well-known/openid-configuration) answer in OAuth's formats and are described by the
+# discovery document, not here; these are the registration of relying parties and the
+# status the sign-in page polls.
+
+
+class NewSsoClient(Body):
+    name: str = Field(min_length=1, max_length=120,
+                      description="the platform's name, shown on the sign-in page")
+    redirect_uris: list[str] = Field(min_length=1, max_length=10,
+                                     description="exact https URLs (http on the loopback) the codes go to")
+    public: bool = Field(default=False, description="a native or browser app without a secret (PKCE alone)")
+    auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    sector: str | None = Field(default=None, max_length=255,
+                               description="pairwise subjects' sector (OpenID Connect Core 8.1): your "
+                                           "clients of one sector see one `sub` per person; default: the "
+                                           "redirect URIs' host")
+
+
+class SsoClientView(Answer):
+    client_id: str
+    name: str
+    org_id: str
+    redirect_uris: list[str]
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post", "none"]
+    sector: str
+    created_at: DateTime
+    disabled: bool
+
+
+class SsoClientCreated(SsoClientView):
+    client_secret: str | None = Field(description="shown once; none for a public client")
+
+
+class SsoClientList(Answer):
+    clients: list[SsoClientView]
+
+
+class SignInStatus(Answer):
+    sign_in_id: str
+    status: Literal["waiting", "answered", "expired", "finished"]
+    expires_at: DateTime

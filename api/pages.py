@@ -1,6 +1,7 @@
 """The HTML pages, in Chinese and English, rendered from the Jinja2 templates in
 ``api/templates/``: the verification page an employer's phone opens from a QR code, the
-error page, and the integrity audit report.
+error page, the integrity audit report, and the page that signs a person in to another
+platform with their education identity card (single sign-on).
 
 Each function here only prepares plain data (texts, label lookups, formatting); the
 templates lay it out. Autoescaping is on and undefined names are errors, so every value
@@ -9,17 +10,21 @@ reaches the page escaped, and a template asking for something not prepared fails
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ledger.audit.integrity import AuditReport
 from ledger.audit.report import FINDING_KINDS
-from ledger.credentials.types import CLAIM_LABELS, CredentialType
+from ledger.credentials.types import CHINA_TZ, CLAIM_LABELS, CredentialType
+from wallet.qr import qr_png
 
-__all__ = ["CHECK_LABELS", "OUTCOME", "audit_report_page", "environment", "error_page", "share_page"]
+__all__ = ["CHECK_LABELS", "OUTCOME", "SSO_ERRORS", "audit_report_page", "beijing_time", "environment",
+           "error_page", "share_page", "sso_error_page", "sso_sign_in_page"]
 
 environment = Environment(
     loader=PackageLoader("api", "templates"),
@@ -187,3 +192,48 @@ def audit_report_page(report: AuditReport) -> str:
                for kind, (zh, en, meaning) in FINDING_KINDS.items()],
         findings=[_finding(f) for f in findings],
     )
+
+
+# --- the single sign-on page -------------------------------------------------------------
+
+SSO_CLAIM_LABELS = {"name": ("姓名", "Name"), "school": ("学校", "School"),
+                    "cardKind": ("卡类型", "Card kind")}
+# What a browser is told when a sign-in cannot go on (zh, en).
+SSO_ERRORS = {
+    "invalid_request": ("登录请求无效，无法返回该平台。",
+                        "The sign-in request is not valid and cannot be sent back."),
+    "invalid_client": ("未知的平台（客户端未注册或已停用）。",
+                       "Unknown platform (the client is not registered or is disabled)."),
+    "sign_in_not_found": ("没有这个登录请求。", "No such sign-in."),
+    "sign_in_other_browser": ("这个登录是在另一个浏览器中开始的，请在原浏览器中继续。",
+                              "This sign-in was started in another browser: continue it there."),
+    "sign_in_finished": ("这个登录已经结束，请回到平台重新登录。",
+                         "This sign-in is finished: go back to the platform and sign in again."),
+}
+
+
+def beijing_time(moment: datetime) -> str:
+    """A time as people here read it: Beijing time, with the zone said."""
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " 北京时间 (UTC+8)"
+
+
+def sso_error_page(code: str, detail: str = "") -> str:
+    """Why a sign-in cannot go on, in both languages; `detail` (English) says more."""
+    zh, en = SSO_ERRORS.get(code, ("无法登录。", "Cannot sign in."))
+    return error_page(code, zh, f"{en} ({detail})" if detail else en)
+
+
+def sso_sign_in_page(*, client_name: str, org_name: str, claims: list[str], challenge_id: str,
+                     challenge_url: str, api_url: str, expires_at: datetime, status_url: str,
+                     continue_url: str, script_nonce: str) -> str:
+    """The page a platform sends a person to: the challenge as a QR code and as the wallet
+    command, polled until the wallet has answered, then on to the platform."""
+    png = base64.b64encode(qr_png(challenge_url, box_size=6)).decode()
+    return _render(
+        "sso_sign_in.html", client_name=client_name, org_name=org_name,
+        claims=[{"zh": SSO_CLAIM_LABELS.get(c, (c, c))[0], "en": SSO_CLAIM_LABELS.get(c, (c, c))[1]}
+                for c in claims],
+        challenge_id=challenge_id, challenge_url=challenge_url, qr_data_uri=f"data:image/png;base64,{png}",
+        command=f"eduledger wallet present <卡号 CARD> --challenge {challenge_id} --api {api_url}",
+        expires_at=beijing_time(expires_at), status_url=status_url, continue_url=continue_url,
+        script_nonce=script_nonce)

@@ -104,6 +104,9 @@ class Settings(_EnvSettings):
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated
     # addresses or networks, "*" for any); empty: none, the client is the connection's peer.
     trusted_proxies: str = ""
+    # The OpenID Provider's issuer URL (single sign-on with the card), e.g.
+    # https://id.edu.example.cn; empty: the URL each request came to (for development).
+    sso_issuer: str = ""
     keystore_passphrase: SecretStr | None = None
     keystore_passphrase_file: Path | None = None
     # The cost of new keystores; lowering it is for tests only.

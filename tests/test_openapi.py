@@ -347,6 +347,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     identity = _identity_tour(served, http)
     signing = _signatures_tour(served, http)
+    sso = _sso_tour(served, http)
 
     # -- JSON-RPC -------------------------------------------------------------------------
     assert http.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
@@ -360,14 +361,14 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch",
-                 *identity["bodies"], *signing["bodies"]):
+                 *identity["bodies"], *signing["bodies"], *sso["bodies"]):
         big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
                         headers={**school, "Content-Type": "application/json"})
         assert big.json()["code"] == "too_large"
 
     # -- a JSON body that is not UTF-8: the framework cannot read it ------------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch",
-                 *identity["bodies"], "/v1/signatures/certificates"):
+                 *identity["bodies"], "/v1/signatures/certificates", *sso["bodies"]):
         unreadable = http.post(path, content=b'{"code": "\xff"}', expect=400,
                                headers={**school, "Content-Type": "application/json"})
         assert unreadable.json()["code"] == "http_error"
@@ -385,7 +386,8 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
                                    ("POST", identity["challenge"] + "/answer", {}),
                                    ("POST", "/v1/signatures/certificates", {}),
                                    ("POST", "/v1/signatures/holder", {}),
-                                   ("POST", "/v1/signatures/verify", {})]:
+                                   ("POST", "/v1/signatures/verify", {}),
+                                   ("GET", sso["sign_in"], None)]:
             limited = http.request(method, path, json=body, expect=429)
             assert limited.json()["code"] == "rate_limited"
     finally:
@@ -654,6 +656,58 @@ def jose_sign(payload: dict[str, Any], key: Any) -> str:
     return sign_jws({"alg": "EdDSA"}, payload, key)
 
 
+SSO_CLIENTS = "/v1/sso/clients"
+PLATFORM = "https://exams.example.edu.cn/sso/callback"
+
+
+def _sso_sign_in(http: httpx.Client, client_id: str) -> str:
+    """A sign-in started at the authorization endpoint (OAuth's, outside the document): its id."""
+    import re
+
+    page = http.get("/sso/authorize", params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": PLATFORM, "scope": "openid profile",
+        "state": "s", "nonce": "n", "code_challenge": "c" * 43, "code_challenge_method": "S256"})
+    assert page.status_code == 200, page.text
+    found = re.search(r"/sso/sign-ins/([A-Za-z0-9_-]+)/continue", page.text)
+    assert found
+    return found[1]
+
+
+def _sso_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
+    """Single sign-on: relying parties registered, listed, disabled; the sign-in status the
+    page polls. The protocol's own endpoints answer in OAuth's formats and are described by
+    the discovery document instead (tests/test_sso.py)."""
+    partner, bureau, auditor = served.as_org("partner"), served.as_org("bureau"), served.as_org("auditor")
+    body = {"name": "考试系统 Exams", "redirect_uris": [PLATFORM]}
+    made = http.post(SSO_CLIENTS, json=body, headers=partner, expect=201).json()
+    assert made["client_secret"] and made["sector"] == "exams.example.edu.cn"
+    public = http.post(SSO_CLIENTS, json={**body, "public": True}, headers=bureau, expect=201).json()
+    assert public["client_secret"] is None and public["token_endpoint_auth_method"] == "none"
+    http.post(SSO_CLIENTS, json=body, expect=401)
+    http.post(SSO_CLIENTS, json=body, headers=auditor, expect=403)
+    for wrong, code in [({"redirect_uris": ["http://exams.example/cb"]}, "bad_redirect_uri"),
+                        ({"redirect_uris": [PLATFORM, "https://other.example/cb"]}, "sector_required"),
+                        ({"sector": "A B"}, "bad_sector"), ({"name": "a\nb"}, "bad_client_name"),
+                        ({"redirect_uris": []}, "invalid_input")]:
+        assert http.post(SSO_CLIENTS, json={**body, **wrong}, headers=partner,
+                         expect=422).json()["code"] == code, wrong
+    assert [c["client_id"] for c in http.get(SSO_CLIENTS, headers=partner).json()["clients"]] == [
+        made["client_id"]]
+    http.get(SSO_CLIENTS, expect=401)
+    http.get(SSO_CLIENTS, headers=auditor, expect=403)
+
+    sign_in = f"/v1/sso/sign-ins/{_sso_sign_in(served.http, made['client_id'])}"
+    assert http.get(sign_in).json()["status"] == "waiting"
+    http.get("/v1/sso/sign-ins/AAAAAAAAAAAAAAAA", expect=404)
+
+    one = f"{SSO_CLIENTS}/{made['client_id']}"
+    http.delete(one, expect=401)
+    http.delete(one, headers=auditor, expect=403)
+    http.delete(one, headers=bureau, expect=404)  # another organisation's client: as if unknown
+    assert http.delete(one, headers=partner, expect=200).json()["disabled"] is True
+    return {"bodies": (SSO_CLIENTS,), "sign_in": sign_in}
+
+
 def _wait_done(http: CheckedClient, run_id: str, key: dict[str, str]) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while True:
@@ -730,6 +784,9 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
 
     seal = http.post("/v1/signatures", params={"format": "jws"}, content=marks_csv(),
                      headers={**school, "Content-Type": "text/csv"}).json()["signature"]
+    platform = http.post(SSO_CLIENTS, headers=partner,
+                         json={"name": "考试系统", "redirect_uris": [PLATFORM]}).json()
+    sign_in = f"/v1/sso/sign-ins/{_sso_sign_in(http, platform['client_id'])}"
 
     lost.stop_chain()
     time.sleep(1.1)  # past the status projection's max_age: the next verification asks the chain
@@ -804,7 +861,12 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
                 ("POST", card_path + "/claim-code", {"headers": school}),
                 ("POST", "/v1/identity/challenges", {"json": {"audience": EXAM}, "headers": partner}),
                 ("GET", challenge, {}),
-                ("POST", challenge + "/answer", {"json": {"presentation": "x" * 20}})]:
+                ("POST", challenge + "/answer", {"json": {"presentation": "x" * 20}}),
+                ("POST", SSO_CLIENTS, {"json": {"name": "x", "redirect_uris": [PLATFORM]},
+                                       "headers": partner}),
+                ("GET", SSO_CLIENTS, {"headers": partner}),
+                ("DELETE", f"{SSO_CLIENTS}/{platform['client_id']}", {"headers": partner}),
+                ("GET", sign_in, {})]:
             fresh.request(method, path, expect=503, **kwargs)
         fresh.get(f"/v1/batches/{batch['batch_id']}", headers=school)  # the store alone
     return answers

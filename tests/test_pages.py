@@ -13,7 +13,7 @@ import jinja2
 import pytest
 
 from api import pages
-from api.pages import audit_report_page, error_page, share_page
+from api.pages import audit_report_page, error_page, share_page, sso_error_page, sso_sign_in_page
 from ledger.audit.integrity import AuditReport
 from ledger.audit.report import FINDING_KINDS, canonical_report, report_hash
 
@@ -130,8 +130,8 @@ def test_the_environment_escapes_and_refuses_undefined_names() -> None:
     assert isinstance(env.undefined, type) and issubclass(env.undefined, jinja2.StrictUndefined)
     assert callable(env.autoescape) and env.autoescape("share.html") is True
     assert set(env.list_templates()) == {p.name for p in TEMPLATES.glob("*.html")} == {
-        "base.html", "share.html", "error.html", "audit_report.html"}
-    for name in ("share.html", "error.html", "audit_report.html"):
+        "base.html", "share.html", "error.html", "audit_report.html", "sso_sign_in.html"}
+    for name in ("share.html", "error.html", "audit_report.html", "sso_sign_in.html"):
         with pytest.raises(jinja2.UndefinedError):
             env.get_template(name).render()  # a value the page needs and was not given
 
@@ -225,3 +225,33 @@ def test_a_clean_audit_report_page() -> None:
     assert "未发现问题 No findings" in page.text and "无 None" in page.text
     assert "签名 Signature (Ed25519)" not in page.text and "上链存证 Anchored" not in page.text
     assert report.report_hash in page.text
+
+
+def test_the_sso_sign_in_page_escapes_everything_and_runs_only_its_own_script() -> None:
+    from datetime import UTC, datetime
+
+    html = sso_sign_in_page(client_name=HOSTILE, org_name=HOSTILE, claims=["name", HOSTILE],
+                            challenge_id=HOSTILE, challenge_url=HOSTILE, api_url=HOSTILE,
+                            expires_at=datetime(2026, 9, 1, 4, 0, tzinfo=UTC), status_url=HOSTILE,
+                            continue_url=HOSTILE, script_nonce="n0nce")
+    page = _Page(html)
+    assert html.startswith("<!doctype html>\n<html lang=\"zh-CN\">")
+    scripts = [attrs for tag, attrs in page.tags if tag == "script"]
+    assert scripts == [{"nonce": "n0nce"}] and html.count("<script") == 1  # the page's own, by nonce
+    assert [attrs["src"][:22] for tag, attrs in page.tags if tag == "img"] == ["data:image/png;base64,"]
+    assert not {a for a in page.attributes() if a.startswith("on")}
+    assert "<img src=x" not in html and "&lt;script&gt;" in html
+    assert "42049" not in html  # the hostile template text was not evaluated
+    assert "EVALUATED" not in page.text.replace("{% if true %}EVALUATED{% endif %}", "")
+    seen = page.text + "".join(v or "" for _, attrs in page.tags for v in attrs.values())
+    assert seen.count(HOSTILE) >= 8, seen.count(HOSTILE)
+    assert "2026-09-01 12:00:00 北京时间 (UTC+8)" in page.text  # Beijing time, the zone said
+    assert "姓名 · Name" in page.text
+
+
+def test_the_sso_error_page_says_why_in_both_languages() -> None:
+    page = _Page(sso_error_page("sign_in_other_browser"))
+    assert "另一个浏览器" in page.text and "another browser" in page.text
+    shown = _Page(sso_error_page("invalid_request", HOSTILE))
+    _assert_inert(sso_error_page("invalid_request", HOSTILE), expected_copies=1)
+    assert "登录请求无效" in shown.text

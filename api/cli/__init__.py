@@ -1,7 +1,7 @@
 """The `eduledger` command line: every command of the project, the wallet's included.
 
 One module per group of commands (``node``: serve and network; ``credentials``: issue and
-verify; ``audit``; ``wallet``), sharing ``common`` (the one-line parser, settings from the
+verify; ``audit``; ``wallet``; ``sso``), sharing ``common`` (the one-line parser, settings from the
 arguments, the progress bar, the table printer). A new capability adds its module here and
 registers it in ``build_parser``.
 
@@ -17,6 +17,7 @@ from api.cli.common import OneLineArgumentParser
 from api.cli.credentials import add_credential_commands
 from api.cli.node import add_node_commands
 from api.cli.signatures import add_signature_commands
+from api.cli.sso import add_sso_commands
 from api.cli.wallet import add_wallet_commands
 from ledger.errors import LedgerError
 
@@ -31,6 +32,7 @@ def build_parser() -> OneLineArgumentParser:
     add_wallet_commands(sub)
     add_audit_commands(sub)
     add_signature_commands(sub)
+    add_sso_commands(sub)
     return parser
 
 

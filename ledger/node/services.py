@@ -26,6 +26,7 @@ from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
 from ledger.identity.personal import NodeSecrets
 from ledger.identity.service import IdentityService
+from ledger.identity.sso import ProviderKeys, SsoService
 from ledger.indexer import IndexedLeafStatus
 from ledger.keys import Keyring, OrganisationKeys, keystore_path
 from ledger.node.node import Node
@@ -119,6 +120,14 @@ class NodeServices:
         return SignatureService(engine=self.node.engine, client=self.node.client, deployment=self.deployment,
                                 anchoring=self.anchoring, keys=self.keyring, seal_keys=self.seal_keys,
                                 verifier=self.credentials.verifier, cards=self.node.identity_registry())
+
+    @cached_property
+    def sso(self) -> SsoService:
+        """Single sign-on with the card (the OpenID Provider); its keys made at first use."""
+        settings = self.node.settings
+        keys = ProviderKeys(settings.data_dir, settings.keystore_secret(),
+                            scrypt_n=settings.keystore_scrypt_n)
+        return SsoService(engine=self.node.engine, identity=self.identity, keys=keys)
 
     @cached_property
     def access_log(self) -> AccessLog:
