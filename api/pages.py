@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -128,8 +128,8 @@ def share_page(result: dict[str, Any]) -> str:
         credential_type=f"{kind.label_zh} {kind.label_en}" if kind else "",
         issuer_name=str(issuer.get("name") or ""),
         issuer_id=str(issuer.get("id") or ""),
-        issued_at=str(result.get("issued_at") or ""),
-        anchored_at=str(result.get("anchored_at") or ""),
+        issued_at=shown_time(result.get("issued_at")),
+        anchored_at=shown_time(result.get("anchored_at")),
         claims=_claims(result.get("disclosed") or []),
         checks=[_check(c) for c in checks],
     )
@@ -177,8 +177,8 @@ def audit_report_page(report: AuditReport) -> str:
         run_id=_text(data.get("run_id")),
         requested_by=_text(data.get("requested_by")),
         auditor_org=str(auditor.get("org_id") or ""),
-        started_at=_text(data.get("started_at")),
-        finished_at=_text(data.get("finished_at")),
+        started_at=shown_time(data.get("started_at")),
+        finished_at=shown_time(data.get("finished_at")),
         chain={key: _text(chain.get(key))
                for key in ("chain_id", "anchor_registry", "from_block", "head_block", "indexed_to_block")},
         scope={key: _text(scope.get(key))
@@ -215,6 +215,18 @@ SSO_ERRORS = {
 def beijing_time(moment: datetime) -> str:
     """A time as people here read it: Beijing time, with the zone said."""
     return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " 北京时间 (UTC+8)"
+
+
+def shown_time(value: Any) -> str:
+    """An RFC 3339 time from a result, as a person reads it (Beijing time); else as given."""
+    if isinstance(value, datetime):
+        return beijing_time(value if value.tzinfo else value.replace(tzinfo=UTC))
+    text = _text(value)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    return beijing_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def sso_error_page(code: str, detail: str = "") -> str:

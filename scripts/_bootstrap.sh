@@ -7,6 +7,8 @@
 #   eduledger_postgres   start a throwaway PostgreSQL cluster on 127.0.0.1 (stopped when
 #                        the shell exits); exports EDULEDGER_TEST_POSTGRES_URL
 #   eduledger_cjk_font   install fonts-noto-cjk (the Chinese text of signature stamps)
+#   eduledger_chromium   install Debian's chromium (and the CJK font) for the browser
+#                        tests; exports EDULEDGER_CHROMIUM
 #
 # Every function fails loudly (returns non-zero with a reason on stderr).
 
@@ -253,6 +255,23 @@ eduledger_cjk_font() {
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || die "apt-get update failed"
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       fonts-noto-cjk </dev/null >/dev/null || die "apt-get install fonts-noto-cjk failed"
+}
+
+# Debian's chromium: pages are tested as people see them (tests/browser.py drives it
+# through Playwright). With the CJK font, Chinese text renders in the screenshots.
+eduledger_chromium() {
+  local bin
+  eduledger_cjk_font
+  for bin in "${EDULEDGER_CHROMIUM:-}" /usr/bin/chromium; do
+    if [ -n "$bin" ] && [ -x "$bin" ]; then export EDULEDGER_CHROMIUM="$bin"; return 0; fi
+  done
+  command -v apt-get >/dev/null 2>&1 || die "chromium is not installed and apt-get is not available"
+  say "installing chromium (apt-get install chromium)"
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || die "apt-get update failed"
+  _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium </dev/null >/dev/null || die "apt-get install chromium failed"
+  [ -x /usr/bin/chromium ] || die "chromium installed but /usr/bin/chromium is missing"
+  export EDULEDGER_CHROMIUM=/usr/bin/chromium
 }
 
 eduledger_postgres() {

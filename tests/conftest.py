@@ -127,3 +127,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'store.sqlite3'}"
     return str(request.getfixturevalue("postgres_db_url"))
+
+
+# --- a node's secrets for tests: cheap scrypt, fresh caches ------------------------------
+
+
+@pytest.fixture
+def node_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A directory for a test's node and wallets, with the keystore and wallet passphrases
+    set and scrypt cheap (the real cost is for keys at rest, not for tests)."""
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "test keystore passphrase")
+    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
+    monkeypatch.setenv("EDULEDGER_WALLET_PASSPHRASE", "test wallet passphrase")
+    monkeypatch.setenv("EDULEDGER_WALLET_SCRYPT_N", str(2**10))
+    from ledger.keys import clear_keystore_cache
+
+    clear_keystore_cache()
+    return tmp_path

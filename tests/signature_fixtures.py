@@ -75,7 +75,9 @@ def independent_pdf_check(document: bytes) -> list[dict[str, Any]]:
         sig = value.get_object()
         start1, len1, start2, len2 = (int(x) for x in sig["/ByteRange"])
         signed = document[start1 : start1 + len1] + document[start2 : start2 + len2]
-        content = cms.ContentInfo.load(bytes(sig["/Contents"]).rstrip(b"\x00") or b"\x30\x00")
+        # /Contents is the DER padded with zeros; load reads one value and ignores the padding
+        # (stripping the zeros would also cut a signature that happens to end in 0x00).
+        content = cms.ContentInfo.load(bytes(sig["/Contents"]))
         signed_data = content["content"]
         signer = signed_data["signer_infos"][0]
         attrs = {a["type"].native: a["values"][0] for a in signer["signed_attrs"]}

@@ -37,8 +37,6 @@ from ledger.store.columns import utcnow
 from tests.credential_fixtures import Served, served_network
 from tests.identity_fixtures import present, roster_zip, student
 
-ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
 EXAMS = "http://127.0.0.1:18999/exams/callback"  # the relying parties' redirect URIs: never fetched,
 COURSES = "http://localhost:18999/courses/callback"  # the browser here stops at the redirect
 LIBRARY = "http://127.0.0.1:18999/library/callback"
@@ -499,10 +497,6 @@ def test_registration_of_relying_parties(env: Path, capsys: pytest.CaptureFixtur
         )  # not the bureau's
 
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium (scripts/_bootstrap.sh installs it)
-
-
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)")
 def test_in_a_real_browser_with_the_real_commands(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -526,13 +520,12 @@ def test_in_a_real_browser_with_the_real_commands(
 
 
 def _browser_sign_in(env: Path, capsys: pytest.CaptureFixture[str], callback: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     from api.app import create_app
     from api.cli import main as eduledger
     from ledger.node import Node, init_network
     from ledger.settings import Settings
     from node_config import DEMO_CONSORTIUM
+    from tests.browser import browser_page
     from tests.servers import serve_app
 
     data = env / "data"
@@ -586,66 +579,28 @@ def _browser_sign_in(env: Path, capsys: pytest.CaptureFixture[str], callback: st
             oauth = _session(client, ["openid", "profile", "school"])
             nonce = secrets.token_urlsafe(16)
             url, state = oauth.authorization_url(doc["authorization_endpoint"], nonce=nonce)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-                try:
-                    page = browser.new_page(locale="zh-CN", viewport={"width": 480, "height": 1100})
-                    errors: list[str] = []
-                    # Script errors and CSP refusals show as console errors; failed loads, but for
-                    # the favicon neither server has, as answers of 400 and more.
-                    page.on(
-                        "console",
-                        lambda m: (
-                            errors.append(m.text)
-                            if m.type == "error" and not m.text.startswith("Failed to load resource")
-                            else None
-                        ),
-                    )
-                    page.on(
-                        "response",
-                        lambda r: (
-                            errors.append(f"{r.status} {r.url}")
-                            if r.status >= 400 and not r.url.endswith("/favicon.ico")
-                            else None
-                        ),
-                    )
-                    page.goto(url)
-                    assert page.title().startswith("教育身份卡登录")
-                    assert "区考试系统 District exams" in page.inner_text(".who")
-                    assert page.locator("img.qr").evaluate("img => img.naturalWidth") > 100  # the QR drew
-                    from wallet.qr import decode_qr_png
+            with browser_page(height=1100) as seen:
+                page = seen.page
+                page.goto(url)
+                assert page.title().startswith("教育身份卡登录")
+                assert "区考试系统 District exams" in page.inner_text(".who")
+                assert page.locator("img.qr").evaluate("img => img.naturalWidth") > 100  # the QR drew
+                from wallet.qr import decode_qr_png
 
-                    qr = page.get_attribute("img.qr", "src") or ""
-                    read = decode_qr_png(base64.b64decode(qr.removeprefix("data:image/png;base64,")))
-                    command = page.inner_text("#command")
-                    challenge_id = page.inner_text("#challenge")
-                    assert f"--challenge {challenge_id} --api {base}" in command
-                    assert read == [f"{base}/v1/identity/challenges/{challenge_id}"]  # what zxing reads
-                    page.screenshot(path=str(SCREENSHOTS / "sso-sign-in.png"), full_page=True)
-                    # The student runs the command the page shows, with their card.
-                    assert (
-                        eduledger(
-                            [
-                                "wallet",
-                                "present",
-                                mine["card_id"][:12],
-                                "--challenge",
-                                challenge_id,
-                                "--wallet-dir",
-                                wallet_dir,
-                                "--api",
-                                base,
-                            ]
-                        )
-                        == 0
-                    )
-                    page.wait_for_url(callback + "?**", timeout=30_000)  # the page went on by itself
-                    landed = page.url
-                    page.screenshot(path=str(SCREENSHOTS / "sso-signed-in.png"))
-                    assert not errors, errors  # the CSP let the page's one script run, and nothing else
-                finally:
-                    browser.close()
+                qr = page.get_attribute("img.qr", "src") or ""
+                read = decode_qr_png(base64.b64decode(qr.removeprefix("data:image/png;base64,")))
+                command = page.inner_text("#command")
+                challenge_id = page.inner_text("#challenge")
+                assert f"--challenge {challenge_id} --api {base}" in command
+                assert read == [f"{base}/v1/identity/challenges/{challenge_id}"]  # what zxing reads
+                seen.screenshot("sso-sign-in")
+                # The student runs the command the page shows, with their card.
+                assert eduledger(["wallet", "present", mine["card_id"][:12], "--challenge", challenge_id,
+                                  "--wallet-dir", wallet_dir, "--api", base]) == 0
+                page.wait_for_url(callback + "?**", timeout=30_000)  # the page went on by itself
+                landed = page.url
+                seen.screenshot("sso-signed-in")
+                seen.assert_clean()  # the CSP let the page's one script run, and nothing else
             back = parse_qs(urlsplit(landed).query)
             assert back["state"] == [state] and "code" in back
             token = oauth.fetch_token(
