@@ -192,6 +192,64 @@ def test_key_rotation_makes_the_old_key_fail(env: Path) -> None:
         assert answer(first["sd_jwt"], old)["failures"] == ["holder_key_rotated"]
 
 
+def test_a_teacher_who_moves_school_keeps_one_identity(env: Path) -> None:
+    """The old school ends the card, the new school issues one for the same person (known by
+    the keyed hash of the national id, not the number), and the trace links the two."""
+    with served_network(env / "data") as served:
+        school_a, school_b = served.as_org("school-a"), served.as_org("school-b")
+        exam = served.as_org("partner")
+        zipped = {"Content-Type": "application/zip"}
+
+        def issue(school: dict[str, str], staff_number: str) -> Any:
+            return served.http.post("/v1/identity/cards", params={"kind": "teacher"},
+                                    content=roster_zip([teacher(4, staff_number=staff_number)]),
+                                    headers={**school, **zipped})
+
+        [first] = issue(school_a, "A-0004").json()["cards"]
+        holder = Ed25519PrivateKey.generate()
+        served.http.post("/v1/identity/claims/redeem", json={
+            "code": first["claim_code"], "holder_jwk": jose.ed25519_jwk(holder.public_key())})
+        early = issue(school_b, "B-0104")  # still teaching at school A: one live card a person
+        assert early.status_code == 409 and early.json()["code"] == "card_exists"
+        assert "another school" in early.json()["message"]
+        # School A's card ids are not school B's to see.
+        assert early.json().get("details", {}).get("cards", []) == []
+        ended = served.http.post(f"/v1/identity/cards/{first['card_id']}/status", headers=school_a,
+                                 json={"action": "end"})
+        assert ended.status_code == 200 and ended.json()["status"] == "ended", ended.text
+        moved = issue(school_b, "B-0104")
+        assert moved.status_code == 201, moved.text
+        [second] = moved.json()["cards"]
+        assert second["card_id"] != first["card_id"]
+        # The teacher claims the new card with the same wallet key and is recognised as
+        # school B's teacher; the old card no longer is anyone.
+        card = served.http.post("/v1/identity/claims/redeem", json={
+            "code": second["claim_code"], "holder_jwk": jose.ed25519_jwk(holder.public_key())}).json()
+        asked = served.http.post("/v1/identity/challenges", headers=exam,
+                                 json={"audience": EXAM, "claims": ["name", "school"]}).json()
+        seen = served.http.post("/v1/identity/verify", headers=exam, json={
+            "challenge_id": asked["challenge_id"],
+            "presentation": present(card["sd_jwt"], holder, asked, {"name", "school"})}).json()
+        assert seen["valid"] is True, seen
+        assert seen["card"]["predecessor"] == first["card_id"] and seen["card"]["kind"] == "teacher"
+        assert seen["claims"] == {"name": "教师004", "school": "示范区实验小学"}  # school B's teacher now
+
+        # The trace, from either end: school A's card is continued by school B's.
+        auditor = served.as_org("auditor")
+        old = served.http.get(f"/v1/identity/cards/{first['card_id']}/history", headers=auditor,
+                              params={"check": "chain"}).json()
+        new = served.http.get(f"/v1/identity/cards/{second['card_id']}/history", headers=auditor,
+                              params={"check": "chain"}).json()
+        assert old["successor"] == second["card_id"] and new["predecessor"] == first["card_id"]
+        assert old["issuer_org"] == "school-a" and new["issuer_org"] == "school-b"
+        assert [e["action"] for e in old["history"]] == ["issued", "key_bound", "status_changed"]
+        assert old["history"][-1]["status"] == "ended" and old["history"][-1]["actor"] == "school-a"
+        assert [e["action"] for e in new["history"]] == ["issued", "key_bound"]
+        assert new["history"][0]["actor"] == "school-b"
+        assert new["history"][0]["block_number"] > old["history"][-1]["block_number"]
+        assert all(e["chain"] == "confirmed" for e in old["history"] + new["history"])
+
+
 def test_the_wallet_claims_a_card_and_answers_a_challenge_by_qr(env: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from api.cli import main as eduledger
