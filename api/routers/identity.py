@@ -220,7 +220,7 @@ async def send_document(card_id: str, request: Request, key: Reader, services: S
     return await run_in_threadpool(run)
 
 
-@router.get("/cards/{card_id}/documents", response_model=DocumentList,
+@router.get("/cards/{card_id}/documents", response_model=DocumentList, response_model_exclude_unset=True,
             responses=error_responses({**HOLDER_ERRORS, 404: "`card_not_found`",
                                        **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
 def list_documents(holder: Holder, services: Services) -> dict[str, Any]:
