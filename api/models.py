@@ -908,11 +908,6 @@ class DocumentList(Answer):
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 DOCUMENT_REQUEST: dict[str, Any] = {
-    "parameters": [
-        {"name": "filename", "in": "query", "required": False,
-         "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-         "description": "the file's name, for a raw body (encrypted with the document)"},
-    ],
     "requestBody": {
         "required": True,
         "description": "The document, at most 8 MiB (413 `document_too_large`): the raw file, its "

@@ -36,7 +36,8 @@ class DocumentedAnswers:
         self.document = document
         # openapi-core reads media types it does not know as bytes; these are text (and the
         # binary ones, images and ZIP files, are checked as their bytes, one character each).
-        binary = ("image/png", "image/jpeg", "image/webp", "application/zip", "application/x-zip-compressed")
+        binary = ("image/png", "image/jpeg", "image/webp", "application/zip", "application/x-zip-compressed",
+                  "application/pdf", "application/octet-stream", "*/*")
         self.openapi = OpenAPI.from_dict(document, config=Config(extra_media_type_deserializers={
             "text/csv": _text, "image/svg+xml": _text, **dict.fromkeys(binary, _latin1)}))
         self.templates = [(re.compile("^" + re.sub(
@@ -87,7 +88,7 @@ class DocumentedAnswers:
             str(request.url.copy_with(path="/", query=None)).rstrip("/"), method.lower(), path,
             path_pattern=template, view_args=path_params, args=dict(request.url.params),
             headers=dict(request.headers),
-            data=request.content, content_type=request.headers.get("content-type", "application/json"))
+            data=request.read(), content_type=request.headers.get("content-type", "application/json"))
         fake_response = MockResponse(response.content, status_code=status,
                                      headers=dict(response.headers), content_type=content_type)
         self.openapi.validate_response(fake_request, fake_response)

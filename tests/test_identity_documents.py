@@ -138,9 +138,8 @@ def test_a_document_to_the_holder_opens_only_with_their_key(env: Path) -> None:
         assert len(rows) == 2 and "MARKER-7f3a9c" not in stored and NAME not in stored
         database = Path(served.node.engine.url.database or "")
         assert database.is_file()  # SQLite: the file itself (and its WAL) holds neither
-        if database.is_file():
-            raw = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
-            assert b"MARKER-7f3a9c" not in raw and NAME.encode() not in raw
+        raw = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+        assert b"MARKER-7f3a9c" not in raw and NAME.encode() not in raw
 
         # The holder lists and fetches them with proofs made by the card's key.
         listed = served.http.get(docs, headers=_as_holder(holder_a, a["card_id"], docs))

@@ -206,7 +206,9 @@ def card_history(card_id: str, who: ReaderOrHolder, services: Services, client: 
                       "that is not the documented object, content_base64 that is not base64)",
                  **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
 async def send_document(card_id: str, request: Request, key: Reader, services: Services,
-                        filename: Annotated[str | None, Query(min_length=1, max_length=255)] = None
+                        filename: Annotated[str | None, Query(
+                            min_length=1, max_length=255,
+                            description="the file's name, for a raw body (encrypted with it)")] = None
                         ) -> dict[str, Any]:
     """Send a document to the card's holder, encrypted to their key (a JWE only their wallet
     opens); the node keeps only the ciphertext."""
