@@ -289,7 +289,7 @@ def test_a_document_to_the_holder_opens_only_with_their_key(env: Path) -> None:
 
 
 def test_the_wallet_receives_and_opens_documents_through_the_cli(
-        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     from api.cli import main as eduledger
     from wallet.holder import Wallet, WalletError
 
@@ -309,9 +309,23 @@ def test_the_wallet_receives_and_opens_documents_through_the_cli(
         # The public key the wallet sent is X25519 (jwcrypto reads it and agrees on its thumbprint).
         assert jw_jwk.JWK(**view["encryption_jwk"]).thumbprint() == kid
 
-        docs = f"{CARDS}/{mine['card_id']}/documents"
-        sent = served.http.post(docs, params={"filename": NAME}, content=PDF,
-                                headers={**school, "Content-Type": "application/pdf"}).json()
+        # The school sends a PDF with `eduledger identity send-document` (its API key from the environment).
+        grades = env / NAME
+        grades.write_bytes(PDF)
+        send = ["identity", "send-document", mine["card_id"], str(grades), "--api", served.base]
+        assert eduledger(send) == 2
+        assert "EDULEDGER_API_KEY" in capsys.readouterr().err
+        monkeypatch.setenv("EDULEDGER_API_KEY", served.api_keys["school-a"])
+        unknown = ["identity", "send-document", "0x" + "0" * 64, str(grades), "--api", served.base]
+        assert eduledger(unknown) == 2
+        assert "no card" in capsys.readouterr().err
+        assert eduledger(send) == 0
+        said = capsys.readouterr().out
+        assert "application/pdf" in said and kid in said
+        with session_scope(served.node.engine) as session:
+            [stored] = session.exec(select(IdentityDocument)).all()
+        sent = {"document_id": stored.id}
+        assert stored.media_type == "application/pdf" and stored.sender_org == "school-a"
         capsys.readouterr()
         assert eduledger(["wallet", "documents", mine["card_id"][:12], "--wallet-dir", wallet_dir,
                           "--api", served.base]) == 0

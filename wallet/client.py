@@ -200,6 +200,15 @@ class ApiClient:
         self._request("POST", f"/v1/identity/challenges/{self._segment(challenge_id)}/answer",
                       expect=(204,), json={"presentation": presentation})
 
+    def send_document(self, api_key: str, card_id: str, content: bytes, *, filename: str,
+                      media_type: str) -> dict[str, Any]:
+        """As an organisation (its API key): send a document to a card's holder; the node
+        encrypts it to the holder's key and answers its record."""
+        response = self._request("POST", f"/v1/identity/cards/{self._segment(card_id)}/documents",
+                                 expect=(201,), content=content, params={"filename": filename},
+                                 headers={"Authorization": f"Bearer {api_key}", "Content-Type": media_type})
+        return self._json_object(response, "document_id", "kid")
+
     def create_share(self, presentation: str, days: int) -> dict[str, Any]:
         """Publish a presentation as a share link that expires after `days` (1..180)."""
         if isinstance(days, bool) or not isinstance(days, int) or not MIN_DAYS <= days <= MAX_DAYS:

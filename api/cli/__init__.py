@@ -1,9 +1,9 @@
 """The `eduledger` command line: every command of the project, the wallet's included.
 
 One module per group of commands (``node``: serve and network; ``credentials``: issue and
-verify; ``audit``; ``wallet``), sharing ``common`` (the one-line parser, settings from the
-arguments, the progress bar, the table printer). A new capability adds its module here and
-registers it in ``build_parser``.
+verify; ``audit``; ``identity``: an organisation's card commands over the API; ``wallet``),
+sharing ``common`` (the one-line parser, settings from the arguments, the progress bar, the
+table printer). A new capability adds its module here and registers it in ``build_parser``.
 
 Errors print one line to stderr and exit non-zero; tracebacks never reach the user.
 """
@@ -15,6 +15,7 @@ import logging
 from api.cli.audit import add_audit_commands
 from api.cli.common import OneLineArgumentParser
 from api.cli.credentials import add_credential_commands
+from api.cli.identity import add_identity_commands
 from api.cli.node import add_node_commands
 from api.cli.wallet import add_wallet_commands
 from ledger.errors import LedgerError
@@ -29,6 +30,7 @@ def build_parser() -> OneLineArgumentParser:
     add_credential_commands(sub)
     add_wallet_commands(sub)
     add_audit_commands(sub)
+    add_identity_commands(sub)
     return parser
 
 
