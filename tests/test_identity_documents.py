@@ -71,6 +71,19 @@ def _as_holder(key: Ed25519PrivateKey, card_id: str, path: str, **kwargs: Any) -
     return {"Authorization": f"HolderProof {make_proof(key, card_id, 'GET', path, **kwargs)}"}
 
 
+def _signed(key: Ed25519PrivateKey, header: dict[str, Any] | None, card_id: str, path: str,
+            **changes: Any) -> dict[str, str]:
+    """A holder proof with its header or payload fields changed (`None` drops a field)."""
+    payload = {"sub": card_id, "htm": "GET", "htu": path, "iat": int(time.time()), "jti": "j" * 22, **changes}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    header = header or {"alg": "EdDSA", "typ": "holder-proof+jwt"}
+    if header["alg"] == "none":  # unsigned: what sign_jws refuses to make
+        text = jose.b64url(jose.json_dumps(header)) + "." + jose.b64url(jose.json_dumps(payload)) + ".AA"
+    else:
+        text = jose.sign_jws(header, payload, key)
+    return {"Authorization": f"HolderProof {text}"}
+
+
 def _issue(served: Any, rows: list[dict[str, object]]) -> list[dict[str, Any]]:
     r = served.http.post(CARDS, params={"kind": "student"}, content=roster_zip(rows),
                          headers={**served.as_org("school-a"), "Content-Type": "application/zip"})
@@ -194,6 +207,13 @@ def test_a_document_to_the_holder_opens_only_with_their_key(env: Path) -> None:
             (_as_holder(holder_a, a["card_id"], one, now=now + 300), "holder_proof_expired"),
             (reused, "holder_proof_replayed"),
             (school, "unauthenticated"),  # an API key is not the holder
+            (_signed(holder_a, {"alg": "none", "typ": "holder-proof+jwt"}, a["card_id"], one),
+             "holder_key_not_current"),
+            (_signed(holder_a, {"alg": "EdDSA", "typ": "JWT"}, a["card_id"], one), "malformed_holder_proof"),
+            (_signed(holder_a, None, a["card_id"], one, iat=float(now)), "holder_proof_expired"),
+            (_signed(holder_a, None, a["card_id"], one, iat=True), "holder_proof_expired"),
+            (_signed(holder_a, None, a["card_id"], one, jti=None), "malformed_holder_proof"),
+            (_signed(holder_a, None, a["card_id"], one, jti="short"), "malformed_holder_proof"),
         ]
         for headers, code in refused:
             r = served.http.get(one, headers=headers)
