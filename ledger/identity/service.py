@@ -14,7 +14,8 @@ Claiming: the holder redeems the claim code with their public key; the issuer bi
 key's salted commitment on chain and signs the card as an SD-JWT VC bound to that key
 (``cnf``), its personal claims selectively disclosable. Handing out a new claim code and
 redeeming it with a new key rotates the key: the commitment on chain changes, and a
-presentation made with the old key no longer verifies.
+presentation made with the old key no longer verifies. The wallet may send an X25519
+encryption key with the claim; the card binds its thumbprint (see ``documents.py``).
 
 Recognition: a relying party asks for a challenge (nonce, audience, the claims it needs,
 a few minutes to answer); the holder answers with a key-bound presentation of the card; the
