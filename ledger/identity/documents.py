@@ -36,6 +36,7 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 from sqlalchemy import Engine
+from sqlalchemy.orm import defer
 from sqlmodel import select
 
 from ledger.credentials import jose
@@ -210,9 +211,11 @@ class HolderDocuments:
         return document
 
     def for_card(self, card: IdentityCard) -> list[IdentityDocument]:
-        """The card's documents, oldest first."""
+        """The card's documents, oldest first, without their JWEs (a listing of big files
+        should not read them all)."""
         with session_scope(self.engine) as session:
             return list(session.exec(select(IdentityDocument).where(IdentityDocument.card_id == card.id)
+                                     .options(defer(IdentityDocument.jwe))  # type: ignore[arg-type]
                                      .order_by(IdentityDocument.created_at)).all())  # type: ignore[arg-type]
 
     def get(self, card: IdentityCard, document_id: str) -> IdentityDocument:
