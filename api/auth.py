@@ -11,11 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.http import HTTPBase
 
 from api.deps import Services
 from ledger.consortium.apikeys import authenticate
 from ledger.consortium.models import ApiKey
 from ledger.errors import ConfigError, LedgerError, PermissionDenied
+from ledger.identity.holder_auth import SCHEME, HolderAccess
 from ledger.settings import Settings
 
 
@@ -55,6 +57,44 @@ def require_role(*roles: str) -> Callable[[ApiKey], ApiKey]:
             raise PermissionDenied(f"a {key.role} may not do this (needs {' or '.join(roles)})",
                                    code="role_not_allowed")
         return key
+
+    return dependency
+
+
+# A card's holder authenticates with a proof signed by the card's key (ledger.identity.holder_auth).
+# OpenAPI compares http schemes in lower case (openapi-core too): the header may say HolderProof.
+_holder_scheme = HTTPBase(scheme=SCHEME.lower(), scheme_name="holderProof", auto_error=False,
+                          description="A card's holder: `Authorization: HolderProof <jwt>`, a fresh "
+                                      "JWS (typ holder-proof+jwt) by the card's current holder key over "
+                                      "sub (card id), htm, htu (path), iat and jti, made by the wallet "
+                                      "for each request")
+HolderDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(_holder_scheme)]
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _holder_of(request: Request, services: Services, card_id: str) -> HolderAccess:
+    scheme, _, proof = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != SCHEME.lower() or not proof.strip():
+        raise Unauthenticated(f"the card's holder proves it: Authorization: {SCHEME} <proof made by the "
+                              "wallet>", code="unauthenticated")
+    card = services.identity.get(card_id)
+    return services.holder_proofs.authenticate(card, proof.strip(), method=request.method,
+                                               path=request.url.path)
+
+
+def card_holder(request: Request, services: Services, card_id: str,
+                _documented: HolderDoc = None) -> HolderAccess:
+    """The holder of the path's card, by their holder proof (401 with the reason otherwise)."""
+    return _holder_of(request, services, card_id)
+
+
+def reader_or_holder(*roles: str) -> Callable[..., ApiKey | HolderAccess]:
+    """An organisation's API key of one of `roles`, or the holder proof of the path's card."""
+    def dependency(request: Request, services: Services, card_id: str, _bearer_doc: BearerDoc = None,
+                   _holder_doc: HolderDoc = None) -> ApiKey | HolderAccess:
+        if request.headers.get("authorization", "").partition(" ")[0].lower() == SCHEME.lower():
+            return _holder_of(request, services, card_id)
+        return require_role(*roles)(caller(request, services))
 
     return dependency
 

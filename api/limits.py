@@ -24,6 +24,7 @@ MAX_VERIFY_BATCH_BODY = 32 * MIB  # up to 1,000 credentials
 MAX_RPC_BODY = 2 * MIB
 MAX_CARD_ROSTER_BYTES = 256 * MIB  # up to 10,000 cards with their photos, as a ZIP
 MAX_SIGNED_DOCUMENT = 20 * MIB  # a file to seal, sign or verify
+MAX_DOCUMENT_BODY = 12 * MIB  # a document to a card's holder (8 MiB), as base64 in JSON
 DEFAULT_LIMIT = 64 * KIB
 
 # (method, path pattern, limit in bytes): the first that matches applies.
@@ -37,6 +38,7 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/rpc"), MAX_RPC_BODY),
     ("POST", re.compile(r"/v1/identity/cards"), MAX_CARD_ROSTER_BYTES),
     ("POST", re.compile(r"/v1/identity/claims/redeem"), 16 * KIB),
+    ("POST", re.compile(r"/v1/identity/cards/[^/]+/documents"), MAX_DOCUMENT_BODY),
     ("POST", re.compile(r"/v1/identity/verify"), MAX_CREDENTIAL_CHARS + 4 * MIB),
     ("POST", re.compile(r"/v1/signatures"), MAX_SIGNED_DOCUMENT),
     ("POST", re.compile(r"/v1/signatures/holder"), MAX_SIGNED_DOCUMENT),

@@ -22,6 +22,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from api.limits import (
     MAX_CREDENTIAL_CHARS,
+    MAX_DOCUMENT_BODY,
     MAX_ROSTER_BYTES,
     MAX_RPC_BODY,
     MAX_VERIFY_BODY,
@@ -732,6 +733,10 @@ class CardView(Answer):
     valid_from: DateTime
     valid_until: DateTime | None
     created_at: DateTime
+    encryption_jwk: dict[str, str] | None = Field(
+        description="the holder's X25519 public key documents are encrypted to (none until a wallet "
+                    "sends one with its claim); its thumbprint is in the card as encryptionKeyThumbprint")
+    encryption_kid: str | None = Field(description="RFC 7638 thumbprint of encryption_jwk: the JWEs' kid")
     fields: dict[str, Any] | SkipJsonSchema[None] = Field(
         default=None, description="the card's personal fields (name, numbers, grade...), decrypted")
 
@@ -757,6 +762,10 @@ class CardRedeem(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=4, max_length=64)
     holder_jwk: dict[str, Any]
+    encryption_jwk: dict[str, Any] | None = Field(
+        default=None, description="the wallet's X25519 public JWK (OKP, no private part) that "
+                                  "documents to the holder are encrypted to; a claim without one "
+                                  "(a key rotation included) leaves the card without")
 
 
 class ClaimedCardView(Answer):
@@ -1010,3 +1019,47 @@ class SignInStatus(Answer):
     sign_in_id: str
     status: Literal["waiting", "answered", "expired", "finished"]
     expires_at: DateTime
+
+
+# -- documents encrypted to a card's holder ------------------------------------------------
+
+class DocumentView(Answer):
+    document_id: str
+    card_id: Hex32
+    sender_org: str
+    media_type: str
+    size: int = Field(description="bytes of the document before encryption")
+    kid: str = Field(description="RFC 7638 thumbprint of the holder's encryption key it is encrypted to")
+    alg: Literal["ECDH-ES+A256KW"]
+    enc: Literal["A256GCM"]
+    name_jwe: str = Field(description="the file name, a compact JWE to the same key")
+    created_at: DateTime
+    jwe: str | SkipJsonSchema[None] = Field(
+        default=None, description="the document: a compact JWE only the holder's wallet opens")
+
+
+class DocumentList(Answer):
+    card_id: Hex32
+    documents: list[DocumentView] = Field(description="oldest first, without their JWEs")
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+DOCUMENT_REQUEST: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The document, at most 8 MiB (413 `document_too_large`): the raw file, its "
+                       "Content-Type its media type; or JSON with the file as base64. The body is at "
+                       f"most {MAX_DOCUMENT_BODY} bytes (413 `too_large`).",
+        "x-max-bytes": MAX_DOCUMENT_BODY,
+        "content": {
+            "application/json": {"schema": {
+                "type": "object", "required": ["content_base64"], "additionalProperties": False,
+                "properties": {"content_base64": {"type": "string", "contentEncoding": "base64"},
+                               "filename": {"type": "string", "minLength": 1, "maxLength": 255},
+                               "media_type": {"type": "string", "maxLength": 127}}}},
+            "application/octet-stream": _BINARY,
+            "application/pdf": _BINARY,
+            "*/*": _BINARY,
+        },
+    },
+}

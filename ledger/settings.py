@@ -152,6 +152,15 @@ class WalletSettings(_EnvSettings):
     api_url: str = ""
 
 
+class ClientSettings(_EnvSettings):
+    """An organisation's client of a node's API (``eduledger identity ...``): its URL and the
+    organisation's API key (EDULEDGER_API_KEY: never a command-line argument, which other
+    users of the machine could read)."""
+
+    api_url: str = ""
+    api_key: SecretStr | None = None
+
+
 def keystore_passphrase() -> str:
     """The keystore passphrase from the environment (see ``Settings.keystore_secret``)."""
     return Settings().keystore_secret()

@@ -31,6 +31,7 @@ from api.app import create_app
 from ledger.chain import EmbeddedChain
 from ledger.credentials.jose import ed25519_jwk
 from ledger.credentials.sdjwt import add_key_binding
+from ledger.identity.holder_auth import make_proof
 from ledger.keys import clear_keystore_cache
 from ledger.node import NodeServices, init_network
 from ledger.settings import Settings
@@ -40,6 +41,7 @@ from tests.credential_fixtures import served_network, transcript_row
 from tests.identity_fixtures import photo, present, roster_zip, student, teacher
 from tests.openapi_check import CheckedClient, DocumentedAnswers
 from tests.servers import serve_app
+from wallet.holder import EncryptionKey
 
 FREE_FORM = {("post", "/rpc")}  # JSON-RPC: each method's result is its own
 CARDS = "/v1/identity/cards"
@@ -118,6 +120,14 @@ def test_the_document_describes_every_operation(env: Path) -> None:
     assert document["paths"]["/v1/verify"]["post"]["requestBody"]["x-max-bytes"] == 256 * 1024 + 4096
     assert document["paths"]["/rpc"]["post"]["requestBody"]["x-max-bytes"] == 2 * 2**20
     assert schemas["NewShare"]["properties"]["presentation"]["maxLength"] == 256 * 1024
+    # A card's holder authenticates with a holder proof; the history takes either.
+    paths = document["paths"]
+    assert paths["/v1/identity/cards/{card_id}/history"]["get"]["security"] == [{"apiKey": []},
+                                                                                {"holderProof": []}]
+    assert paths["/v1/identity/cards/{card_id}/documents"]["get"]["security"] == [{"holderProof": []}]
+    assert paths["/v1/identity/cards/{card_id}/documents"]["post"]["security"] == [{"apiKey": []}]
+    assert paths["/v1/identity/cards/{card_id}/documents"]["post"]["requestBody"]["x-max-bytes"] == 12 * 2**20
+    assert document["components"]["securitySchemes"]["holderProof"]["scheme"] == "holderproof"
     assert document["components"]["securitySchemes"]["apiKey"] == {
         "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]
         ["apiKey"]["description"]}
@@ -480,13 +490,49 @@ def _identity_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
     # -- claiming -------------------------------------------------------------------------------
     redeem = "/v1/identity/claims/redeem"
     holder, jwk = _holder()
-    claimed = http.post(redeem, json={"code": first["claim_code"], "holder_jwk": jwk}).json()
+    encryption = EncryptionKey.generate()
+    for bad, code in [({"kty": "OKP", "crv": "Ed25519", "x": jwk["x"]}, "bad_encryption_jwk"),
+                      (encryption.private_jwk(), "encryption_jwk_private")]:
+        assert http.post(redeem, json={"code": first["claim_code"], "holder_jwk": jwk, "encryption_jwk": bad},
+                         expect=422).json()["code"] == code
+    claimed = http.post(redeem, json={"code": first["claim_code"], "holder_jwk": jwk,
+                                      "encryption_jwk": encryption.jwk}).json()
     assert base64.b64decode(claimed["photo_base64"]) == photo(0)
     http.post(redeem, json={"code": first["claim_code"], "holder_jwk": jwk}, expect=404)  # spent
     http.post(redeem, json={"code": "AAAA-BBBB-CCCC-DDDD", "holder_jwk": jwk}, expect=404)
     http.post(redeem, json={"code": "A", "holder_jwk": jwk}, expect=422)
     assert http.post(redeem, json={"code": second["claim_code"], "holder_jwk": {"kty": "RSA"}},
                      expect=422).json()["code"] == "malformed"
+
+    # -- documents encrypted to the holder, who reads them with holder proofs -------------------
+    docs = card + "/documents"
+    pdf = {**school, "Content-Type": "application/pdf"}
+    sent = http.post(docs, params={"filename": "成绩单.pdf"}, content=b"%PDF-1.7 grade sheet", headers=pdf,
+                     expect=201).json()
+    note = {"content_base64": _b64(b"a note"), "filename": "note.txt", "media_type": "text/plain"}
+    http.post(docs, json=note, headers=auditor, expect=201)
+    http.post(docs, content=b"%PDF", headers={"Content-Type": "application/pdf"}, expect=401)
+    http.post(docs, content=b"%PDF", headers={**partner, "Content-Type": "application/pdf"}, expect=403)
+    http.post(docs, content=b"%PDF", headers={**school_b, "Content-Type": "application/pdf"}, expect=404)
+    http.post(f"{CARDS}/{third['card_id']}/documents", content=b"%PDF", headers=pdf, expect=409)  # no key
+    http.post(docs, content=b"x" * (8 * 2**20 + 1), headers=pdf, expect=413)
+    http.post(docs, content=b"x" * (12 * 2**20 + 1), headers=pdf, expect=413)
+    http.post(docs, content=b"", headers=pdf, expect=422)
+
+    def as_holder(key: Any, card_id: str, path: str) -> dict[str, str]:
+        return {"Authorization": "HolderProof " + make_proof(key, card_id, "GET", path)}
+
+    listed = http.get(docs, headers=as_holder(holder, first["card_id"], docs)).json()
+    assert [d["document_id"] for d in listed["documents"]][0] == sent["document_id"]
+    http.get(docs, expect=401)
+    http.get(docs, headers=as_holder(_holder()[0], first["card_id"], docs), expect=401)  # another key
+    http.get(f"{CARDS}/0x{'0' * 64}/documents", headers=as_holder(holder, "0x" + "0" * 64, docs), expect=404)
+    one = f"{docs}/{sent['document_id']}"
+    fetched = http.get(one, headers=as_holder(holder, first["card_id"], one)).json()
+    assert encryption.kid == fetched["kid"] and fetched["jwe"].count(".") == 4
+    http.get(one, headers={"Authorization": "HolderProof x"}, expect=401)
+    nothing = f"{docs}/{'A' * 22}"
+    http.get(nothing, headers=as_holder(holder, first["card_id"], nothing), expect=404)
 
     # -- status --------------------------------------------------------------------------------
     status = f"{CARDS}/{second['card_id']}/status"
@@ -586,6 +632,9 @@ def _identity_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
     assert all(e["chain"] == "confirmed" for e in http.get(history, params={"check": "chain"},
                                                            headers=bureau).json()["history"])
     http.get(history, headers=school)
+    assert http.get(history, headers=as_holder(new_holder, first["card_id"], history)).json()[
+        "card_id"] == first["card_id"]  # the card's holder, with the key it rotated to
+    http.get(history, headers=as_holder(holder, first["card_id"], history), expect=401)  # the old key
     http.get(history, expect=401)
     http.get(history, headers=partner, expect=403)
     http.get(history, headers=school_b, expect=404)
@@ -866,7 +915,12 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
                                        "headers": partner}),
                 ("GET", SSO_CLIENTS, {"headers": partner}),
                 ("DELETE", f"{SSO_CLIENTS}/{platform['client_id']}", {"headers": partner}),
-                ("GET", sign_in, {})]:
+                ("GET", sign_in, {}),
+                ("POST", card_path + "/documents",
+                 {"content": b"%PDF", "headers": {**school, "Content-Type": "application/pdf"}}),
+                ("GET", card_path + "/documents", {"headers": {"Authorization": "HolderProof x"}}),
+                ("GET", card_path + "/documents/" + "A" * 22,
+                 {"headers": {"Authorization": "HolderProof x"}})]:
             fresh.request(method, path, expect=503, **kwargs)
         fresh.get(f"/v1/batches/{batch['batch_id']}", headers=school)  # the store alone
     return answers

@@ -8,7 +8,7 @@ code "api_unreachable"; a response that is not what the API documents gives "bad
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -41,6 +41,12 @@ def normalize_base_url(url: str) -> str:
         raise WalletError(f"invalid API URL {url!r}: give one like http://127.0.0.1:8000",
                           code="invalid_api_url")
     return base
+
+
+class HolderProver(Protocol):
+    """What makes a card holder's proof for a request (wallet.holder.Wallet)."""
+
+    def holder_proof(self, card_id: str, method: str, path: str) -> str: ...
 
 
 class ApiClient:
@@ -136,13 +142,49 @@ class ApiClient:
                                   code="bad_response")
         return body
 
-    def redeem_card(self, code: str, holder_jwk: dict[str, Any]) -> dict[str, Any]:
-        """Exchange an identity card's claim code for the card, bound to `holder_jwk`, and its photo."""
+    def redeem_card(self, code: str, holder_jwk: dict[str, Any],
+                    encryption_jwk: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Exchange an identity card's claim code for the card, bound to `holder_jwk`, and its
+        photo; `encryption_jwk` is the key documents to the holder will be encrypted to."""
         if not isinstance(code, str) or not code.strip():
             raise WalletError("the claim code is empty", code="invalid_claim_code")
-        response = self._request("POST", "/v1/identity/claims/redeem", expect=(200,),
-                                 json={"code": code.strip(), "holder_jwk": holder_jwk})
+        body: dict[str, Any] = {"code": code.strip(), "holder_jwk": holder_jwk}
+        if encryption_jwk is not None:
+            body["encryption_jwk"] = encryption_jwk
+        response = self._request("POST", "/v1/identity/claims/redeem", expect=(200,), json=body)
         return self._json_object(response, "card_id", "sd_jwt", "photo_base64", "photo_type", "kind")
+
+    def _as_holder(self, prover: HolderProver, card_id: str, path: str,
+                   params: dict[str, str] | None = None) -> dict[str, Any]:
+        """GET `path` about a card as its holder (a fresh proof for the request)."""
+        proof = prover.holder_proof(card_id, "GET", path)
+        response = self._request("GET", path, expect=(200,), params=params,
+                                 headers={"Authorization": f"HolderProof {proof}"})
+        return self._json_object(response, "card_id")
+
+    def documents(self, prover: HolderProver, card_id: str) -> list[dict[str, Any]]:
+        """The documents sent to a card, still encrypted (their names too)."""
+        body = self._as_holder(prover, card_id, f"/v1/identity/cards/{self._segment(card_id)}/documents")
+        if not isinstance(body.get("documents"), list):
+            raise WalletError("the API's answer lacks its list of documents", code="bad_response")
+        return [d for d in body["documents"] if isinstance(d, dict)]
+
+    def document(self, prover: HolderProver, card_id: str, document_id: str) -> dict[str, Any]:
+        """One document sent to a card, with its JWE."""
+        body = self._as_holder(prover, card_id, f"/v1/identity/cards/{self._segment(card_id)}/documents/"
+                                                f"{self._segment(document_id)}")
+        if not isinstance(body.get("jwe"), str) or not isinstance(body.get("name_jwe"), str):
+            raise WalletError("the API's answer lacks the document's JWE", code="bad_response")
+        return body
+
+    def card_history(self, prover: HolderProver, card_id: str, *,
+                     check_chain: bool = False) -> dict[str, Any]:
+        """Every change of the card on chain, as its holder may read it."""
+        body = self._as_holder(prover, card_id, f"/v1/identity/cards/{self._segment(card_id)}/history",
+                               params={"check": "chain"} if check_chain else None)
+        if not isinstance(body.get("history"), list):
+            raise WalletError("the API's answer lacks the card's history", code="bad_response")
+        return body
 
     def challenge(self, challenge_id: str) -> dict[str, Any]:
         """A relying party's challenge: audience, nonce, the claims it asks for, expiry."""
@@ -187,6 +229,15 @@ class ApiClient:
         response = self._request("POST", "/v1/signatures/verify", expect=(200,),
                                  files={"document": (name, document)}, data=data)
         return self._json_object(response)
+
+    def send_document(self, api_key: str, card_id: str, content: bytes, *, filename: str,
+                      media_type: str) -> dict[str, Any]:
+        """As an organisation (its API key): send a document to a card's holder; the node
+        encrypts it to the holder's key and answers its record."""
+        response = self._request("POST", f"/v1/identity/cards/{self._segment(card_id)}/documents",
+                                 expect=(201,), content=content, params={"filename": filename},
+                                 headers={"Authorization": f"Bearer {api_key}", "Content-Type": media_type})
+        return self._json_object(response, "document_id", "kid")
 
     def create_share(self, presentation: str, days: int) -> dict[str, Any]:
         """Publish a presentation as a share link that expires after `days` (1..180)."""

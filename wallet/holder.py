@@ -4,6 +4,9 @@ Layout of a wallet directory (mode 0700; every file mode 0600, written atomicall
 
     wallet.json                 the holder's Ed25519 key, encrypted; its public JWK in clear
     credentials/<hash>.json     one file per credential (id, type, issuer, received_at, compact)
+    credentials/<hash>.photo    an identity card's portrait file
+    encryption-keys/<hash>.json an X25519 key documents to a card are encrypted to, encrypted
+                                (one per card claimed; named by a hash of its thumbprint)
     shares/<hash>.json          one file per share made (share id, url, expiry, withdraw token)
 
 File names are hashes of the ids, so that an id sent by a server can never name a path.
@@ -15,6 +18,11 @@ default); the associated data binds it to the format and to the public key store
 it. The passphrase comes from the caller, or from
 EDULEDGER_WALLET_PASSPHRASE, or from the file named by EDULEDGER_WALLET_PASSPHRASE_FILE;
 there is no default. The private key never appears in a repr, a log line or an error.
+
+The Ed25519 holder key signs (presentations, holder proofs); encryption needs X25519, so
+each card claim makes a separate X25519 key pair, sealed the same way, whose public JWK goes
+with the claim: documents an organisation sends to the card are JWEs to it (ECDH-ES+A256KW,
+A256GCM; ledger.identity.documents) that the wallet opens with joserfc.
 
 Credentials are SD-JWTs (``vc+sd-jwt``) bound to the holder's key (``cnf``). A
 presentation keeps the disclosures the holder chooses, by dotted path
@@ -34,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ledger.credentials import jose
 from ledger.errors import ConfigError, InvalidInput
@@ -52,11 +61,13 @@ from ledger.settings import DEFAULT_WALLET_SCRYPT_N, WalletSettings
 FORMAT = "eduledger-holder-wallet"
 CREDENTIAL_FORMAT = "eduledger-holder-credential"
 SHARE_FORMAT = "eduledger-holder-share"
+ENCRYPTION_KEY_FORMAT = "eduledger-holder-encryption-key"
 FORMAT_VERSION = 1
 
 WALLET_FILE = "wallet.json"
 CREDENTIALS_DIR = "credentials"
 SHARES_DIR = "shares"
+ENCRYPTION_KEYS_DIR = "encryption-keys"
 
 DIR_ENV = "EDULEDGER_WALLET_DIR"
 PASSPHRASE_ENV = "EDULEDGER_WALLET_PASSPHRASE"
@@ -269,18 +280,47 @@ def _aad(public_x: str) -> bytes:
     return f"{FORMAT}/{FORMAT_VERSION}/ed25519/{public_x}".encode()
 
 
+def _x25519_aad(public_x: str) -> bytes:
+    return f"{ENCRYPTION_KEY_FORMAT}/{FORMAT_VERSION}/x25519/{public_x}".encode()
+
+
 def _public_jwk(private: Ed25519PrivateKey) -> dict[str, str]:
     return jose.ed25519_jwk(private.public_key())
 
 
 def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
     """RFC 7638 thumbprint (SHA-256, base64url) of an OKP public JWK."""
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x")}, separators=(",", ":"),
-                           sort_keys=True)
-    return jose.b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+    return jose.b64url(jose.okp_thumbprint(jwk))
 
 
 # --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class EncryptionKey:
+    """An X25519 key pair made for a card claim; the private part stays in memory until the
+    claim succeeds, then is sealed into the wallet (Wallet.add_card)."""
+
+    private: X25519PrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> EncryptionKey:
+        return cls(X25519PrivateKey.generate())
+
+    @property
+    def jwk(self) -> dict[str, str]:
+        """The public JWK sent with the claim: {"kty": "OKP", "crv": "X25519", "x": ...}."""
+        return {"kty": "OKP", "crv": "X25519", "x": jose.b64url(self.private.public_key().public_bytes_raw())}
+
+    @property
+    def kid(self) -> str:
+        return jwk_thumbprint(self.jwk)
+
+    def private_jwk(self) -> dict[str, str]:
+        return {**self.jwk, "d": jose.b64url(self.private.private_bytes_raw())}
+
+    def __reduce__(self) -> Any:
+        raise TypeError("EncryptionKey cannot be pickled: it holds a private key")
 
 
 @dataclass(frozen=True)
@@ -424,11 +464,15 @@ def _find(items: Sequence[Any], wanted: str, attr: str, what: str, unknown_code:
 class Wallet:
     """An unlocked holder wallet. Create with `Wallet.create`, open with `Wallet.open`."""
 
-    def __init__(self, directory: Path, private_key: Ed25519PrivateKey, created_at: str) -> None:
+    def __init__(self, directory: Path, private_key: Ed25519PrivateKey, created_at: str, *,
+                 passphrase: str | None = None, scrypt_n: int | None = None) -> None:
         self.directory = directory
         self._key = private_key
         self.created_at = created_at
         self._jwk = _public_jwk(private_key)
+        # To seal the encryption keys of cards claimed later, as the holder key is sealed.
+        self._passphrase = passphrase
+        self._scrypt_n = scrypt_n
 
     # -- lifecycle
 
@@ -469,7 +513,7 @@ class Wallet:
             raise WalletError(f"a wallet already exists in {root}", code="wallet_exists") from None
         except OSError as exc:
             raise WalletError(f"cannot write {path}: {exc.strerror}", code="wallet_io") from None
-        return cls(root, private, created_at)
+        return cls(root, private, created_at, passphrase=secret, scrypt_n=scrypt_n)
 
     @classmethod
     def open(
@@ -494,9 +538,11 @@ class Wallet:
             created_at = str(doc.get("created_at", ""))
         except (KeyError, TypeError):
             raise WalletError(f"wallet file {path} is corrupt", code="wallet_corrupt") from None
+        scrypt_n = None
         if isinstance(sealed, dict) and isinstance(sealed.get("kdfparams"), dict):
             params = sealed["kdfparams"]
             _check_scrypt(params.get("n"), params.get("r"), params.get("p"), f"wallet file {path}")
+            scrypt_n = params.get("n")
         try:
             raw = unseal(sealed, secret, _aad(str(x)))
         except MalformedSeal:
@@ -512,7 +558,7 @@ class Wallet:
         if _public_jwk(private)["x"] != x:
             raise WalletError(f"wallet file {path} is corrupt: the key does not match its public part",
                               code="wallet_corrupt")
-        return cls(root, private, created_at)
+        return cls(root, private, created_at, passphrase=secret, scrypt_n=scrypt_n)
 
     def __repr__(self) -> str:
         return f"Wallet(directory={str(self.directory)!r}, holder={self.thumbprint!r})"
@@ -642,8 +688,10 @@ class Wallet:
 
     # -- identity cards (held like credentials; the portrait file beside them)
 
-    def add_card(self, claimed: Mapping[str, Any]) -> StoredCredential:
-        """Keep an identity card the API handed over (its answer to the card's claim code)."""
+    def add_card(self, claimed: Mapping[str, Any], encryption_key: EncryptionKey | None = None
+                 ) -> StoredCredential:
+        """Keep an identity card the API handed over (its answer to the card's claim code), and
+        the encryption key whose public part went with the claim, sealed."""
         import base64
         import binascii
 
@@ -657,7 +705,63 @@ class Wallet:
         except (KeyError, binascii.Error, ValueError):
             raise WalletError("the API's answer is not an identity card", code="bad_response") from None
         atomic_write(self._credential_path(card_id).with_suffix(".photo"), photo)
+        if encryption_key is not None:
+            self._keep_encryption_key(card_id, encryption_key)
         return record
+
+    # -- documents encrypted to a card's holder
+
+    def _encryption_key_path(self, kid: str) -> Path:
+        return self.directory / ENCRYPTION_KEYS_DIR / f"{_id_hash(kid)}.json"
+
+    def _keep_encryption_key(self, card_id: str, key: EncryptionKey) -> None:
+        secret = _resolve_passphrase(self._passphrase)
+        jwk = key.jwk
+        _save(self._encryption_key_path(key.kid), {
+            "format": ENCRYPTION_KEY_FORMAT, "version": FORMAT_VERSION, "kid": key.kid, "jwk": jwk,
+            "card_id": card_id, "created_at": _now(),
+            "key": seal(key.private.private_bytes_raw(), secret, _x25519_aad(jwk["x"]),
+                        scrypt_n=self._scrypt_n or default_scrypt_n())})
+
+    def encryption_key(self, kid: str) -> EncryptionKey:
+        """The wallet's encryption key with thumbprint `kid` (unsealed), or no_encryption_key."""
+        path = self._encryption_key_path(kid) if isinstance(kid, str) else None
+        if path is None or not path.is_file():
+            raise WalletError(f"this wallet has no encryption key {str(kid)[:60]!r}: the document was "
+                              "encrypted to another wallet's key", code="no_encryption_key")
+        doc = _read_json(path, "encryption key file")
+        try:
+            x, sealed = str(doc["jwk"]["x"]), doc["key"]
+            raw = unseal(sealed, _resolve_passphrase(self._passphrase), _x25519_aad(x))
+            key = EncryptionKey(X25519PrivateKey.from_private_bytes(raw))
+        except (KeyError, TypeError, ValueError, MalformedSeal):
+            raise WalletError(f"encryption key file {path} is corrupt", code="wallet_corrupt") from None
+        except WrongPassphrase:
+            raise WalletError(f"wrong passphrase for the wallet in {self.directory}",
+                              code="wrong_passphrase") from None
+        if key.kid != kid:
+            raise WalletError(f"encryption key file {path} is corrupt", code="wallet_corrupt")
+        return key
+
+    def open_document(self, token: str) -> tuple[bytes, dict[str, Any]]:
+        """Decrypt a compact JWE sent to one of this wallet's cards: (plaintext, protected
+        header). no_encryption_key if made to a key the wallet lacks; document_unreadable if it
+        does not decrypt (altered, or not ECDH-ES+A256KW with A256GCM)."""
+        from ledger.identity import documents
+
+        try:
+            key = self.encryption_key(documents.jwe_kid(token))
+            return documents.decrypt(token, key.private_jwk())
+        except WalletError:
+            raise
+        except InvalidInput as exc:
+            raise WalletError(exc.message, code=exc.code) from None
+
+    def holder_proof(self, card_id: str, method: str, path: str) -> str:
+        """A fresh proof, by the holder key, for one request about a card (HolderProof)."""
+        from ledger.identity.holder_auth import make_proof
+
+        return make_proof(self._key, card_id, method, path)
 
     def portrait(self, card_id: str) -> bytes:
         """The portrait file of a held card (what a relying party compares with the chain)."""

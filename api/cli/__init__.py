@@ -1,7 +1,8 @@
 """The `eduledger` command line: every command of the project, the wallet's included.
 
 One module per group of commands (``node``: serve and network; ``credentials``: issue and
-verify; ``audit``; ``wallet``; ``sso``), sharing ``common`` (the one-line parser, settings from the
+verify; ``audit``; ``identity``: an organisation's card commands over the API; ``wallet``;
+``sign``/``verify-signature``; ``sso``), sharing ``common`` (the one-line parser, settings from the
 arguments, the progress bar, the table printer). A new capability adds its module here and
 registers it in ``build_parser``.
 
@@ -15,6 +16,7 @@ import logging
 from api.cli.audit import add_audit_commands
 from api.cli.common import OneLineArgumentParser
 from api.cli.credentials import add_credential_commands
+from api.cli.identity import add_identity_commands
 from api.cli.node import add_node_commands
 from api.cli.signatures import add_signature_commands
 from api.cli.sso import add_sso_commands
@@ -33,6 +35,7 @@ def build_parser() -> OneLineArgumentParser:
     add_audit_commands(sub)
     add_signature_commands(sub)
     add_sso_commands(sub)
+    add_identity_commands(sub)
     return parser
 
 

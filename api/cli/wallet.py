@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from api.cli.common import Subcommands, print_table
+from ledger.credentials.types import CHINA_TZ
 from ledger.settings import WalletSettings
 from wallet.client import MAX_DAYS, MIN_DAYS, ApiClient
-from wallet.holder import ShareRecord, Wallet, WalletError, dotted
+from wallet.holder import EncryptionKey, ShareRecord, Wallet, WalletError, dotted
 from wallet.qr import qr_png, qr_svg
 
 API_ENV = "EDULEDGER_API_URL"
@@ -110,11 +113,95 @@ def cmd_redeem(args: argparse.Namespace) -> int:
 
 def cmd_claim_card(args: argparse.Namespace) -> int:
     wallet = _open(args)
+    encryption = EncryptionKey.generate()  # documents to the card are encrypted to it
     with ApiClient(_api_url(args)) as client:
-        answer = client.redeem_card(args.code, wallet.holder_jwk)
-    record = wallet.add_card(answer)
+        answer = client.redeem_card(args.code, wallet.holder_jwk, encryption.jwk)
+    record = wallet.add_card(answer, encryption)
     print(f"received a {answer.get('kind', '')} card from {record.issuer_name or 'an unnamed issuer'}")
     print(f"card id {record.credential_id} (its portrait is kept beside it)")
+    print(f"documents to it are encrypted to key {encryption.kid}")
+    return 0
+
+
+def _beijing(text: object) -> str:
+    """An RFC 3339 time from the API as people here read it: Beijing time, zone named."""
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return str(text)
+    return when.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " 北京时间 (UTC+8)"
+
+
+def _document_name(wallet: Wallet, document: dict[str, object]) -> str:
+    try:
+        return wallet.open_document(str(document.get("name_jwe", "")))[0].decode("utf-8")
+    except (WalletError, UnicodeDecodeError):
+        return "(cannot open: another wallet's key)"
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    """The documents sent to a card, their names decrypted here."""
+    wallet = _open(args)
+    record = wallet.get(args.id)
+    with ApiClient(_api_url(args)) as client:
+        found = client.documents(wallet, record.credential_id)
+    if not found:
+        print(f"no documents for card {record.credential_id}")
+        return 0
+    rows: list[list[object]] = [["DOCUMENT", "NAME 名称", "TYPE", "BYTES", "FROM 发送方", "SENT 发送时间"]]
+    rows += [[d.get("document_id"), _document_name(wallet, d), d.get("media_type"), d.get("size"),
+              d.get("sender_org"), _beijing(d.get("created_at"))] for d in found]
+    print_table(rows)
+    return 0
+
+
+def _new_file(path: Path, data: bytes) -> None:
+    """Write a decrypted document to a new file only its owner reads (mode 0600)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except FileExistsError:
+        raise WalletError(f"{path} exists already; give another --out", code="invalid_output") from None
+    except OSError as exc:
+        raise WalletError(f"cannot write {path}: {exc.strerror}", code="invalid_output") from None
+
+
+def cmd_open_document(args: argparse.Namespace) -> int:
+    """Download a document sent to a card and decrypt it with the card's encryption key."""
+    out = _check_output(args.out, "--out")
+    wallet = _open(args)
+    record = wallet.get(args.id)
+    with ApiClient(_api_url(args)) as client:
+        document = client.document(wallet, record.credential_id, args.document_id)
+    content, header = wallet.open_document(str(document["jwe"]))
+    name = wallet.open_document(str(document["name_jwe"]))[0].decode("utf-8", "replace")
+    if out is None:
+        out = Path(Path(name).name or "document")  # its own name, in the current directory
+    _new_file(out, content)
+    print(f"opened {name!r} ({header.get('cty', document.get('media_type'))}, {len(content)} bytes) "
+          f"from {document.get('sender_org')}: written to {out}")
+    return 0
+
+
+def cmd_card_history(args: argparse.Namespace) -> int:
+    """The card's history as the chain has it, read by its holder."""
+    wallet = _open(args)
+    record = wallet.get(args.id)
+    with ApiClient(_api_url(args)) as client:
+        trace = client.card_history(wallet, record.credential_id, check_chain=args.check_chain)
+    print(f"card {trace['card_id']} ({trace.get('kind')}, {trace.get('status')}, issued by "
+          f"{trace.get('issuer_org')})")
+    chain = args.check_chain
+    header: list[object] = ["BLOCK", "TIME 时间", "ACTION", "STATUS", "BY"]
+    rows: list[list[object]] = [header + (["CHAIN"] if chain else [])]
+    for entry in trace["history"]:
+        rows.append([entry.get("block_number"), _beijing(entry.get("block_time")), entry.get("action"),
+                     entry.get("status"), entry.get("actor")] + ([entry.get("chain")] if chain else []))
+    print_table(rows)
+    for label, other in (("continues", trace.get("predecessor")), ("continued by", trace.get("successor"))):
+        if other:
+            print(f"{label} card {other}")
     return 0
 
 
@@ -265,6 +352,25 @@ def add_wallet_commands(subparsers: Subcommands) -> argparse.ArgumentParser:
                    help="show the presentation as a QR code instead of sending it (offline checks; "
                         "only a card with few claims asked fits one)")
     p.set_defaults(func=cmd_present)
+
+    p = sub.add_parser("documents", parents=[common, api],
+                       help="list the documents organisations sent to a card (encrypted to it)")
+    p.add_argument("id", metavar="CARD", help="card id (a unique prefix will do)")
+    p.set_defaults(func=cmd_documents)
+
+    p = sub.add_parser("open-document", parents=[common, api],
+                       help="download a document sent to a card and decrypt it")
+    p.add_argument("id", metavar="CARD", help="card id (a unique prefix will do)")
+    p.add_argument("document_id", metavar="DOCUMENT", help="document id (from `wallet documents`)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write it here (default: its own name in the current directory); never overwrites")
+    p.set_defaults(func=cmd_open_document)
+
+    p = sub.add_parser("card-history", parents=[common, api],
+                       help="a card's history on chain (issued, key bound or rotated, status changes)")
+    p.add_argument("id", metavar="CARD", help="card id (a unique prefix will do)")
+    p.add_argument("--check-chain", action="store_true", help="re-read every entry from the chain")
+    p.set_defaults(func=cmd_card_history)
 
     p = sub.add_parser("list", parents=[common], help="list the credentials and cards held")
     p.set_defaults(func=cmd_list)

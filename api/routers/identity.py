@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import rate_limited, require_role
+from api.auth import card_holder, rate_limited, reader_or_holder, require_role
 from api.deps import ClientAddress, Services
 from api.models import (
     AUTH_ERRORS,
     CARD_ROSTER_REQUEST,
     CHAIN_DOWN,
+    DOCUMENT_REQUEST,
     IDENTITY_CHAIN_DOWN_AT_FIRST_USE,
     RATE_LIMITED,
     UNREADABLE_BODY,
@@ -26,6 +27,8 @@ from api.models import (
     ChallengeAnswer,
     ChallengeView,
     ClaimedCardView,
+    DocumentList,
+    DocumentView,
     Graduation,
     IssuedCardsView,
     NewChallenge,
@@ -36,6 +39,8 @@ from api.models import (
 )
 from ledger.consortium.models import ApiKey
 from ledger.errors import InvalidInput
+from ledger.identity import documents
+from ledger.identity.holder_auth import HolderAccess
 from ledger.identity.models import IdentityChallenge
 from ledger.identity.roster import parse_card_roster
 
@@ -45,8 +50,15 @@ public = APIRouter(prefix="/v1/identity", dependencies=[Depends(rate_limited)])
 Issuer = Annotated[ApiKey, Depends(require_role("school", "bureau"))]
 Reader = Annotated[ApiKey, Depends(require_role("school", "bureau", "auditor"))]
 Member = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "auditor"))]
+Holder = Annotated[HolderAccess, Depends(card_holder)]
+ReaderOrHolder = Annotated[ApiKey | HolderAccess, Depends(reader_or_holder("school", "bureau", "auditor"))]
 Purpose = Annotated[str, Query(min_length=3, max_length=200, description="why the personal data is read")]
 CARD_NOT_FOUND = {404: "`card_not_found` (also another school's card)"}
+HOLDER_ERRORS = {401: "`unauthenticated` (no `Authorization: HolderProof <proof>`), "
+                    "`malformed_holder_proof`, "
+                    "`holder_key_not_current` (signed by another key, or one the card was rotated away "
+                    "from), `holder_proof_mismatch` (made for another card, method or path), "
+                    "`holder_proof_expired` (not from the last 120 seconds), `holder_proof_replayed`"}
 BAD_PURPOSE = "`bad_purpose` (control characters in a purpose the access log records)"
 _FORMATS: dict[str, Literal["json", "csv", "zip"]] = {
     "application/json": "json", "text/csv": "csv", "application/zip": "zip",
@@ -163,16 +175,72 @@ def new_claim_code(card_id: str, key: Issuer, services: Services) -> dict[str, A
 
 
 @router.get("/cards/{card_id}/history", response_model=CardHistory, response_model_exclude_unset=True,
-            responses=error_responses({**AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
-                                       422: "`invalid_input` (check is not `chain`)", **CHAIN_DOWN}))
-def card_history(card_id: str, key: Reader, services: Services, client: ClientAddress,
+            responses=error_responses({
+                401: AUTH_ERRORS[401] + "; for the card's holder: " + HOLDER_ERRORS[401],
+                403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                422: "`invalid_input` (check is not `chain`)", **CHAIN_DOWN}))
+def card_history(card_id: str, who: ReaderOrHolder, services: Services, client: ClientAddress,
                  check: Literal["chain"] | None = None) -> dict[str, Any]:
-    """Every change of the card on chain, oldest first (?check=chain re-reads each from the chain)."""
+    """Every change of the card on chain, oldest first (?check=chain re-reads each from the chain).
+    For the issuer, the bureau and auditors (API key), and for the card's holder (holder proof)."""
     identity = services.identity
-    card = identity.readable_by(key.org_id, key.role, card_id)
-    services.record_access(key.org_id, key.role, "audit_read", "identity_history", card.id, "card history",
-                           client=client)
+    if isinstance(who, HolderAccess):
+        card = who.card
+        services.record_access("holder", "holder", "read", "identity_history", card.id,
+                               "the holder reads their own card's history", client=client)
+    else:
+        card = identity.readable_by(who.org_id, who.role, card_id)
+        services.record_access(who.org_id, who.role, "audit_read", "identity_history", card.id,
+                               "card history", client=client)
     return identity.history(card.id, indexer=services.node.indexer(), check_chain=check == "chain")
+
+
+@router.post("/cards/{card_id}/documents", status_code=201, response_model=DocumentView,
+             response_model_exclude_unset=True, openapi_extra=DOCUMENT_REQUEST,
+             responses=error_responses({
+                 **AUTH_ERRORS, 403: "`role_not_allowed`", **CARD_NOT_FOUND,
+                 409: "`card_not_active` (suspended, revoked or ended), `no_encryption_key` (the "
+                      "holder's wallet sent no encryption key with its claim)",
+                 413: "`too_large` (the body), `document_too_large` (more than 8 MiB)",
+                 422: "`empty_document`, `bad_filename`, `bad_media_type`, `invalid_input` (JSON "
+                      "that is not the documented object, content_base64 that is not base64)",
+                 **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
+async def send_document(card_id: str, request: Request, key: Reader, services: Services,
+                        filename: Annotated[str | None, Query(
+                            min_length=1, max_length=255,
+                            description="the file's name, for a raw body (encrypted with it)")] = None
+                        ) -> dict[str, Any]:
+    """Send a document to the card's holder, encrypted to their key (a JWE only their wallet
+    opens); the node keeps only the ciphertext."""
+    body = await request.body()  # within the limit of api.limits
+
+    def run() -> dict[str, Any]:
+        card = services.identity.readable_by(key.org_id, key.role, card_id)
+        upload = documents.parse_upload(body, request.headers.get("content-type", ""), filename=filename)
+        return documents.view(services.holder_documents.send(card, key.org_id, upload), content=False)
+
+    return await run_in_threadpool(run)
+
+
+@router.get("/cards/{card_id}/documents", response_model=DocumentList, response_model_exclude_unset=True,
+            responses=error_responses({**HOLDER_ERRORS, 404: "`card_not_found`",
+                                       **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
+def list_documents(holder: Holder, services: Services) -> dict[str, Any]:
+    """The documents sent to the card, for its holder (authenticated by a holder proof)."""
+    return {"card_id": holder.card.id, "documents": [
+        documents.view(d, content=False) for d in services.holder_documents.for_card(holder.card)]}
+
+
+@router.get("/cards/{card_id}/documents/{document_id}", response_model=DocumentView,
+            responses=error_responses({**HOLDER_ERRORS, 404: "`card_not_found`, `document_not_found`",
+                                       **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
+def get_document(document_id: str, holder: Holder, services: Services,
+                 client: ClientAddress) -> dict[str, Any]:
+    """One document with its JWE, for the card's holder; their wallet decrypts it."""
+    found = services.holder_documents.get(holder.card, document_id)
+    services.record_access("holder", "holder", "read", "identity_document", found.id,
+                           "the holder opens a document sent to them", client=client)
+    return documents.view(found, content=True)
 
 
 @public.post("/claims/redeem", response_model=ClaimedCardView,
@@ -181,11 +249,14 @@ def card_history(card_id: str, key: Reader, services: Services, client: ClientAd
                                         409: "`card_not_live` (the card is revoked or ended), "
                                              "`claim_already_redeemed` (another redemption of the "
                                              "code won at the same moment)",
-                                        422: "`malformed` (not an Ed25519 public JWK), `invalid_input`",
+                                        422: "`malformed` (holder_jwk is not an Ed25519 public JWK), "
+                                             "`bad_encryption_jwk` (encryption_jwk is not an OKP X25519 "
+                                             "public JWK), `encryption_jwk_private` (it holds a private "
+                                             "key), `invalid_input`",
                                         **CHAIN_DOWN}))
 def redeem_card(body: CardRedeem, services: Services, client: ClientAddress) -> dict[str, Any]:
     """The holder receives the card, bound to their key, and its photo."""
-    claimed = services.identity.claim(body.code, body.holder_jwk)
+    claimed = services.identity.claim(body.code, body.holder_jwk, body.encryption_jwk)
     services.record_access("holder", "holder", "redeem", "identity_card", claimed.card_id, client=client)
     return claimed.to_dict()
 

@@ -15,8 +15,10 @@ stable ``code``; nothing else escapes for any input string.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -36,6 +38,7 @@ __all__ = [
     "json_dumps",
     "json_loads",
     "jwk_to_ed25519",
+    "okp_thumbprint",
     "sign_jws",
     "verify_jws",
 ]
@@ -226,6 +229,14 @@ def ed25519_jwk(public: Ed25519PublicKey | bytes) -> dict[str, str]:
     else:
         raise TypeError("ed25519_jwk takes an Ed25519PublicKey or its 32 raw bytes")
     return {"kty": "OKP", "crv": "Ed25519", "x": b64url(raw)}
+
+
+def okp_thumbprint(jwk: Mapping[str, Any]) -> bytes:
+    """RFC 7638 SHA-256 thumbprint of an OKP public JWK (Ed25519 or X25519): the hash of its
+    required members crv, kty, x in lexicographic order, without spaces."""
+    canonical = json.dumps({"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}, separators=(",", ":"),
+                           sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).digest()
 
 
 def jwk_to_ed25519(jwk: dict[str, Any]) -> Ed25519PublicKey:

@@ -1,5 +1,5 @@
-"""Tables of identity cards: people (their wrapped data keys), cards, portraits, rosters and
-recognition challenges.
+"""Tables of identity cards: people (their wrapped data keys), cards, portraits, rosters,
+recognition challenges, documents encrypted to holders and the holder proofs spent.
 
 Personal data is encrypted (``ledger.identity.personal``): a person's fields and portrait
 under the person's data key, which ``identity_person`` holds wrapped by the node's master
@@ -20,7 +20,8 @@ from sqlmodel import Field, SQLModel
 
 from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
 
-__all__ = ["IdentityCard", "IdentityChallenge", "IdentityPerson", "IdentityPortrait", "IdentityRoster"]
+__all__ = ["IdentityCard", "IdentityChallenge", "IdentityDocument", "IdentityHolderProof", "IdentityPerson",
+           "IdentityPortrait", "IdentityRoster"]
 
 _LIVE = "status IN ('active', 'suspended')"
 
@@ -89,6 +90,9 @@ class IdentityCard(SQLModel, table=True):
     key_salt: str = Field(max_length=HEX32)
     portrait_commitment: str = Field(max_length=HEX32)
     holder_jwk: str | None = Field(default=None, sa_type=Text)
+    # The holder's X25519 public key (JWK) that documents are encrypted to (documents.py);
+    # set at claim time, replaced (or cleared) by a claim that rotates the key.
+    encryption_jwk: str | None = Field(default=None, sa_type=Text)
     # Set when a claim code is handed out; cleared once redeemed (re-issued to rotate a key).
     claim_code_hash: str | None = Field(default=None, max_length=64, unique=True)
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -125,3 +129,33 @@ class IdentityChallenge(SQLModel, table=True):
     # The holder's answer, when the wallet sends it here (it scanned the challenge's QR code)
     # rather than handing it to the relying party; checked when the relying party asks.
     answer: str | None = Field(default=None, sa_type=Text)
+
+
+class IdentityDocument(SQLModel, table=True):
+    """A document an organisation sent to a card's holder: only its JWE (the plaintext and
+    its file name are encrypted to the holder's key; the node cannot open either)."""
+
+    __tablename__ = "identity_document"
+    __table_args__ = (Index("ix_identity_document_card_id", "card_id", "created_at"), lowercase("card_id"))
+
+    id: str = Field(primary_key=True, max_length=32)
+    card_id: str = Field(max_length=HEX32)
+    sender_org: str = Field(max_length=64)
+    media_type: str = Field(max_length=127)
+    size: int = Field(description="bytes of the plaintext")
+    kid: str = Field(max_length=64)  # RFC 7638 thumbprint of the key it is encrypted to
+    jwe: str = Field(sa_type=Text)  # compact JWE of the document
+    name_jwe: str = Field(sa_type=Text)  # compact JWE of the file name
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class IdentityHolderProof(SQLModel, table=True):
+    """A holder proof (holder_auth.py) already used: its jti, kept until the proof would
+    have expired anyway, so that it cannot be replayed."""
+
+    __tablename__ = "identity_holder_proof"
+    __table_args__ = (Index("ix_identity_holder_proof_expires_at", "expires_at"),)
+
+    jti: str = Field(primary_key=True, max_length=64)
+    card_id: str = Field(max_length=HEX32)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

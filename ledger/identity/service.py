@@ -14,7 +14,8 @@ Claiming: the holder redeems the claim code with their public key; the issuer bi
 key's salted commitment on chain and signs the card as an SD-JWT VC bound to that key
 (``cnf``), its personal claims selectively disclosable. Handing out a new claim code and
 redeeming it with a new key rotates the key: the commitment on chain changes, and a
-presentation made with the old key no longer verifies.
+presentation made with the old key no longer verifies. The wallet may send an X25519
+encryption key with the claim; the card binds its thumbprint (see ``documents.py``).
 
 Recognition: a relying party asks for a challenge (nonce, audience, the claims it needs,
 a few minutes to answer); the holder answers with a key-bound presentation of the card; the
@@ -67,6 +68,7 @@ from ledger.credentials.signing import claim_code
 from ledger.credentials.types import CHINA_TZ
 from ledger.credentials.verify import CredentialVerifier
 from ledger.errors import Conflict, ContractReverted, InvalidInput, LedgerError, NotFound, PermissionDenied
+from ledger.identity.documents import check_encryption_jwk, encryption_kid
 from ledger.identity.models import (
     IdentityCard,
     IdentityChallenge,
@@ -113,9 +115,7 @@ CLAIM_NAMES = ("name", "school", "grade", "className", "enrolmentDate", "student
 def jwk_thumbprint(jwk: dict[str, Any]) -> bytes:
     """RFC 7638 SHA-256 thumbprint of an Ed25519 (OKP) public JWK."""
     jose.jwk_to_ed25519(jwk)  # a valid Ed25519 key, or malformed
-    canonical = json.dumps({"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}, separators=(",", ":"),
-                           sort_keys=True)
-    return hashlib.sha256(canonical.encode()).digest()
+    return jose.okp_thumbprint(jwk)
 
 
 def key_commitment(salt: bytes, jwk: dict[str, Any]) -> bytes:
@@ -476,10 +476,14 @@ class IdentityService:
 
     # -- claiming ---------------------------------------------------------------------------
 
-    def claim(self, code: str, holder_jwk: dict[str, Any]) -> ClaimedCard:
-        """The card behind a one-time claim code, bound to the holder's key, with its photo."""
+    def claim(self, code: str, holder_jwk: dict[str, Any],
+              encryption_jwk: dict[str, Any] | None = None) -> ClaimedCard:
+        """The card behind a one-time claim code, bound to the holder's key, with its photo.
+        `encryption_jwk`: the wallet's X25519 key that documents to the holder are encrypted
+        to (documents.py); a claim without one leaves the card without (a rotation clears it)."""
         commitment_of = jwk_thumbprint(holder_jwk)  # validates the key (malformed otherwise)
         del commitment_of
+        encryption = check_encryption_jwk(encryption_jwk) if encryption_jwk is not None else None
         code_hash = _sha256(_normalise_code(code)) if isinstance(code, str) else ""
         with session_scope(self.engine) as session:
             card = session.exec(select(IdentityCard).where(IdentityCard.claim_code_hash == code_hash)).first()
@@ -513,6 +517,7 @@ class IdentityService:
         with session_scope(self.engine, write=True) as session:
             session.execute(update(_CARDS).where(_CARDS.c.id == card.id).values(
                 holder_jwk=json.dumps(holder_jwk, sort_keys=True), key_salt=_hex(new_salt),
+                encryption_jwk=json.dumps(encryption, sort_keys=True) if encryption else None,
                 claimed_at=utcnow(), updated_at=utcnow()))
         fresh = self._card(card.id)
         assert fresh is not None
@@ -560,6 +565,8 @@ class IdentityService:
                    "cardKind": card.kind, "keySalt": card.key_salt,
                    "registry": {"chainId": self.client.chain_id, "address": self.registry.address.lower()},
                    SUBJECT: subject}
+        if card.encryption_jwk is not None:  # binds the holder's encryption key to the card
+            payload["encryptionKeyThumbprint"] = encryption_kid(json.loads(card.encryption_jwk))
         return sdjwt.issue(payload, key=keys.ed25519_private, kid=key_id(did, keys.ed25519_public_bytes),
                            sd_root=SUBJECT, holder_jwk=holder_jwk, typ=CARD_TYP).compact
 
@@ -624,7 +631,7 @@ class IdentityService:
             sealed_portrait_salt=self.cipher.encrypt(wrapped, student.person_key,
                                                      f"card {card_id_new} portrait salt", salt),
             key_salt=student.key_salt, portrait_commitment=_hex(portrait_commitment(salt, photo)),
-            holder_jwk=student.holder_jwk,
+            holder_jwk=student.holder_jwk, encryption_jwk=student.encryption_jwk,
             claim_code_hash=_sha256(claim_code(_claim_secret(keys), card_id_new)),
             valid_from=utcnow().replace(microsecond=0),
             valid_until=_day_start(valid_until) if valid_until else None)
@@ -814,7 +821,11 @@ class IdentityService:
             "card_id": card.id, "kind": card.kind, "issuer_org": card.issuer_org, "status": card.status,
             "status_reason": card.status_reason, "chain_state": card.chain_state,
             "predecessor": card.predecessor, "claimed": card.claimed_at is not None,
-            "valid_from": card.valid_from, "valid_until": card.valid_until, "created_at": card.created_at}
+            "valid_from": card.valid_from, "valid_until": card.valid_until, "created_at": card.created_at,
+            "encryption_jwk": None, "encryption_kid": None}
+        if card.encryption_jwk:
+            view["encryption_jwk"] = key = json.loads(card.encryption_jwk)
+            view["encryption_kid"] = encryption_kid(key)
         if personal:
             view["fields"] = self.fields_of(card)
         return view

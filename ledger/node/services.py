@@ -24,6 +24,8 @@ from ledger.consortium.views import network_view
 from ledger.credentials.did import member_did_document
 from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
+from ledger.identity.documents import HolderDocuments
+from ledger.identity.holder_auth import HolderProofs
 from ledger.identity.personal import NodeSecrets
 from ledger.identity.service import IdentityService
 from ledger.identity.sso import ProviderKeys, SsoService
@@ -128,6 +130,16 @@ class NodeServices:
         keys = ProviderKeys(settings.data_dir, settings.keystore_secret(),
                             scrypt_n=settings.keystore_scrypt_n)
         return SsoService(engine=self.node.engine, identity=self.identity, keys=keys)
+
+    @cached_property
+    def holder_documents(self) -> HolderDocuments:
+        """Documents encrypted to cards' holders (the store alone)."""
+        return HolderDocuments(self.node.engine)
+
+    @cached_property
+    def holder_proofs(self) -> HolderProofs:
+        """Checks the proofs by which a card's holder authenticates with their wallet key."""
+        return HolderProofs(self.node.engine)
 
     @cached_property
     def access_log(self) -> AccessLog:
