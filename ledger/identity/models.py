@@ -20,8 +20,8 @@ from sqlmodel import Field, SQLModel
 
 from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
 
-__all__ = ["IdentityCard", "IdentityChallenge", "IdentityDocument", "IdentityHolderProof", "IdentityPerson",
-           "IdentityPortrait", "IdentityRoster"]
+__all__ = ["IdentityCard", "IdentityCardState", "IdentityChallenge", "IdentityDocument",
+           "IdentityHolderProof", "IdentityPerson", "IdentityPortrait", "IdentityRoster"]
 
 _LIVE = "status IN ('active', 'suspended')"
 
@@ -159,3 +159,18 @@ class IdentityHolderProof(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=64)
     card_id: str = Field(max_length=HEX32)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class IdentityCardState(SQLModel, table=True):
+    """The registry's state of a card, projected by the indexer from the registry's events
+    (``ledger.identity.projection``) so that recognising a holder reads a row instead of
+    running the contract. `word` is the contract's packed word, as 0x-hex."""
+
+    __tablename__ = "identity_card_state"
+    __table_args__ = (lowercase("card_id"),)
+
+    card_id: str = Field(primary_key=True, max_length=HEX32)
+    word: str = Field(max_length=HEX32)
+    holder_key: str | None = Field(default=None, max_length=HEX32)
+    portrait: str | None = Field(default=None, max_length=HEX32)
+    predecessor: str | None = Field(default=None, max_length=HEX32)

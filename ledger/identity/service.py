@@ -78,6 +78,7 @@ from ledger.identity.models import (
 )
 from ledger.identity.personal import NodeSecrets, PersonalCipher
 from ledger.identity.photos import check_photo, new_portrait_salt, portrait_commitment
+from ledger.identity.projection import CardSource
 from ledger.identity.roster import CardEntry
 from ledger.identity.types import CardKind, CardStatus, StudentCardRow, TeacherCardRow
 from ledger.indexer import Indexer
@@ -214,11 +215,12 @@ class Recognition:
 class IdentityService:
     def __init__(self, *, engine: Engine, client: ChainAPI, deployment: Deployment,
                  registry: IdentityRegistryContract, keys: KeySource, secrets: NodeSecrets,
-                 verifier: CredentialVerifier) -> None:
+                 verifier: CredentialVerifier, cards: CardSource | None = None) -> None:
         self.engine = engine
         self.client = client
         self.deployment = deployment
         self.registry = registry
+        self.cards: CardSource = cards or registry  # where recognition reads cards' states
         self.keys = keys
         self.secrets = secrets
         self.cipher: PersonalCipher = secrets.cipher()
@@ -778,7 +780,7 @@ class IdentityService:
                     now: datetime) -> CardInfo | None:
         card_id = payload["cardId"]
         try:
-            card = self.registry.card(card_id)
+            card = self.cards.card(card_id)
         except InvalidInput:
             card = None
         if card is None:

@@ -13,6 +13,7 @@ from ledger.contracts.bindings import AnchorRegistryContract, ConsortiumContract
 from ledger.contracts.identity import IdentityRegistryContract
 from ledger.errors import NotFound
 from ledger.fileio import private_directory, private_sqlite_file
+from ledger.identity.projection import project_card_state
 from ledger.indexer import Indexer, project_leaf_status
 from ledger.keys import AccountSource
 from ledger.settings import SQLITE_FILE, Settings
@@ -76,7 +77,7 @@ class Node:
                 watched.append(identity.contract)
             self._indexer = Indexer(self.engine, self.client, watched,
                                     from_block=self.require_deployment().deployed_block,
-                                    projections=[project_leaf_status])
+                                    projections=[project_leaf_status, project_card_state])
         return self._indexer
 
     def anchoring(self, signers: AccountSource) -> AnchoringService:

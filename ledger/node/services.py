@@ -27,6 +27,7 @@ from ledger.errors import NotFound
 from ledger.identity.documents import HolderDocuments
 from ledger.identity.holder_auth import HolderProofs
 from ledger.identity.personal import NodeSecrets
+from ledger.identity.projection import IndexedCards
 from ledger.identity.service import IdentityService
 from ledger.identity.sso import ProviderKeys, SsoService
 from ledger.indexer import IndexedLeafStatus
@@ -108,7 +109,8 @@ class NodeServices:
                            code="no_identity_registry")
         return IdentityService(engine=self.node.engine, client=self.node.client, deployment=self.deployment,
                                registry=registry, keys=self.keyring, secrets=self.node_secrets,
-                               verifier=self.credentials.verifier)
+                               verifier=self.credentials.verifier,
+                               cards=IndexedCards(self.node.engine, registry, self.node.indexer()))
 
     @cached_property
     def seal_keys(self) -> SealKeys:
