@@ -37,6 +37,9 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/v1/identity/cards"), MAX_CARD_ROSTER_BYTES),
     ("POST", re.compile(r"/v1/identity/claims/redeem"), 16 * KIB),
     ("POST", re.compile(r"/v1/identity/verify"), MAX_CREDENTIAL_CHARS + 4 * MIB),
+    # a wallet's answer may carry the card's portrait file (at most 2 MiB, base64)
+    ("POST", re.compile(r"/v1/identity/challenges/[^/]+/answer"), MAX_CREDENTIAL_CHARS + 4 * MIB),
+    ("POST", re.compile(r"/v1/exams"), 1 * MIB),  # up to 2,000 candidates
 )
 
 

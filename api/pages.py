@@ -1,6 +1,6 @@
 """The HTML pages, in Chinese and English, rendered from the Jinja2 templates in
 ``api/templates/``: the verification page an employer's phone opens from a QR code, the
-error page, and the integrity audit report.
+error page, the integrity audit report, and the proctor's check-in page of an exam session.
 
 Each function here only prepares plain data (texts, label lookups, formatting); the
 templates lay it out. Autoescaping is on and undefined names are errors, so every value
@@ -19,7 +19,8 @@ from ledger.audit.integrity import AuditReport
 from ledger.audit.report import FINDING_KINDS
 from ledger.credentials.types import CLAIM_LABELS, CredentialType
 
-__all__ = ["CHECK_LABELS", "OUTCOME", "audit_report_page", "environment", "error_page", "share_page"]
+__all__ = ["CHECK_LABELS", "OUTCOME", "audit_report_page", "environment", "error_page", "exam_proctor_page",
+           "share_page"]
 
 environment = Environment(
     loader=PackageLoader("api", "templates"),
@@ -187,3 +188,15 @@ def audit_report_page(report: AuditReport) -> str:
                for kind, (zh, en, meaning) in FINDING_KINDS.items()],
         findings=[_finding(f) for f in findings],
     )
+
+
+# --- the proctor's check-in page ----------------------------------------------------------
+
+
+def exam_proctor_page(*, exam_id: str, script_nonce: str) -> str:
+    """The page a proctor's link opens (GET /exams/{id}/proctor#token=...). It holds nothing
+    of the session: its script reads the token from the fragment (which no server ever
+    sees), asks the API for the session with it (X-Proctor-Token), shows each check-in's
+    QR code, waits for the wallet's answer and shows the verdict, the name and the photo;
+    times in Beijing time."""
+    return _render("exam_proctor.html", exam_id=exam_id, script_nonce=script_nonce)

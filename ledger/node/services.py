@@ -24,6 +24,7 @@ from ledger.consortium.views import network_view
 from ledger.credentials.did import member_did_document
 from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
+from ledger.identity.exams import ExamService
 from ledger.identity.personal import NodeSecrets
 from ledger.identity.service import IdentityService
 from ledger.indexer import IndexedLeafStatus
@@ -104,6 +105,10 @@ class NodeServices:
         return IdentityService(engine=self.node.engine, client=self.node.client, deployment=self.deployment,
                                registry=registry, keys=self.keyring, secrets=self.node_secrets,
                                verifier=self.credentials.verifier)
+
+    @cached_property
+    def exams(self) -> ExamService:
+        return ExamService(identity=self.identity)
 
     @cached_property
     def access_log(self) -> AccessLog:
