@@ -371,6 +371,7 @@ class ExamService:
     def _decide(self, row: ExamCheckIn, session: ExamSession, challenge: IdentityChallenge,
                 now: datetime) -> CheckInOutcome:
         result = self.identity.recognise(session.organiser_org, challenge.id, now=now)
+        self.identity.forget_answer_photo(challenge.id)  # decided: the verdict's copy is all that remains
         card_id = str(result.card["card_id"]) if result.card else None
         candidate = self._candidate(session.id, card_id) if card_id else None
         verdict = _verdict(result, candidate)

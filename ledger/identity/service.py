@@ -789,6 +789,12 @@ class IdentityService:
             result.check("portrait", result.photo_matches, "portrait_mismatch")
         return result
 
+    def forget_answer_photo(self, challenge_id: str) -> None:
+        """Clear the photo a wallet sent with its answer (the relying party has had its verdict)."""
+        with session_scope(self.engine, write=True) as session:
+            session.execute(update(_CHALLENGES).where(_CHALLENGES.c.id == challenge_id)
+                            .values(answer_photo=None))
+
     def purge_answer_photos(self, now: datetime | None = None) -> int:
         """Clear the photos wallets sent with answers to challenges now spent or expired
         (an answer that never got as far as spending its challenge); returns how many."""
