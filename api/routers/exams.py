@@ -39,6 +39,7 @@ from api.models import (
 )
 from api.pages import error_page, exam_proctor_page
 from ledger.consortium.models import ApiKey
+from ledger.errors import NotFound
 from ledger.identity.exams import (
     CHECK_IN_PURPOSE,
     STATES,
@@ -220,13 +221,15 @@ def _page_headers(nonce: str) -> dict[str, str]:
             **_PRIVATE, "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff"}
 
 
-@pages.get("/exams/{exam_id}/proctor", response_class=HTMLResponse,
+@pages.get("/exams/{exam_id}/proctor", response_class=Response,
            responses={200: {"description": "The proctor's check-in page; the link's token goes in its "
                                            "fragment (`#token=...`), which the browser never sends",
                             "content": {"text/html": {"schema": {"type": "string"}}}},
                       **error_responses({404: "`exam_not_found` (not an exam session id)"}, html=True)})
-def proctor_page(exam_id: str) -> HTMLResponse:
+def proctor_page(exam_id: str, request: Request) -> Response:
     if not _UUID.fullmatch(exam_id):
+        if "text/html" not in request.headers.get("accept", ""):  # not a browser: the error body
+            raise NotFound("no such exam session", code="exam_not_found")
         return HTMLResponse(error_page("exam_not_found", "没有这场考试。", "No such exam session."),
                             status_code=404, headers=_PRIVATE)
     nonce = secrets.token_urlsafe(16)

@@ -86,10 +86,11 @@ def upgrade() -> None:
     with op.batch_alter_table('exam_proctor_link', schema=None) as batch_op:
         batch_op.create_index('ix_exam_proctor_link_exam_id', ['exam_id'], unique=False)
 
-    with op.batch_alter_table('identity_challenge', schema=None) as batch_op:
-        # Challenges made before this revision never asked for a photo.
-        batch_op.add_column(sa.Column('wants_photo', sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column('answer_photo', sa.LargeBinary(), nullable=True))
+    # Plain ADD COLUMN (no batch copy: SQLite adds a column with a default in place, and the
+    # offline SQL renders). Challenges made before this revision never asked for a photo.
+    op.add_column('identity_challenge',
+                  sa.Column('wants_photo', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('identity_challenge', sa.Column('answer_photo', sa.LargeBinary(), nullable=True))
 
     # ### end Alembic commands ###
 
