@@ -6,6 +6,8 @@
 #   eduledger_anvil      install anvil from npm into .tools/; exports EDULEDGER_ANVIL_BIN
 #   eduledger_postgres   start a throwaway PostgreSQL cluster on 127.0.0.1 (stopped when
 #                        the shell exits); exports EDULEDGER_TEST_POSTGRES_URL
+#   eduledger_browser    Debian's chromium and the Noto CJK fonts (apt-get), for the page
+#                        tests that Playwright drives; exports EDULEDGER_CHROMIUM
 #
 # Every function fails loudly (returns non-zero with a reason on stderr).
 
@@ -242,6 +244,27 @@ eduledger_wrk() {
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || die "apt-get update failed"
   _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       wrk </dev/null >/dev/null || die "apt-get install wrk failed"
+}
+
+# Debian's chromium for the browser tests (Playwright drives it: a browser build of
+# Playwright's own cannot be downloaded here), and CJK fonts, so Chinese text renders in
+# the screenshots instead of boxes.
+eduledger_browser() {
+  local missing=()
+  [ -x "${EDULEDGER_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
+  if command -v dpkg-query >/dev/null 2>&1; then
+    dpkg-query -W -f='${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed" || missing+=(fonts-noto-cjk)
+  fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 || die "${missing[*]} not installed and apt-get is not available"
+    say "installing ${missing[*]} (apt-get install)"
+    local t0; t0=$(_now)
+    _as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null || die "apt-get update failed"
+    _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" </dev/null >/dev/null || die "apt-get install ${missing[*]} failed"
+    say "${missing[*]} installed in $(( $(_now) - t0 ))s"
+  fi
+  export EDULEDGER_CHROMIUM="${EDULEDGER_CHROMIUM:-/usr/bin/chromium}"
 }
 
 eduledger_postgres() {
