@@ -45,6 +45,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> str:
+    """The node's store: SQLite in its data directory, or a fresh PostgreSQL database."""
+    return "" if request.param == "sqlite" else str(request.getfixturevalue("postgres_db_url"))
+
+
 @dataclass
 class Holder:
     key: Ed25519PrivateKey
@@ -124,8 +130,8 @@ class Desk:
         return state
 
 
-def test_creating_a_session_and_every_bad_input(env: Path) -> None:
-    with served_network(env / "data") as served:
+def test_creating_a_session_and_every_bad_input(env: Path, database: str) -> None:
+    with served_network(env / "data", database) as served:
         cards = _issue(served, 5)
         ids = [c["card_id"] for c in cards]
         _status(served, ids[2], "suspend")
@@ -197,16 +203,16 @@ def test_creating_a_session_and_every_bad_input(env: Path) -> None:
         with session_scope(served.node.engine) as db:
             stored = {row.token_hash for row in db.exec(select(ExamProctorLink)).all()}
         assert {hashlib.sha256(t.encode()).hexdigest() for t in tokens} <= stored
-        for path in (env / "data").rglob("*"):
+        for path in (env / "data").rglob("*"):  # the SQLite store, its WAL, and every other file
             if path.is_file():
                 content = path.read_bytes()
                 assert not any(t.encode() in content for t in tokens), path
 
 
-def test_candidates_check_in_by_wallet(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_candidates_check_in_by_wallet(env: Path, database: str, capsys: pytest.CaptureFixture[str]) -> None:
     from api.cli import main as eduledger
 
-    with served_network(env / "data") as served:
+    with served_network(env / "data", database) as served:
         http, partner = served.http, served.as_org("partner")
         cards = _issue(served, 5)
         ids = [c["card_id"] for c in cards]
