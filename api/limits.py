@@ -43,6 +43,9 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/v1/signatures"), MAX_SIGNED_DOCUMENT),
     ("POST", re.compile(r"/v1/signatures/holder"), MAX_SIGNED_DOCUMENT),
     ("POST", re.compile(r"/v1/signatures/verify"), MAX_SIGNED_DOCUMENT + 128 * KIB),  # and its signature
+    # a wallet's answer may carry the card's portrait file (at most 2 MiB, base64)
+    ("POST", re.compile(r"/v1/identity/challenges/[^/]+/answer"), MAX_CREDENTIAL_CHARS + 4 * MIB),
+    ("POST", re.compile(r"/v1/exams"), 1 * MIB),  # up to 2,000 candidates
 )
 
 

@@ -784,6 +784,7 @@ class NewChallenge(BaseModel):
     claims: list[str] = Field(default_factory=list, max_length=20,
                               description="claims the answer must disclose")
     expires_in_seconds: int = Field(default=300, ge=30, le=600)
+    photo: bool = Field(default=False, description="ask the wallet to send the card's portrait file too")
 
 
 class ChallengeView(Answer):
@@ -791,6 +792,7 @@ class ChallengeView(Answer):
     nonce: str
     audience: str
     claims: list[str]
+    photo: bool = Field(description="the relying party asks the wallet to send the card's portrait file")
     expires_at: DateTime
     answered: bool
 
@@ -799,6 +801,10 @@ class ChallengeAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     presentation: str = Field(min_length=10, max_length=MAX_CREDENTIAL_CHARS,
                               description="the card, key-bound to the challenge's audience and nonce")
+    photo_base64: str | None = Field(default=None, max_length=3 * 1024 * 1024,
+                                     description="the card's portrait file, when the challenge asks for it "
+                                                 "(checked against the portrait committed on chain when "
+                                                 "the relying party asks for the verdict)")
 
 
 class Recognise(BaseModel):
@@ -1063,3 +1069,147 @@ DOCUMENT_REQUEST: dict[str, Any] = {
         },
     },
 }
+
+
+# -- exam sessions (ledger.identity.exams) ----------------------------------------------
+
+CardId = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", description="an identity card's id")]
+Verdict = Literal["checked_in", "already_checked_in", "not_a_candidate", "card_suspended", "photo_mismatch",
+                  "photo_missing", "card_not_valid", "answer_invalid"]
+PROCTOR_TOKEN_ERRORS = {401: "`proctor_token_required` (no X-Proctor-Token), `bad_proctor_token` (not a "
+                             "link of this session)",
+                        403: "`proctor_link_expired` (the session is over)"}
+
+
+class ExamCandidateIn(Body):
+    card_id: CardId
+    candidate_number: str = Field(min_length=1, max_length=32, description="准考证号, unique in the session")
+    seat: str | None = Field(default=None, min_length=1, max_length=16, description="座位号, unique if given")
+
+
+class NewExam(Body):
+    name: str = Field(min_length=1, max_length=200)
+    room: str = Field(min_length=1, max_length=100)
+    starts_at: datetime = Field(description="RFC 3339 with its zone (+08:00 for Beijing time)")
+    ends_at: datetime = Field(description="after starts_at, in the future, at most 24 hours later")
+    candidates: list[ExamCandidateIn] = Field(min_length=1, max_length=2000)
+
+
+class ExamWarning(Answer):
+    card_id: Hex32
+    candidate_number: str
+    code: Literal["card_suspended"]
+    message: str
+
+
+class ProctorLinkView(Answer):
+    link_id: str
+    exam_id: str
+    token: str = Field(description="shown only now: the node keeps only its SHA-256")
+    url: str = Field(description="the proctor's page, the token in its fragment (never sent to a server)")
+    expires_at: DateTime = Field(description="when the session ends")
+
+
+class ExamCandidateView(Answer):
+    candidate_number: str
+    seat: str | None
+    card_id: Hex32
+    checked_in: bool
+    checked_in_at: DateTime | None
+
+
+class ExamCheckInRecord(Answer):
+    check_in_id: str
+    challenge_id: str
+    proctor_link_id: str
+    state: Literal["waiting", "checking", "decided"]
+    card_id: Hex32 | None
+    candidate_number: str | None
+    verdict: Verdict | None
+    failures: list[str]
+    created_at: DateTime
+    decided_at: DateTime | None
+
+
+class ExamView(Answer):
+    exam_id: str
+    organiser_org: str
+    name: str
+    room: str
+    starts_at: DateTime
+    ends_at: DateTime
+    created_at: DateTime
+    candidate_count: int
+    checked_in_count: int
+    candidates: list[ExamCandidateView]
+    check_ins: list[ExamCheckInRecord] = Field(description="every check-in attempt: who, when, which "
+                                                           "challenge, the verdict")
+
+
+class NewExamView(ExamView):
+    warnings: list[ExamWarning] = Field(description="cards accepted that cannot check in as they stand")
+    proctor_link: ProctorLinkView
+
+
+class ProctorCandidate(Answer):
+    candidate_number: str
+    seat: str | None
+    checked_in: bool
+    checked_in_at: DateTime | None
+
+
+class ProctorExamView(Answer):
+    exam_id: str
+    name: str
+    room: str
+    organiser: dict[str, str]
+    starts_at: DateTime
+    ends_at: DateTime
+    link_expires_at: DateTime
+    candidate_count: int
+    checked_in_count: int
+    candidates: list[ProctorCandidate]
+
+
+class CheckInChallengeView(Answer):
+    check_in_id: str
+    challenge_id: str
+    challenge_url: str = Field(description="what the QR code holds: the challenge, for the wallet")
+    qr_png_base64: str
+    command: str = Field(description="the wallet command that answers it")
+    expires_at: DateTime
+
+
+class VerdictView(Answer):
+    code: Verdict
+    message_zh: str
+    message: str
+
+
+class CheckInPerson(Answer):
+    name: str | None
+    school: str | None
+    photo_base64: str | None = Field(description="the portrait file the candidate's wallet sent")
+    photo_type: str | None
+
+
+class CheckInCandidate(Answer):
+    candidate_number: str
+    seat: str | None
+    checked_in_at: DateTime | None = Field(description="when the candidate checked in (the first time)")
+
+
+class CheckInView(Answer):
+    check_in_id: str
+    challenge_id: str
+    state: Literal["waiting", "expired", "decided"]
+    state_zh: str
+    state_en: str
+    expires_at: DateTime
+    verdict: VerdictView | None
+    failures: list[str]
+    card_id: Hex32 | None
+    candidate: CheckInCandidate | None
+    person: CheckInPerson | None = Field(description="shown only for a card on the roster (the read is "
+                                                     "logged with the purpose 'exam check-in')")
+    decided_at: DateTime | None

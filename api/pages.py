@@ -1,7 +1,8 @@
 """The HTML pages, in Chinese and English, rendered from the Jinja2 templates in
 ``api/templates/``: the verification page an employer's phone opens from a QR code, the
-error page, the integrity audit report, and the page that signs a person in to another
-platform with their education identity card (single sign-on).
+error page, the integrity audit report, the page that signs a person in to another
+platform with their education identity card (single sign-on), and the proctor's check-in
+page of an exam session.
 
 Each function here only prepares plain data (texts, label lookups, formatting); the
 templates lay it out. Autoescaping is on and undefined names are errors, so every value
@@ -24,7 +25,7 @@ from ledger.credentials.types import CHINA_TZ, CLAIM_LABELS, CredentialType
 from wallet.qr import qr_png
 
 __all__ = ["CHECK_LABELS", "OUTCOME", "SSO_ERRORS", "audit_report_page", "beijing_time", "environment",
-           "error_page", "share_page", "sso_error_page", "sso_sign_in_page"]
+           "error_page", "exam_proctor_page", "share_page", "sso_error_page", "sso_sign_in_page"]
 
 environment = Environment(
     loader=PackageLoader("api", "templates"),
@@ -249,3 +250,15 @@ def sso_sign_in_page(*, client_name: str, org_name: str, claims: list[str], chal
         command=f"eduledger wallet present <卡号 CARD> --challenge {challenge_id} --api {api_url}",
         expires_at=beijing_time(expires_at), status_url=status_url, continue_url=continue_url,
         script_nonce=script_nonce)
+
+
+# --- the proctor's check-in page ----------------------------------------------------------
+
+
+def exam_proctor_page(*, exam_id: str, script_nonce: str) -> str:
+    """The page a proctor's link opens (GET /exams/{id}/proctor#token=...). It holds nothing
+    of the session: its script reads the token from the fragment (which no server ever
+    sees), asks the API for the session with it (X-Proctor-Token), shows each check-in's
+    QR code, waits for the wallet's answer and shows the verdict, the name and the photo;
+    times in Beijing time."""
+    return _render("exam_proctor.html", exam_id=exam_id, script_nonce=script_nonce)

@@ -32,6 +32,9 @@ ROUTES = [
     ("GET", "/s/{id}/qr.svg"), ("POST", "/v1/verify"), ("POST", "/v1/verify/batch"),
     ("GET", "/v1/dids/{id}"), ("GET", "/v1/audit/history/{id}"), ("GET", "/v1/audit/runs/{id}"),
     ("GET", "/v1/network"), ("GET", "/health"),
+    ("POST", "/v1/exams"), ("GET", "/v1/exams/{id}"), ("POST", "/v1/exams/{id}/proctor-links"),
+    ("GET", "/v1/exams/{id}/proctor"), ("POST", "/v1/exams/{id}/check-ins"),
+    ("GET", "/v1/exams/{exam}/check-ins/{id}"), ("GET", "/exams/{id}/proctor"),
 ]
 CONTENT_TYPES = [None, "application/json", "text/plain", "text/csv", "application/octet-stream",
                  "multipart/form-data; boundary=x", "application/json; charset=latin-1"]
@@ -86,15 +89,39 @@ def _world(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Itera
             presentation = add_key_binding(sd_jwt, holder_key=holder, aud=served.base, nonce="fuzz")
             share = served.http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 3})
             assert share.status_code == 201, share.text
+            exam = _an_exam(served)
             yield {"served": served, "batch": batch, "credential": credential, "sd_jwt": sd_jwt,
                    "answers": DocumentedAnswers(served.http.get("/openapi.json").json()),
-                   "presentation": presentation,
+                   "presentation": presentation, "exam": exam,
                    "ids": [credential["credential_id"], batch["batch_id"], credential["claim_code"],
                            share.json()["share_id"], parse(sd_jwt).payload["issuer"]["id"], "did:example:1",
-                           "x" * 300, "%00", "..", "~"]}
+                           exam["exam_id"], exam["check_in_id"], "x" * 300, "%00", "..", "~"]}
     finally:
         mp.undo()
         clear_keystore_cache()
+
+
+def _an_exam(served: Served) -> dict[str, Any]:
+    """An exam session of the partner's, for one card, with a check-in started at its desk."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.identity_fixtures import roster_zip, student
+
+    cards = served.http.post("/v1/identity/cards", params={"kind": "student"},
+                             content=roster_zip([student(1)]),
+                             headers={**served.as_org("school-a"), "Content-Type": "application/zip"})
+    assert cards.status_code == 201, cards.text
+    start = datetime.now(UTC) + timedelta(hours=1)
+    body = {"name": "考试 exam", "room": "A1", "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+            "candidates": [{"card_id": cards.json()["cards"][0]["card_id"], "candidate_number": "1"}]}
+    made = served.http.post("/v1/exams", headers=served.as_org("partner"), json=body)
+    assert made.status_code == 201, made.text
+    token = made.json()["proctor_link"]["token"]
+    started = served.http.post(f"/v1/exams/{made.json()['exam_id']}/check-ins",
+                               headers={"X-Proctor-Token": token}).json()
+    return {"exam_id": made.json()["exam_id"], "token": token, "check_in_id": started["check_in_id"],
+            "body": body}
 
 
 def _templates(world: dict[str, Any]) -> dict[str, Any]:
@@ -111,6 +138,7 @@ def _templates(world: dict[str, Any]) -> dict[str, Any]:
                                       "anchor": world["batch"]["credentials"][1]["anchor"]},
                        "require_holder_binding": False},
         "/v1/verify/batch": {"credentials": [world["sd_jwt"]]},
+        "/v1/exams": world["exam"]["body"],
     }
 
 
@@ -118,10 +146,14 @@ def _templates(world: dict[str, Any]) -> dict[str, Any]:
 def requests(draw: st.DrawFn, world: dict[str, Any]) -> tuple[str, str, dict[str, Any], bytes]:
     method, template = draw(st.sampled_from(ROUTES))
     ident = draw(st.sampled_from(world["ids"]) | st.text(max_size=40))
-    path = template.replace("{id}", quote(ident, safe=":"))
+    exam = draw(st.sampled_from([world["exam"]["exam_id"], "nothing"]))
+    path = template.replace("{id}", quote(ident, safe=":")).replace("{exam}", exam)
     served: Served = world["served"]
     headers: dict[str, Any] = {}
-    auth = draw(st.sampled_from([None, "school-a", "bureau", "garbage"]))
+    proctor = draw(st.sampled_from([None, world["exam"]["token"], "ept_wrong", ""]))
+    if proctor is not None:
+        headers["X-Proctor-Token"] = proctor
+    auth = draw(st.sampled_from([None, "school-a", "partner", "bureau", "garbage"]))
     if auth == "garbage":
         headers["Authorization"] = draw(st.sampled_from(["Bearer nope", "Basic eA==", "Bearer", "bearer  x"]))
     elif auth is not None and auth in served.api_keys:

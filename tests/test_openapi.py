@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -108,7 +109,9 @@ def test_the_document_describes_every_operation(env: Path) -> None:
             if operation.get("security"):
                 assert "401" in responses, (method, path)
             if method == "post" and path not in ("/v1/audit/runs",
-                                                 "/v1/identity/cards/{card_id}/claim-code"):
+                                                 "/v1/identity/cards/{card_id}/claim-code",
+                                                 "/v1/exams/{exam_id}/proctor-links",
+                                                 "/v1/exams/{exam_id}/check-ins"):
                 assert "requestBody" in operation, (method, path)
     # Request bodies' limits are in the schema.
     verify_batch = schemas["VerifyBatch"]["properties"]["credentials"]
@@ -358,6 +361,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     identity = _identity_tour(served, http)
     signing = _signatures_tour(served, http)
     sso = _sso_tour(served, http)
+    exams = _exam_tour(served, http)
 
     # -- JSON-RPC -------------------------------------------------------------------------
     assert http.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
@@ -371,14 +375,14 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch",
-                 *identity["bodies"], *signing["bodies"], *sso["bodies"]):
+                 *identity["bodies"], *signing["bodies"], *sso["bodies"], *exams):
         big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
                         headers={**school, "Content-Type": "application/json"})
         assert big.json()["code"] == "too_large"
 
     # -- a JSON body that is not UTF-8: the framework cannot read it ------------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch",
-                 *identity["bodies"], "/v1/signatures/certificates", *sso["bodies"]):
+                 *identity["bodies"], "/v1/signatures/certificates", *sso["bodies"], *exams):
         unreadable = http.post(path, content=b'{"code": "\xff"}', expect=400,
                                headers={**school, "Content-Type": "application/json"})
         assert unreadable.json()["code"] == "http_error"
@@ -757,6 +761,87 @@ def _sso_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
     return {"bodies": (SSO_CLIENTS,), "sign_in": sign_in}
 
 
+def _exam_body(cards: list[str], hours: float = 2) -> dict[str, Any]:
+    start = datetime.now(UTC) + timedelta(hours=1)
+    return {"name": "期末考试 Final exam", "room": "A101", "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=hours)).isoformat(),
+            "candidates": [{"card_id": c, "candidate_number": f"N{i}", "seat": str(i)}
+                           for i, c in enumerate(cards)]}
+
+
+def _exam_tour(served: Any, http: CheckedClient) -> tuple[str, ...]:
+    """Exam sessions: create, read, proctor links, the proctor's page and desk, a check-in by
+    the wallet's answer, and a link that has expired. Returns the paths that take a body."""
+    from sqlalchemy import update
+
+    from ledger.identity.models import ExamProctorLink, ExamSession
+    from ledger.store import session_scope
+
+    school, partner, bureau = served.as_org("school-a"), served.as_org("partner"), served.as_org("bureau")
+    auditor = served.as_org("auditor")
+    cards = http.post(CARDS, params={"kind": "student"}, content=roster_zip([student(40), student(41)]),
+                      headers={**school, "Content-Type": "application/zip"}, expect=201).json()["cards"]
+    key, jwk = _holder()
+    card = http.post("/v1/identity/claims/redeem",
+                     json={"code": cards[0]["claim_code"], "holder_jwk": jwk}).json()
+    exams = "/v1/exams"
+    body = _exam_body([c["card_id"] for c in cards])
+    made = http.post(exams, json=body, headers=partner, expect=201).json()
+    exam = f"{exams}/{made['exam_id']}"
+    desk = {"X-Proctor-Token": made["proctor_link"]["token"]}
+    http.post(exams, json=body, expect=401)
+    http.post(exams, json=body, headers=bureau, expect=403)
+    for bad, code in [(_exam_body(["0x" + "ab" * 32]), "unknown_card"),
+                      (_exam_body([cards[0]["card_id"]] * 2), "duplicate_candidate"),
+                      (_exam_body([cards[0]["card_id"]], hours=-1), "bad_exam_times"),
+                      ({**body, "candidates": []}, "invalid_input")]:
+        assert http.post(exams, json=bad, headers=partner, expect=422).json()["code"] == code
+    assert http.get(exam, headers=partner).json()["candidate_count"] == 2
+    http.get(exam, expect=401)
+    http.get(exam, headers=auditor, expect=403)
+    http.get(exam, headers=school, expect=404)  # another organisation's session: as if unknown
+    links = exam + "/proctor-links"
+    http.post(links, headers=partner, expect=201)
+    http.post(links, expect=401)
+    http.post(links, headers=bureau, expect=403)
+    http.post(links, headers=school, expect=404)
+    page = http.get(f"/exams/{made['exam_id']}/proctor")
+    assert "考场签到" in page.text and page.headers["referrer-policy"] == "no-referrer"
+    http.get("/exams/nothing/proctor", expect=404)
+    browser = {"Accept": "text/html"}
+    assert "没有这场考试" in http.get("/exams/nothing/proctor", headers=browser, expect=404).text
+    # The desk: the session, a challenge, the wallet's answer with its photo, the verdict.
+    http.get(exam + "/proctor", headers=desk)
+    http.get(exam + "/proctor", expect=401)
+    started = http.post(exam + "/check-ins", headers=desk, expect=201).json()
+    http.post(exam + "/check-ins", headers={"X-Proctor-Token": "ept_wrong"}, expect=401)
+    check_in = f"{exam}/check-ins/{started['check_in_id']}"
+    assert http.get(check_in, headers=desk).json()["state"] == "waiting"
+    challenge = http.get(f"/v1/identity/challenges/{started['challenge_id']}").json()
+    answer = f"/v1/identity/challenges/{started['challenge_id']}/answer"
+    presentation = present(card["sd_jwt"], key, challenge, {"name", "school", "portrait"})
+    not_a_photo = {"presentation": presentation, "photo_base64": _b64(b"not an image")}
+    assert http.post(answer, expect=422, json=not_a_photo).json()["code"] == "bad_photo"
+    http.post(answer, expect=204, json={"presentation": presentation, "photo_base64": _b64(photo(0))})
+    assert http.get(check_in, headers=desk).json()["verdict"]["code"] == "checked_in"
+    http.get(check_in, expect=401)
+    http.get(f"{exam}/check-ins/00000000-0000-4000-8000-000000000000", headers=desk, expect=404)
+    # A session that is over: its links open nothing, and it gets no new ones.
+    over = http.post(exams, json=_exam_body([cards[1]["card_id"]]), headers=partner, expect=201).json()
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    with session_scope(served.node.engine, write=True) as db:
+        db.execute(update(ExamSession).where(ExamSession.id == over["exam_id"])
+                   .values(starts_at=past - timedelta(hours=1), ends_at=past))
+        db.execute(update(ExamProctorLink).where(ExamProctorLink.exam_id == over["exam_id"])
+                   .values(expires_at=past))
+    gone, late = f"{exams}/{over['exam_id']}", {"X-Proctor-Token": over["proctor_link"]["token"]}
+    http.get(gone + "/proctor", headers=late, expect=403)
+    http.post(gone + "/check-ins", headers=late, expect=403)
+    http.get(gone + "/check-ins/00000000-0000-4000-8000-000000000000", headers=late, expect=403)
+    http.post(gone + "/proctor-links", headers=partner, expect=409)
+    return (exams,)
+
+
 def _wait_done(http: CheckedClient, run_id: str, key: dict[str, str]) -> dict[str, Any]:
     deadline = time.monotonic() + 120
     while True:
@@ -836,6 +921,12 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
     platform = http.post(SSO_CLIENTS, headers=partner,
                          json={"name": "考试系统", "redirect_uris": [PLATFORM]}).json()
     sign_in = f"/v1/sso/sign-ins/{_sso_sign_in(http, platform['client_id'])}"
+    exam = http.post("/v1/exams", headers=partner, json=_exam_body([cards[0]["card_id"]])).json()
+    exam_path, desk = f"/v1/exams/{exam['exam_id']}", {"X-Proctor-Token": exam["proctor_link"]["token"]}
+    started = http.post(exam_path + "/check-ins", headers=desk).json()
+    at_desk = http.get(f"/v1/identity/challenges/{started['challenge_id']}").json()
+    http.post(f"/v1/identity/challenges/{started['challenge_id']}/answer", json={
+        "presentation": present(card["sd_jwt"], card_holder, at_desk, {"name", "school", "portrait"})})
 
     lost.stop_chain()
     time.sleep(1.1)  # past the status projection's max_age: the next verification asks the chain
@@ -874,6 +965,8 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
             document_manifest(marks_csv()), {"type": "card", "card_id": cards[0]["card_id"],
                                              "key_salt": "0x" + "0" * 64, "jwk": card_jwk},
             kid="x", key=card_holder)}}),
+        ("POST", "/v1/exams", {"json": _exam_body([cards[1]["card_id"]]), "headers": partner}),
+        ("GET", f"{exam_path}/check-ins/{started['check_in_id']}", {"headers": desk}),  # decided on chain
     ]
     checked = CheckedClient(http, answers)
     for method, path, kwargs in chain_reads:
@@ -920,7 +1013,11 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
                  {"content": b"%PDF", "headers": {**school, "Content-Type": "application/pdf"}}),
                 ("GET", card_path + "/documents", {"headers": {"Authorization": "HolderProof x"}}),
                 ("GET", card_path + "/documents/" + "A" * 22,
-                 {"headers": {"Authorization": "HolderProof x"}})]:
+                 {"headers": {"Authorization": "HolderProof x"}}),
+                ("GET", exam_path, {"headers": partner}),
+                ("POST", exam_path + "/proctor-links", {"headers": partner}),
+                ("GET", exam_path + "/proctor", {"headers": desk}),
+                ("POST", exam_path + "/check-ins", {"headers": desk})]:
             fresh.request(method, path, expect=503, **kwargs)
         fresh.get(f"/v1/batches/{batch['batch_id']}", headers=school)  # the store alone
     return answers

@@ -130,8 +130,9 @@ def test_the_environment_escapes_and_refuses_undefined_names() -> None:
     assert isinstance(env.undefined, type) and issubclass(env.undefined, jinja2.StrictUndefined)
     assert callable(env.autoescape) and env.autoescape("share.html") is True
     assert set(env.list_templates()) == {p.name for p in TEMPLATES.glob("*.html")} == {
-        "base.html", "share.html", "error.html", "audit_report.html", "sso_sign_in.html"}
-    for name in ("share.html", "error.html", "audit_report.html", "sso_sign_in.html"):
+        "base.html", "share.html", "error.html", "audit_report.html", "sso_sign_in.html",
+        "exam_proctor.html"}
+    for name in ("share.html", "error.html", "audit_report.html", "sso_sign_in.html", "exam_proctor.html"):
         with pytest.raises(jinja2.UndefinedError):
             env.get_template(name).render()  # a value the page needs and was not given
 
@@ -177,6 +178,21 @@ def test_the_audit_report_page_escapes_everything() -> None:
                                     anchor={"block_number": HOSTILE, "tx_hash": HOSTILE, "root": HOSTILE}))
     _layout(html)
     _assert_inert(html, expected_copies=11)
+
+
+def test_the_proctor_page_escapes_its_one_value_and_runs_only_its_own_script() -> None:
+    html = pages.exam_proctor_page(exam_id=HOSTILE, script_nonce="n0nce")
+    assert html.startswith("<!doctype html>\n<html lang=\"zh-CN\">")
+    page = _Page(html)
+    scripts = [attrs for tag, attrs in page.tags if tag == "script"]
+    assert scripts == [{"nonce": "n0nce"}]  # the one script, allowed by the CSP's nonce
+    assert not {a for a in page.attributes() if a.startswith("on")}, page.attributes()
+    assert [attrs["data-exam-id"] for tag, attrs in page.tags if tag == "main"] == [HOSTILE]
+    assert "<script>alert(1)" not in html and "42049" not in html
+    # Nothing of a session is in the page: its script fills it in, as text, never as HTML.
+    assert "innerHTML" not in html and "textContent" in html
+    assert all("src" not in attrs for tag, attrs in page.tags if tag == "img")
+    assert "考场签到" in page.text and "Exam check-in" in page.text
 
 
 # --- what the pages show -------------------------------------------------------------------

@@ -7,6 +7,7 @@ code "api_unreachable"; a response that is not what the API documents gives "bad
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -195,10 +196,14 @@ class ApiClient:
             raise WalletError("the API's challenge lacks its list of claims", code="bad_response")
         return body
 
-    def answer(self, challenge_id: str, presentation: str) -> None:
-        """Send the answer to a challenge; the relying party asks the API for the verdict."""
+    def answer(self, challenge_id: str, presentation: str, *, photo: bytes | None = None) -> None:
+        """Send the answer to a challenge (with the card's portrait file, when the challenge
+        asks for it and the holder agrees); the relying party asks the API for the verdict."""
+        body: dict[str, Any] = {"presentation": presentation}
+        if photo is not None:
+            body["photo_base64"] = base64.b64encode(photo).decode()
         self._request("POST", f"/v1/identity/challenges/{self._segment(challenge_id)}/answer",
-                      expect=(204,), json={"presentation": presentation})
+                      expect=(204,), json=body)
 
     def signing_certificate(self, card_id: str, holder_jwk: dict[str, Any], key_salt: str,
                             proof: str) -> dict[str, Any]:

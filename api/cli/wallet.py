@@ -215,8 +215,12 @@ def cmd_present(args: argparse.Namespace) -> int:
         challenge = client.challenge(args.challenge)
         presentation = wallet.answer_challenge(record.credential_id, challenge)
         if out is None and png is None:  # answered online: the relying party asks for the verdict
-            client.answer(args.challenge, presentation)
-            print(f"answered {challenge['audience']}'s challenge with card {record.credential_id}")
+            # An exam's proctor asks for the portrait file, to see who is at the desk.
+            photo = wallet.portrait(record.credential_id) if challenge.get("photo") and not args.no_photo \
+                else None
+            client.answer(args.challenge, presentation, photo=photo)
+            print(f"answered {challenge['audience']}'s challenge with card {record.credential_id}"
+                  + (" and its portrait photo, as it asks" if photo is not None else ""))
             return 0
     if out is not None:
         _write_file(out, presentation.encode("utf-8"))
@@ -351,6 +355,8 @@ def add_wallet_commands(subparsers: Subcommands) -> argparse.ArgumentParser:
     p.add_argument("--qr-png", metavar="FILE",
                    help="show the presentation as a QR code instead of sending it (offline checks; "
                         "only a card with few claims asked fits one)")
+    p.add_argument("--no-photo", action="store_true",
+                   help="do not send the card's portrait photo, even when the challenge asks for it")
     p.set_defaults(func=cmd_present)
 
     p = sub.add_parser("documents", parents=[common, api],

@@ -65,11 +65,21 @@ _FORMATS: dict[str, Literal["json", "csv", "zip"]] = {
     "application/x-zip-compressed": "zip"}
 
 
+def _photo(photo_base64: str | None) -> bytes | None:
+    if photo_base64 is None:
+        return None
+    try:
+        return base64.b64decode(photo_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("photo_base64 is not base64", code="invalid_input") from None
+
+
 def _challenge_view(challenge: IdentityChallenge) -> dict[str, Any]:
     import json
 
     return {"challenge_id": challenge.id, "nonce": challenge.nonce, "audience": challenge.audience,
-            "claims": json.loads(challenge.claims_json), "expires_at": challenge.expires_at,
+            "claims": json.loads(challenge.claims_json), "photo": challenge.wants_photo,
+            "expires_at": challenge.expires_at,
             "answered": challenge.answered_at is not None}
 
 
@@ -268,7 +278,7 @@ def redeem_card(body: CardRedeem, services: Services, client: ClientAddress) -> 
 def new_challenge(body: NewChallenge, key: Member, services: Services) -> dict[str, Any]:
     """A relying party's challenge; the holder's wallet answers it with a key-bound presentation."""
     challenge = services.identity.new_challenge(key.org_id, body.audience, body.claims,
-                                                body.expires_in_seconds)
+                                                body.expires_in_seconds, photo=body.photo)
     return _challenge_view(challenge)
 
 
@@ -283,12 +293,16 @@ def get_challenge(challenge_id: str, services: Services) -> dict[str, Any]:
 @public.post("/challenges/{challenge_id}/answer", status_code=204, response_class=Response,
              responses=error_responses({**UNREADABLE_BODY, **RATE_LIMITED, 404: "`challenge_not_found`",
                                         409: "`challenge_expired`, `challenge_used` (answered before)",
-                                        422: "`invalid_input`",
+                                        413: "`photo_too_large` (a photo over 2 MiB)",
+                                        422: "`invalid_input` (also photo_base64 that is not base64), "
+                                             "`bad_photo` (not a JPEG, PNG or WebP portrait), "
+                                             "`photo_not_asked` (a photo the challenge does not ask for)",
                                         **IDENTITY_CHAIN_DOWN_AT_FIRST_USE}))
 def answer_challenge(challenge_id: str, body: ChallengeAnswer, services: Services) -> Response:
-    """The holder's wallet answers a challenge it read from the relying party's QR code; the
-    relying party then asks POST /v1/identity/verify for the verdict (with no presentation)."""
-    services.identity.submit_answer(challenge_id, body.presentation)
+    """The holder's wallet answers a challenge it read from the relying party's QR code (with
+    the card's portrait file, when the challenge asks for it); the relying party then asks
+    for the verdict (POST /v1/identity/verify with no presentation, or an exam's check-in)."""
+    services.identity.submit_answer(challenge_id, body.presentation, photo=_photo(body.photo_base64))
     return Response(status_code=204)
 
 
@@ -299,12 +313,8 @@ def answer_challenge(challenge_id: str, body: ChallengeAnswer, services: Service
                                         422: "`invalid_input` (also photo_base64 that is not base64)",
                                         **CHAIN_DOWN}))
 def recognise(body: Recognise, key: Member, services: Services) -> dict[str, Any]:
-    """Who answered the challenge, checked against the chain; the challenge is spent."""
-    photo = None
-    if body.photo_base64 is not None:
-        try:
-            photo = base64.b64decode(body.photo_base64, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidInput("photo_base64 is not base64", code="invalid_input") from None
-    result = services.identity.recognise(key.org_id, body.challenge_id, body.presentation, photo=photo)
+    """Who answered the challenge, checked against the chain; the challenge is spent. With no
+    presentation, the wallet's answer is checked, and with no photo the photo it sent."""
+    result = services.identity.recognise(key.org_id, body.challenge_id, body.presentation,
+                                         photo=_photo(body.photo_base64))
     return result.to_dict()

@@ -1,5 +1,6 @@
 """Tables of identity cards: people (their wrapped data keys), cards, portraits, rosters,
-recognition challenges, documents encrypted to holders and the holder proofs spent.
+recognition challenges, documents encrypted to holders and the holder proofs spent, and exam
+sessions with their candidates, proctor links and check-ins.
 
 Personal data is encrypted (``ledger.identity.personal``): a person's fields and portrait
 under the person's data key, which ``identity_person`` holds wrapped by the node's master
@@ -15,13 +16,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, LargeBinary, Text, text
+from sqlalchemy import CheckConstraint, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
 
-__all__ = ["IdentityCard", "IdentityCardState", "IdentityChallenge", "IdentityDocument",
-           "IdentityHolderProof", "IdentityPerson", "IdentityPortrait", "IdentityRoster"]
+__all__ = ["ExamCandidate", "ExamCheckIn", "ExamProctorLink", "ExamSession", "IdentityCard",
+           "IdentityCardState", "IdentityChallenge", "IdentityDocument", "IdentityHolderProof",
+           "IdentityPerson", "IdentityPortrait", "IdentityRoster"]
 
 _LIVE = "status IN ('active', 'suspended')"
 
@@ -129,6 +131,11 @@ class IdentityChallenge(SQLModel, table=True):
     # The holder's answer, when the wallet sends it here (it scanned the challenge's QR code)
     # rather than handing it to the relying party; checked when the relying party asks.
     answer: str | None = Field(default=None, sa_type=Text)
+    # The relying party asks the wallet for the portrait photo file too (an exam's proctor).
+    wants_photo: bool = False
+    # The photo the wallet sent with its answer, sealed under a data key of its own
+    # (PersonalCipher.seal_transient); cleared once the challenge is spent or expired.
+    answer_photo: bytes | None = Field(default=None, sa_type=LargeBinary)
 
 
 class IdentityDocument(SQLModel, table=True):
@@ -174,3 +181,77 @@ class IdentityCardState(SQLModel, table=True):
     holder_key: str | None = Field(default=None, max_length=HEX32)
     portrait: str | None = Field(default=None, max_length=HEX32)
     predecessor: str | None = Field(default=None, max_length=HEX32)
+
+
+class ExamSession(SQLModel, table=True):
+    """An exam sitting an organisation (school or partner) holds: where, when, who may sit it."""
+
+    __tablename__ = "exam_session"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="window"),
+                      Index("ix_exam_session_organiser_org", "organiser_org"))
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    organiser_org: str = Field(max_length=64)
+    name: str = Field(max_length=200)
+    room: str = Field(max_length=100)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ExamCandidate(SQLModel, table=True):
+    """A candidate of a session, by card; checked in at most once (``checked_in_at``)."""
+
+    __tablename__ = "exam_candidate"
+    __table_args__ = (UniqueConstraint("exam_id", "card_id"), UniqueConstraint("exam_id", "candidate_number"),
+                      lowercase("card_id"))
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    exam_id: str = Field(max_length=36, foreign_key="exam_session.id")
+    position: int
+    card_id: str = Field(max_length=HEX32)
+    candidate_number: str = Field(max_length=32)
+    seat: str | None = Field(default=None, max_length=16)
+    checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    check_in_id: str | None = Field(default=None, max_length=36)
+
+
+class ExamProctorLink(SQLModel, table=True):
+    """A proctor's bearer link to a session's check-in page: only the token's SHA-256 is kept."""
+
+    __tablename__ = "exam_proctor_link"
+    __table_args__ = (Index("ix_exam_proctor_link_exam_id", "exam_id"),)
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    exam_id: str = Field(max_length=36, foreign_key="exam_session.id")
+    token_hash: str = Field(max_length=64, unique=True)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ExamCheckIn(SQLModel, table=True):
+    """One check-in attempt at a session's desk: the challenge the proctor showed, and once
+    the wallet answered, the card, the candidate and the verdict. ``sealed_view`` holds what
+    the proctor was shown of a checked-in candidate (name and the photo the wallet sent),
+    sealed, and only until the session ends."""
+
+    __tablename__ = "exam_check_in"
+    __table_args__ = (
+        CheckConstraint("state IN ('waiting', 'checking', 'decided')", name="state"),
+        Index("ix_exam_check_in_exam_id", "exam_id"),
+        lowercase("card_id"),
+    )
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    exam_id: str = Field(max_length=36, foreign_key="exam_session.id")
+    proctor_link_id: str = Field(max_length=36)
+    challenge_id: str = Field(max_length=32, unique=True)
+    state: str = Field(default="waiting", max_length=16)
+    card_id: str | None = Field(default=None, max_length=HEX32)
+    candidate_id: str | None = Field(default=None, max_length=36)
+    verdict: str | None = Field(default=None, max_length=32)
+    failures_json: str | None = Field(default=None, sa_type=Text)
+    sealed_view: bytes | None = Field(default=None, sa_type=LargeBinary)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -148,3 +148,16 @@ class PersonalCipher:
         except (InvalidTag, ValueError):
             raise ConfigError(f"personal data ({what}) does not decrypt (altered or moved)",
                               code="personal_data_unreadable") from None
+
+    def seal_transient(self, subject: str, plaintext: bytes) -> bytes:
+        """Personal data held only for a while (a photo a wallet sent with its answer), not yet
+        tied to a known person: sealed under a fresh data key of its own, kept beside it
+        (wrapped), so that clearing the value erases it. `subject` names the row it belongs to."""
+        wrapped = self.new_wrapped_key(subject)
+        return wrapped + self.encrypt(wrapped, subject, "transient", plaintext)
+
+    def open_transient(self, subject: str, sealed: bytes) -> bytes:
+        return self.decrypt(sealed[:_WRAPPED], subject, "transient", sealed[_WRAPPED:])
+
+
+_WRAPPED = 12 + 32 + 16  # nonce, data key, tag: the length of a wrapped data key

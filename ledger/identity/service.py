@@ -54,6 +54,7 @@ from ledger.contracts.identity import (
     MAX_CARD_BATCH,
     CardInfo,
     CardSpec,
+    CardState,
     IdentityRegistryContract,
 )
 from ledger.contracts.identity import (
@@ -193,6 +194,9 @@ class Recognition:
     card: dict[str, Any] | None = None
     claims: dict[str, Any] = field(default_factory=dict)
     photo_matches: bool | None = None
+    # The photo checked: the one given at the desk, or the one the holder's wallet sent with
+    # its answer (not part of the answer's dict: the caller decides whether to show it).
+    photo: bytes | None = field(default=None, repr=False)
 
     @property
     def valid(self) -> bool:
@@ -657,7 +661,9 @@ class IdentityService:
     # -- recognition ----------------------------------------------------------------------
 
     def new_challenge(self, org_id: str, audience: str, claims: Sequence[str],
-                      seconds: int = 300) -> IdentityChallenge:
+                      seconds: int = 300, *, photo: bool = False) -> IdentityChallenge:
+        """A challenge for `org_id`; with `photo`, the wallet is asked to send the card's
+        portrait file with its answer (a proctor compares it with the person at the desk)."""
         if not isinstance(audience, str) or not 1 <= len(audience) <= 300 or not audience.isprintable():
             raise InvalidInput("the audience is 1 to 300 printable characters (the relying party's URL)",
                                code="bad_audience")
@@ -665,6 +671,8 @@ class IdentityService:
         if unknown or len(claims) > len(CLAIM_NAMES):
             raise InvalidInput(f"unknown claims {unknown[:5]}; a challenge asks for some of: "
                                f"{', '.join(CLAIM_NAMES)}", code="bad_claims")
+        if not isinstance(photo, bool):
+            raise InvalidInput("photo is true or false", code="invalid_input")
         if not isinstance(seconds, int) or not MIN_CHALLENGE_SECONDS <= seconds <= MAX_CHALLENGE_SECONDS:
             raise InvalidInput(f"a challenge lasts {MIN_CHALLENGE_SECONDS} to {MAX_CHALLENGE_SECONDS} "
                                "seconds", code="bad_expiry")
@@ -672,7 +680,8 @@ class IdentityService:
         challenge = IdentityChallenge(id=secrets.token_urlsafe(CHALLENGE_ID_BYTES),
                                       nonce=secrets.token_urlsafe(24), audience=audience,
                                       claims_json=json.dumps(sorted(set(claims))),
-                                      requested_by=org_id, expires_at=utcnow() + timedelta(seconds=seconds))
+                                      requested_by=org_id, expires_at=utcnow() + timedelta(seconds=seconds),
+                                      wants_photo=photo)
         with session_scope(self.engine) as session:
             session.add(challenge)
         return challenge
@@ -686,25 +695,35 @@ class IdentityService:
             raise NotFound("no such challenge", code="challenge_not_found")
         return found
 
-    def submit_answer(self, challenge_id: str, presentation: str, *, now: datetime | None = None) -> None:
+    def submit_answer(self, challenge_id: str, presentation: str, *, photo: bytes | None = None,
+                      now: datetime | None = None) -> None:
         """The holder's wallet answers a challenge it read from a QR code (cross-device): the
-        answer waits here, unchecked, until the relying party asks for the verdict."""
+        answer waits here, unchecked, until the relying party asks for the verdict. `photo`:
+        the card's portrait file, when the challenge asks for it; it waits sealed, and is
+        cleared when the challenge is spent (or expires: ``purge_answer_photos``)."""
         challenge = self.challenge(challenge_id)
         if challenge.expires_at <= (now or utcnow()):
             raise Conflict("the challenge has expired", code="challenge_expired")
         if not isinstance(presentation, str) or not 10 <= len(presentation) <= 256 * 1024:
             raise InvalidInput("a presentation is an SD-JWT with a key-binding JWT", code="malformed")
+        sealed = None
+        if photo is not None:
+            if not challenge.wants_photo:  # personal data nobody asked for is not taken
+                raise InvalidInput("this challenge does not ask for a photo", code="photo_not_asked")
+            check_photo(photo)
+            sealed = self.cipher.seal_transient(f"challenge {challenge.id} photo", photo)
         with session_scope(self.engine, write=True) as session:
             won = session.execute(update(_CHALLENGES).where(
                 _CHALLENGES.c.id == challenge.id, _CHALLENGES.c.answer.is_(None),
-                _CHALLENGES.c.answered_at.is_(None)).values(answer=presentation))
+                _CHALLENGES.c.answered_at.is_(None)).values(answer=presentation, answer_photo=sealed))
         if won.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict("the challenge has been answered already", code="challenge_used")
 
     def recognise(self, org_id: str, challenge_id: str, presentation: str | None = None, *,
                   photo: bytes | None = None, now: datetime | None = None) -> Recognition:
         """Check a holder's answer to a challenge against the chain; spends the challenge.
-        Without `presentation`, the answer the holder's wallet submitted is checked."""
+        Without `presentation`, the answer the holder's wallet submitted is checked, and
+        without `photo` the photo it sent with it (if any)."""
         now = now or utcnow()
         result = Recognition()
         challenge = self.challenge(challenge_id)
@@ -715,6 +734,9 @@ class IdentityService:
             if presentation is None:
                 result.check("challenge", False, "not_answered")
                 return result
+            if photo is None and challenge.answer_photo is not None:
+                photo = self.cipher.open_transient(f"challenge {challenge.id} photo", challenge.answer_photo)
+        result.photo = photo
         if not result.check("challenge", challenge.expires_at > now, "challenge_expired",
                             expired_at=challenge.expires_at.isoformat()):
             return result
@@ -752,7 +774,7 @@ class IdentityService:
         with session_scope(self.engine, write=True) as session:
             won = session.execute(update(_CHALLENGES).where(
                 _CHALLENGES.c.id == challenge.id, _CHALLENGES.c.answered_at.is_(None))
-                .values(answered_at=now, answered_card=str(payload["cardId"])[:66]))
+                .values(answered_at=now, answered_card=str(payload["cardId"])[:66], answer_photo=None))
         if not result.check("challenge", won.rowcount == 1, "challenge_used"):  # type: ignore[attr-defined]
             return result
         claims: dict[str, Any] = verified.claims.get(SUBJECT, {}) if isinstance(verified.claims, dict) else {}
@@ -775,6 +797,31 @@ class IdentityService:
             result.photo_matches = self._photo_matches(photo, claims.get("portrait"), card)
             result.check("portrait", result.photo_matches, "portrait_mismatch")
         return result
+
+    def forget_answer_photo(self, challenge_id: str) -> None:
+        """Clear the photo a wallet sent with its answer (the relying party has had its verdict)."""
+        with session_scope(self.engine, write=True) as session:
+            session.execute(update(_CHALLENGES).where(_CHALLENGES.c.id == challenge_id)
+                            .values(answer_photo=None))
+
+    def purge_answer_photos(self, now: datetime | None = None) -> int:
+        """Clear the photos wallets sent with answers to challenges now spent or expired
+        (an answer that never got as far as spending its challenge); returns how many."""
+        with session_scope(self.engine, write=True) as session:
+            done = session.execute(update(_CHALLENGES).where(
+                _CHALLENGES.c.answer_photo.is_not(None),
+                or_(_CHALLENGES.c.answered_at.is_not(None), _CHALLENGES.c.expires_at <= (now or utcnow())))
+                .values(answer_photo=None))
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    def card_states(self, card_ids: Sequence[str]) -> list[CardState | None]:
+        """Each card's state on chain (None: no such card), in order, read at one block."""
+        return self.registry.card_states(list(card_ids))
+
+    def member_rights(self, org_id: str) -> tuple[Role | None, bool]:
+        """An organisation's role on chain and whether it may act now (active)."""
+        rights = self.consortium.anchor_rights(self._member(org_id)["account"])
+        return rights.role, rights.can_act
 
     def _chain_card(self, payload: dict[str, Any], result: Recognition, member_id: int,
                     now: datetime) -> CardInfo | None:

@@ -6,7 +6,8 @@ anchored), interrupted integrity audits. Then, about once a second (``run_pass``
 anchors any accepted batch still waiting (one accepted while the chain was unreachable is
 anchored as soon as the chain is back, without a restart), keeps the event index current,
 writes into credential rows the statuses the chain changed behind their back, and now and
-then anchors the access log's head, so that rewriting the log is evident on chain. Each
+then anchors the access log's head, so that rewriting the log is evident on chain, and
+erases the candidates' photos and names kept for the proctors of exam sessions now over. Each
 step is retried at the next start or pass when it fails; a failure is logged and never
 stops the node serving.
 
@@ -27,6 +28,7 @@ __all__ = ["NodeDuties", "auditor_of_run"]
 log = logging.getLogger("eduledger.node")
 
 PASS_INTERVAL_SECONDS = 1.0
+PURGE_INTERVAL_SECONDS = 30.0
 
 
 def auditor_of_run(requested_by: str) -> str | None:
@@ -43,6 +45,7 @@ class NodeDuties:
         self._thread: threading.Thread | None = None
         self._next_checkpoint = 0.0
         self._has_identity = False
+        self._next_purge = 0.0
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -83,6 +86,9 @@ class NodeDuties:
             services.credentials.finish_corrections()
         if self._has_identity:
             services.identity.resume()
+            if time.monotonic() >= self._next_purge:  # what proctors saw, once its session is over
+                self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
+                services.exams.purge()
         services.node.indexer().run_once()
         services.credentials.follow_chain_statuses()
         if time.monotonic() >= self._next_checkpoint:

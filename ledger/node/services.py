@@ -25,6 +25,7 @@ from ledger.credentials.did import member_did_document
 from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
 from ledger.identity.documents import HolderDocuments
+from ledger.identity.exams import ExamService
 from ledger.identity.holder_auth import HolderProofs
 from ledger.identity.personal import NodeSecrets
 from ledger.identity.projection import IndexedCards
@@ -142,6 +143,10 @@ class NodeServices:
     def holder_proofs(self) -> HolderProofs:
         """Checks the proofs by which a card's holder authenticates with their wallet key."""
         return HolderProofs(self.node.engine)
+
+    @cached_property
+    def exams(self) -> ExamService:
+        return ExamService(identity=self.identity)
 
     @cached_property
     def access_log(self) -> AccessLog:
