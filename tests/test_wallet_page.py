@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import httpx
 from jwcrypto.jwk import JWK
 
-from tests.browser import Seen, browser_page
+from tests.browser import Seen, another_device, browser_page
 from tests.credential_fixtures import Served, served_network, transcript_row
 from tests.identity_fixtures import photo, roster_zip, student
 from wallet.qr import decode_qr_png
@@ -119,6 +119,17 @@ def test_a_graduate_redeems_shares_and_withdraws_on_a_phone(node_env: Path) -> N
             _open_wallet(seen, served.base)
             assert "还没有凭证" in seen.text("#home") and "Nothing here yet" in seen.text("#home")
             seen.screenshot("wallet-empty")
+
+            # A mistyped code is refused, in both languages, and nothing is kept.
+            _redeem(seen, "AAAA-BBBB-CCCC-DDDD", "credential")
+            seen.page.wait_for_selector("#message.error")
+            refused = seen.text("#message")
+            assert "没有这个领取码" in refused and "No such claim code" in refused, refused
+            seen.problems.remove(f"404 {served.base}/v1/claims/redeem")  # the one refusal asked for
+            seen.screenshot("wallet-redeem-refused")
+            seen.page.click("#redeem button.back")
+            assert seen.page.locator("#credentials li").count() == 0
+            posted.clear()
 
             # Redeem: the node receives a public JWK only, and binds the credential to it.
             _redeem(seen, credential["claim_code"], "credential")
@@ -256,6 +267,29 @@ def test_a_student_shows_an_identity_card_and_answers_a_challenge(node_env: Path
         assert result["valid"] is True and result["photo_matches"] is True, result
         assert result["claims"]["name"] == "学生0001" and result["card"]["card_id"] == mine["card_id"]
         seen.assert_clean()
+
+        # The phone is lost: the school checks who asks and hands over a new claim code; the new
+        # phone makes its own key, the card moves to it on chain, and the old phone's key fails.
+        code = served.http.post(f"/v1/identity/cards/{mine['card_id']}/claim-code", headers=school)
+        assert code.status_code == 200, code.text
+        new_phone = another_device(seen)
+        _open_wallet(new_phone, served.base)
+        _redeem(new_phone, code.json()["claim_code"], "card")
+        new_phone.page.wait_for_selector("#card:not([hidden])")
+        assert new_phone.text("#card-name") == "学生0001"
+        assert _in_page(new_phone, STORED_KEY)["x"] != redeem["holder_jwk"]["x"]
+        for phone, outcome in ((new_phone, []), (seen, ["holder_key_rotated"])):
+            again = served.http.post("/v1/identity/challenges", headers=exam,
+                                     json={"audience": EXAM, "claims": ["name"]}).json()
+            phone.page.fill("#challenge-input", again["challenge_id"])  # the bare id will do
+            phone.page.click("#read-challenge")
+            phone.page.click("#answer")
+            phone.page.wait_for_selector("#answered:not([hidden])")
+            checked = served.http.post("/v1/identity/verify", headers=exam,
+                                       json={"challenge_id": again["challenge_id"]}).json()
+            assert checked["failures"] == outcome, checked
+        new_phone.screenshot("wallet-card-new-phone")
+        new_phone.assert_clean()
 
 
 def test_the_wallet_is_served_as_an_installable_app_with_a_strict_policy(node_env: Path) -> None:
