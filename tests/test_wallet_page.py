@@ -202,11 +202,16 @@ def test_a_graduate_redeems_shares_and_withdraws_on_a_phone(node_env: Path) -> N
             kept_url = _qr_on_screen(seen)
             assert served.http.get(kept_url, headers={"Accept": "application/json"}).json()["valid"] is True
             seen.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+            # Online, the service worker passes the page through from the node (current copy).
+            reloaded = seen.page.reload()
+            assert reloaded is not None and reloaded.status == 200 and reloaded.from_service_worker
+            seen.page.wait_for_selector("#wallet[data-ready='true']")
             base = served.base
 
         # The node is gone and the phone offline: the wallet still opens, with what it holds.
         seen.page.context.set_offline(True)
-        seen.page.goto(f"{base}/wallet")
+        offline = seen.page.goto(f"{base}/wallet")
+        assert offline is not None and offline.from_service_worker
         seen.page.wait_for_selector("#wallet[data-ready='true']")
         assert "成绩单" in seen.text("#credentials")
         assert seen.page.evaluate("navigator.onLine") is False and "离线" in seen.text("#network")
