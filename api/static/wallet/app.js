@@ -477,6 +477,8 @@ async function start() {
     show("home");
   }
   page.dataset.ready = "true";
+  // Ask the browser not to evict what the wallet holds when space runs short.
+  if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/wallet/sw.js", { scope: "/wallet" }).catch(() => {
       // no offline copy then; the wallet works online all the same
