@@ -12,7 +12,18 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.fastpath import FastVerifyAPI
 from api.openapi import install_openapi
-from api.routers import audit, credentials, exams, holders, identity, network, rpc, signatures, sso
+from api.routers import (
+    audit,
+    credentials,
+    exams,
+    holders,
+    identity,
+    network,
+    rpc,
+    signatures,
+    sso,
+    wallet_app,
+)
 from ledger.chain.embedded import safe_recursion_limit
 from ledger.node import Node, NodeDuties, NodeServices
 from ledger.settings import Settings
@@ -63,6 +74,7 @@ def create_app(node: Node, *, background: bool = True,
     app.include_router(sso.protocol)
     app.include_router(exams.router)
     app.include_router(exams.pages)
+    app.include_router(wallet_app.router)
     if node.dispatcher is not None:
         app.include_router(rpc.router)
     install_openapi(app)

@@ -21,11 +21,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ledger.audit.integrity import AuditReport
 from ledger.audit.report import FINDING_KINDS
-from ledger.credentials.types import CHINA_TZ, CLAIM_LABELS, CredentialType
+from ledger.credentials.types import CHINA_TZ, CLAIM_LABELS, VALUE_LABELS, CredentialType
+from ledger.identity.types import CardKind
 from wallet.qr import qr_png
 
-__all__ = ["CHECK_LABELS", "OUTCOME", "SSO_ERRORS", "audit_report_page", "beijing_time", "environment",
-           "error_page", "exam_proctor_page", "share_page", "sso_error_page", "sso_sign_in_page"]
+__all__ = ["CARD_CLAIM_LABELS", "CHECK_LABELS", "OUTCOME", "SSO_ERRORS", "WALLET_ERRORS", "audit_report_page",
+           "beijing_time", "environment", "error_page", "exam_proctor_page", "share_page", "sso_error_page",
+           "sso_sign_in_page", "wallet_page"]
 
 environment = Environment(
     loader=PackageLoader("api", "templates"),
@@ -262,3 +264,60 @@ def exam_proctor_page(*, exam_id: str, script_nonce: str) -> str:
     QR code, waits for the wallet's answer and shows the verdict, the name and the photo;
     times in Beijing time."""
     return _render("exam_proctor.html", exam_id=exam_id, script_nonce=script_nonce)
+
+
+# --- the holder's wallet ------------------------------------------------------------------
+
+CARD_CLAIM_LABELS = {
+    "name": ("姓名", "Name"), "school": ("学校", "School"), "grade": ("年级", "Grade"),
+    "className": ("班级", "Class"), "enrolmentDate": ("入学日期", "Enrolled"),
+    "studentNumber": ("学籍号", "Student number"), "schoolNumber": ("学号", "School number"),
+    "staffNumber": ("教职工号", "Staff number"), "subjects": ("任教学科", "Subjects"),
+    "teacherCertificate": ("教师资格证号", "Teacher certificate"),
+    "portrait": ("照片指纹", "Photo fingerprint"), "validUntil": ("有效期至", "Valid until"),
+    "graduationDate": ("毕业日期", "Graduated"),
+}
+# What the wallet tells its holder when something is refused (zh, en), by machine code.
+WALLET_ERRORS = {
+    "claim_not_found": ("没有这个领取码，或它已被使用。请核对，或确认领取的类别。",
+                        "No such claim code, or it was used already: check it, and what it is for."),
+    "claim_already_redeemed": ("这个领取码已被使用。", "This claim code has been used already."),
+    "card_not_live": ("这张身份卡已撤销或终止。", "This identity card is revoked or ended."),
+    "not_bound_to_wallet": ("收到的凭证没有绑定本钱包的密钥。",
+                            "What came back is not bound to this wallet's key."),
+    "share_not_found": ("没有这个分享。", "No such share."),
+    "bad_withdraw_token": ("撤回凭据不对。", "The withdraw token is wrong."),
+    "challenge_not_found": ("没有这个验证请求。", "No such challenge."),
+    "challenge_expired": ("验证请求已过期，请对方重新发起。",
+                          "The challenge has expired: ask for a new one."),
+    "challenge_used": ("这个验证请求已被回答过。", "This challenge has been answered already."),
+    "bad_challenge": ("这不是验证请求的链接或编号。", "That is not a challenge's link or id."),
+    "other_node": ("这个验证请求来自另一个节点，请用该节点的钱包回答。",
+                   "This challenge is from another node: answer it with that node's wallet."),
+    "rate_limited": ("请求太频繁，请稍后再试。", "Too many requests: try again in a moment."),
+    "chain_unavailable": ("区块链节点暂时无法访问，请稍后再试。",
+                          "The ledger is not reachable just now: try again later."),
+    "invalid_input": ("输入无效。", "The input is not valid."),
+    "network": ("无法连接服务器（离线？）。已保存的凭证和二维码仍可查看。",
+                "Cannot reach the server (offline?). What the wallet holds still shows."),
+    "no_code": ("请输入领取码。", "Enter the claim code."),
+    "no_claims": ("请至少选择一项要出示的信息。", "Choose at least one thing to show."),
+    "unsupported": ("这个浏览器不支持钱包所需的功能（Ed25519 密钥、IndexedDB），请更新浏览器。",
+                    "This browser lacks what the wallet needs (Ed25519 keys, IndexedDB): update it."),
+}
+
+
+def wallet_labels() -> dict[str, Any]:
+    """Everything the wallet's script shows as text beyond its skeleton: labels of claims,
+    claim values, credential types and card kinds, and its messages."""
+    return {"claims": CLAIM_LABELS, "values": VALUE_LABELS,
+            "types": {t.value: (t.label_zh, t.label_en) for t in CredentialType},
+            "card_claims": CARD_CLAIM_LABELS,
+            "card_kinds": {k.value: (k.label_zh, f"{k.value.capitalize()} card") for k in CardKind},
+            "errors": WALLET_ERRORS}
+
+
+def wallet_page(*, api_url: str, script_nonce: str) -> str:
+    """The holder's wallet page: a skeleton of its views and the data its script reads."""
+    return _render("wallet.html", api=api_url, script_nonce=script_nonce,
+                   labels=json.dumps(wallet_labels(), ensure_ascii=False, separators=(",", ":")))

@@ -41,6 +41,7 @@ class Seen:
 
     page: Any  # playwright.sync_api.Page
     problems: list[str] = field(default_factory=list)
+    device: dict[str, Any] = field(default_factory=dict)  # the context's locale, size and zone
 
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -56,6 +57,34 @@ class Seen:
         assert not self.problems, self.problems
 
 
+def _watched(browser: Any, *, locale: str, width: int, height: int, timezone: str) -> Seen:
+    """A page in a fresh context (its own storage: another device) that records what goes wrong."""
+    context = browser.new_context(locale=locale, timezone_id=timezone,
+                                  viewport={"width": width, "height": height})
+    seen = Seen(context.new_page(),
+                device={"locale": locale, "width": width, "height": height, "timezone": timezone})
+
+    def console(message: Any) -> None:
+        # Failed loads are counted once, from their answers below.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            seen.problems.append(f"console: {message.text}")
+
+    def answered(response: Any) -> None:
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            seen.problems.append(f"{response.status} {response.url}")
+
+    seen.page.on("console", console)
+    seen.page.on("pageerror", lambda error: seen.problems.append(f"script: {error}"))
+    seen.page.on("response", answered)
+    return seen
+
+
+def another_device(seen: Seen) -> Seen:
+    """A second device in the same browser as `seen` (a new context: nothing shared with it),
+    of the same size, locale and time zone."""
+    return _watched(seen.page.context.browser, **seen.device)
+
+
 @contextmanager
 def browser_page(*, locale: str = "zh-CN", width: int = 480, height: int = 1000,
                  timezone: str = "Europe/London") -> Iterator[Seen]:
@@ -68,22 +97,6 @@ def browser_page(*, locale: str = "zh-CN", width: int = 480, height: int = 1000,
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=_ARGS)
         try:
-            context = browser.new_context(locale=locale, timezone_id=timezone,
-                                          viewport={"width": width, "height": height})
-            seen = Seen(context.new_page())
-
-            def console(message: Any) -> None:
-                # Failed loads are counted once, from their answers below.
-                if message.type == "error" and not message.text.startswith("Failed to load resource"):
-                    seen.problems.append(f"console: {message.text}")
-
-            def answered(response: Any) -> None:
-                if response.status >= 400 and not response.url.endswith("/favicon.ico"):
-                    seen.problems.append(f"{response.status} {response.url}")
-
-            seen.page.on("console", console)
-            seen.page.on("pageerror", lambda error: seen.problems.append(f"script: {error}"))
-            seen.page.on("response", answered)
-            yield seen
+            yield _watched(browser, locale=locale, width=width, height=height, timezone=timezone)
         finally:
             browser.close()

@@ -131,8 +131,9 @@ def test_the_environment_escapes_and_refuses_undefined_names() -> None:
     assert callable(env.autoescape) and env.autoescape("share.html") is True
     assert set(env.list_templates()) == {p.name for p in TEMPLATES.glob("*.html")} == {
         "base.html", "share.html", "error.html", "audit_report.html", "sso_sign_in.html",
-        "exam_proctor.html"}
-    for name in ("share.html", "error.html", "audit_report.html", "sso_sign_in.html", "exam_proctor.html"):
+        "exam_proctor.html", "wallet.html"}
+    for name in ("share.html", "error.html", "audit_report.html", "sso_sign_in.html", "exam_proctor.html",
+                 "wallet.html"):
         with pytest.raises(jinja2.UndefinedError):
             env.get_template(name).render()  # a value the page needs and was not given
 
