@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,12 +23,11 @@ from ledger.audit.accesslog import AccessLog
 from ledger.credentials import jose
 from ledger.identity.models import ExamCheckIn, ExamProctorLink, ExamSession, IdentityChallenge
 from ledger.store import session_scope
+from tests.browser import another_device, browser_page
 from tests.credential_fixtures import Served, served_network
 from tests.identity_fixtures import photo, present, roster_zip, student
 
 ROOT = Path(__file__).resolve().parents[1]
-SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
-CHROMIUM = Path(os.environ.get("EDULEDGER_CHROMIUM") or "/usr/bin/chromium")  # scripts/_bootstrap.sh
 
 
 @pytest.fixture
@@ -334,38 +331,14 @@ def test_candidates_check_in_by_wallet(env: Path, database: str, capsys: pytest.
             assert not any(r.sealed_view for r in db.exec(select(ExamCheckIn)).all())
 
 
-def _console_errors(page: Any) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-    return errors
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"needs chromium at {CHROMIUM} (apt-get install chromium, or EDULEDGER_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def test_the_proctor_page_in_a_real_browser(env: Path, chromium: Any,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_proctor_page_in_a_real_browser(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The proctor opens the link in chromium, shows the next candidate's QR code, the
     candidate answers with `eduledger wallet present`, and the page shows the verdict, the
     name and the photo the wallet sent, in Chinese and English, times in Beijing time."""
     from api.cli import main as eduledger
     from wallet.qr import decode_qr_png
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with served_network(env / "data") as served:
+    with served_network(env / "data") as served, browser_page(width=720, height=1400) as seen:
         cards = _issue(served, 2)
         wallet = ["--wallet-dir", str(env / "wallet"), "--api", served.base]
         assert eduledger(["wallet", "create", *wallet[:2]]) == 0
@@ -373,8 +346,7 @@ def test_the_proctor_page_in_a_real_browser(env: Path, chromium: Any,
         exam = served.http.post("/v1/exams", headers=served.as_org("partner"),
                                 json=_exam([c["card_id"] for c in cards])).json()
         link = exam["proctor_link"]["url"]
-        page = chromium.new_page(locale="zh-CN", viewport={"width": 720, "height": 1400})
-        errors = _console_errors(page)
+        page = seen.page
         answer = page.goto(link)
         assert answer is not None and answer.headers["referrer-policy"] == "no-referrer"
         assert "script-src 'nonce-" in answer.headers["content-security-policy"]
@@ -396,7 +368,7 @@ def test_the_proctor_page_in_a_real_browser(env: Path, chromium: Any,
             return challenge_id
 
         challenge_id = next_candidate()
-        page.screenshot(path=str(SCREENSHOTS / "exam-check-in-qr.png"), full_page=True)
+        seen.screenshot("exam-check-in-qr")
         # The candidate runs the command the page shows, with their card.
         assert eduledger(["wallet", "present", cards[1]["card_id"][:12], "--challenge", challenge_id,
                           *wallet]) == 0
@@ -411,7 +383,7 @@ def test_the_proctor_page_in_a_real_browser(env: Path, chromium: Any,
         assert page.locator("#photo").evaluate("img => img.naturalWidth") == 96  # photo(1), as sent
         page.wait_for_function("document.getElementById('exam-count').textContent === '1 / 2'")
         assert "已签到 Checked in" in page.inner_text("#roster")
-        page.screenshot(path=str(SCREENSHOTS / "exam-checked-in.png"), full_page=True)
+        seen.screenshot("exam-checked-in")
 
         # The same card again: said so, in both languages.
         challenge_id = next_candidate()
@@ -420,12 +392,15 @@ def test_the_proctor_page_in_a_real_browser(env: Path, chromium: Any,
         page.wait_for_selector("#verdict[data-verdict='already_checked_in']:not([hidden])", timeout=30_000)
         verdict = page.inner_text("#verdict")
         assert "该考生已经签到过" in verdict and "Already checked in" in verdict, verdict
-        page.screenshot(path=str(SCREENSHOTS / "exam-already-checked-in.png"), full_page=True)
-        assert not errors, errors  # the CSP let the page's one script run, and nothing failed
+        seen.screenshot("exam-already-checked-in")
+        seen.assert_clean()  # the CSP let the page's one script run, and nothing failed
 
-        # A link whose token is wrong says so, in both languages.
-        wrong = chromium.new_page(locale="zh-CN")
-        wrong.goto(link.split("#")[0] + "#token=ept_wrong")
-        wrong.wait_for_selector("#problem:not([hidden])")
-        assert "监考链接无效" in wrong.inner_text("#problem") and "not valid" in wrong.inner_text("#problem")
+        # A link whose token is wrong says so, in both languages (its API call is the 401).
+        other = another_device(seen)
+        other.page.goto(link.split("#")[0] + "#token=ept_wrong")
+        other.page.wait_for_selector("#problem:not([hidden])")
+        problem = other.text("#problem")
+        assert "监考链接无效" in problem and "not valid" in problem, problem
+        other.screenshot("exam-wrong-link")
+        assert [p.split()[0] for p in other.problems] == ["401"], other.problems
     capsys.readouterr()
