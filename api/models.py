@@ -289,6 +289,9 @@ class CredentialView(Answer):
     created_at: DateTime
     sd_jwt: str | SkipJsonSchema[None] = Field(
         default=None, description="with ?content=true only: the SD-JWT with every disclosure")
+    anchor: AnchorProofView | None = Field(
+        default=None, description="with ?content=true only: its anchor proof (null while its batch is "
+                                  "not anchored); the answer saved as a file is a credential file")
 
 
 class CorrectionView(Answer):
