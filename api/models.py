@@ -400,7 +400,11 @@ class VerifiedIssuer(Answer):
 
     id: str | SkipJsonSchema[None] = Field(default=None, description="the issuer's DID")
     member_id: int | SkipJsonSchema[None] = None
-    name: str | None = None
+    name: str | None = Field(default=None, description="the member's name on chain")
+    name_zh: str | SkipJsonSchema[None] = Field(default=None, description="share page: the Chinese name")
+    name_en: str | None | SkipJsonSchema[None] = Field(
+        default=None,
+        description="share page: the English name (on chain, or from the consortium definition)")
 
 
 class DisclosedClaim(Answer):
@@ -428,6 +432,16 @@ class ShareState(Answer):
     id: str
     expires_at: TimeText
     withdrawn: bool
+    verify_code: str | None = Field(description="XXXX-XXXX-XXXX-XXXX, to type at GET /verify (null once "
+                                                 "the share is withdrawn or expired)")
+
+
+class CredentialFile(Answer):
+    """A credential file (``eduledger-credential/1``) as `eduledger verify` and POST /v1/verify read it."""
+
+    format: Literal["eduledger-credential/1"]
+    sd_jwt: str = Field(description="the SD-JWT (for a share: the holder's presentation, key-bound)")
+    anchor: AnchorProofView | None
 
 
 class ShareVerification(Verification):

@@ -60,6 +60,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "share_expired": ("This share link has expired.", "此分享链接已过期。"),
     "share_withdrawn": ("The holder has withdrawn this share link.", "持有人已撤回此分享链接。"),
     "share_not_found": ("There is no such share link.", "分享链接不存在。"),
+    "verify_code_not_found": ("No share has this verification code: check what you typed.",
+                              "没有与此验证码对应的分享：请检查输入是否有误。"),
+    "bad_verify_code": ("A verification code is 16 letters and digits, like 7KQ3-M9XD-2HPA-WT4E "
+                        "(there is no 0, 1, O, I, L or U in it).",
+                        "验证码为 16 位字母和数字，形如 7KQ3-M9XD-2HPA-WT4E（其中没有 0、1、O、I、L、U）。"),
 }
 
 
