@@ -171,8 +171,9 @@ def _story(report: ShareReport, s: dict[str, ParagraphStyle], qr: bytes | None) 
         story.append(_grid([[_p(k, s["base"]), _p(v or "—", s[style])] for k, v, style in (
             ("存证交易 Transaction", ev["tx_hash"], "mono"),
             ("区块 Block", f"{ev['block_number']}  {ev['block_time']}", "base"),
-            ("存证合约 Registry contract", ev["contract"], "mono"), ("链标识 Chain ID", ev["chain_id"], "base"),
-            ("默克尔根 Merkle root", ev["root"], "mono"), ("凭证叶哈希 Credential leaf", ev["leaf"], "mono"))],
+            ("存证合约 Registry contract", ev["contract"], "mono"),
+            ("链标识 Chain ID", ev["chain_id"], "base"), ("默克尔根 Merkle root", ev["root"], "mono"),
+            ("凭证叶哈希 Credential leaf", ev["leaf"], "mono"))],
             [45 * mm, width - 45 * mm]))
     story.append(_p("核验项目 Checks", s["h2"]))
     story.append(_grid([[_p(f"{c['zh']} {c['en']}", s["base"]), _p(c["word"], s["base"]),

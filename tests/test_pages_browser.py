@@ -79,7 +79,8 @@ def test_an_employer_reads_a_share_page_then_sees_it_revoked(node_env: Path) -> 
             lines = seen.page.locator("#lines tr")
             assert lines.count() == 3  # the header and the two courses shared
             header = lines.nth(0).inner_text()
-            for column in ("学期", "Term", "课程代码", "课程名称", "学分", "Credits", "成绩", "Grade", "课程性质"):
+            for column in ("学期", "Term", "课程代码", "课程名称", "学分", "Credits", "成绩", "Grade",
+                           "课程性质"):
                 assert column in header, header
             first, second = (lines.nth(i).locator("td").all_inner_texts() for i in (1, 2))
             assert first == ["2025-2026-1", "CS100", "课程0", "3", "70", "必修 Required"], first
