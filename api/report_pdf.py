@@ -36,8 +36,9 @@ _lock = threading.Lock()  # reportlab's font registry is one dictionary for the 
 _GREEN, _RED = colors.HexColor("#1e7d32"), colors.HexColor("#b71c1c")
 
 
-def _subset_font(characters: str) -> io.BytesIO | None:
-    """Noto Sans CJK SC cut down to `characters`, with TrueType outlines; None without the font."""
+def _subset_font(characters: str, name: str) -> io.BytesIO | None:
+    """Noto Sans CJK SC cut down to `characters`, with TrueType outlines, named `name` (reportlab
+    keeps the first font of a name for good: each cut needs its own); None without the font."""
     from fontTools import subset
     from fontTools.pens.cu2quPen import Cu2QuPen
     from fontTools.pens.ttGlyphPen import TTGlyphPen
@@ -58,10 +59,10 @@ def _subset_font(characters: str) -> io.BytesIO | None:
     glyphs, order = font.getGlyphSet(), font.getGlyphOrder()
     glyf = newTable("glyf")
     glyf.glyphOrder, glyf.glyphs = order, {}
-    for name in order:
+    for glyph in order:
         pen = TTGlyphPen(glyphs)
-        glyphs[name].draw(Cu2QuPen(pen, 1.0, reverse_direction=True))  # cubic -> quadratic
-        glyf.glyphs[name] = pen.glyph()
+        glyphs[glyph].draw(Cu2QuPen(pen, 1.0, reverse_direction=True))  # cubic -> quadratic
+        glyf.glyphs[glyph] = pen.glyph()
     for table in ("CFF ", "VORG"):
         if table in font:
             del font[table]
@@ -76,6 +77,9 @@ def _subset_font(characters: str) -> io.BytesIO | None:
     font["head"].glyphDataFormat = 0
     font["post"].formatType, font["post"].extraNames, font["post"].mapping = 2.0, [], {}
     font.sfntVersion = "\x00\x01\x00\x00"
+    for record in list(font["name"].names):
+        if record.nameID == 6:  # the PostScript name, which reportlab knows a face by
+            font["name"].setName(name, 6, record.platformID, record.platEncID, record.langID)
     out = io.BytesIO()
     font.save(out)
     out.seek(0)
@@ -175,11 +179,12 @@ def _story(report: ShareReport, s: dict[str, ParagraphStyle], qr: bytes | None) 
             ("链标识 Chain ID", ev["chain_id"], "base"), ("默克尔根 Merkle root", ev["root"], "mono"),
             ("凭证叶哈希 Credential leaf", ev["leaf"], "mono"))],
             [45 * mm, width - 45 * mm]))
-    story.append(_p("核验项目 Checks", s["h2"]))
-    story.append(_grid([[_p(f"{c['zh']} {c['en']}", s["base"]), _p(c["word"], s["base"]),
-                         _p("" if c["outcome"] == "passed" else f"{c['message_zh']}\n{c['message_en']}",
-                            s["small"])] for c in report.checks],
-                       [45 * mm, 28 * mm, width - 73 * mm]))
+    if report.checks:
+        story.append(_p("核验项目 Checks", s["h2"]))
+        story.append(_grid([[_p(f"{c['zh']} {c['en']}", s["base"]), _p(c["word"], s["base"]),
+                             _p("" if c["outcome"] == "passed" else f"{c['message_zh']}\n{c['message_en']}",
+                                s["small"])] for c in report.checks],
+                           [45 * mm, 28 * mm, width - 73 * mm]))
     if report.commands:
         story.append(_p("自行核验 Check it yourself", s["h2"]))
         for command in report.commands:
@@ -212,8 +217,9 @@ def report_pdf(report: ShareReport) -> bytes:
     live = report.share.get("live") and report.share.get("url")
     qr = qr_png(report.share["url"], box_size=8) if live else None
     probe = _story(report, _styles("Helvetica"), qr)  # which characters it needs
-    font_file = _subset_font(_characters(probe))
-    name = f"NotoSansCJKsc-{uuid.uuid4().hex[:12]}" if font_file is not None else _FALLBACK_FONT
+    name = f"NotoSansCJKsc-{uuid.uuid4().hex[:12]}"
+    font_file = _subset_font(_characters(probe), name)
+    name = name if font_file is not None else _FALLBACK_FONT
     out = io.BytesIO()
     with _lock:
         try:
@@ -233,5 +239,6 @@ def report_pdf(report: ShareReport) -> bytes:
             doc.build(_story(report, _styles(name), qr))
         finally:
             if font_file is not None:  # one font a report: do not keep them all
-                pdfmetrics._fonts.pop(name, None)  # noqa: SLF001
+                pdfmetrics._fonts.pop(name, None)
+                pdfmetrics._dynFaceNames.pop(name, None)
     return out.getvalue()
