@@ -7,7 +7,7 @@ from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited
@@ -108,6 +108,10 @@ def _wants_json(request: Request) -> bool:
                              "content": {"text/html": {"schema": {"type": "string"}}}},
                        **error_responses({**_SHARE_NOT_FOUND, **CHAIN_DOWN}, html=True)})
 def view_share(share_id: str, request: Request, services: Services, client: ClientAddress) -> Response:
+    return _share_answer(share_id, request, services, client)
+
+
+def _share_answer(share_id: str, request: Request, services: NodeServices, client: str | None) -> Response:
     as_json = _wants_json(request) or request.query_params.get("format") == "json"
     try:
         body = _verified_share(services, share_id)
@@ -197,29 +201,35 @@ async def share_report_pdf(share_id: str, request: Request, services: Services,
                     headers={"Content-Disposition": f'inline; filename="verification-{share_id}.pdf"'})
 
 
-@router.get("/verify", response_class=HTMLResponse,
-            responses={200: {"description": "The form a share's verification code is typed into (zh/en)",
+@router.get("/verify", response_model=ShareVerification,
+            openapi_extra={"parameters": [{
+                "name": "code", "in": "query", "required": False,
+                "schema": {"type": "string", "maxLength": 40},
+                "description": "a share's verification code, XXXX-XXXX-XXXX-XXXX (case, spaces and dashes "
+                               "do not matter)"}]},
+            responses={200: {"description": "Without a code, the form it is typed into (zh/en); with the "
+                                            "code of a share, that share's verification, as GET /s/{id} "
+                                            "answers it (the page, or JSON)",
                              "content": {"text/html": {"schema": {"type": "string"}}}},
-                       303: {"description": "The code names a share: on to its verification page",
-                             "headers": {"Location": {"schema": {"type": "string"},
-                                                      "description": "/s/{share_id}"}}},
-                       404: {"description": "Not found — `verify_code_not_found`: the form again, saying so",
-                             "content": {"text/html": {"schema": {"type": "string"}}}},
-                       422: {"description": "Unprocessable — `bad_verify_code`: the form again, saying what "
-                                            "a code looks like",
-                             "content": {"text/html": {"schema": {"type": "string"}}}}})
-def verify_by_code(request: Request, services: Services) -> Response:
-    """Manual entry, instead of scanning: ?code= the share's verification code leads to the
-    share's page (the same verification)."""
+                       **error_responses({
+                           404: "`verify_code_not_found` (a page: the form again, saying so)",
+                           422: "`bad_verify_code`: not a code's 16 characters (a page: the form again, "
+                                "saying what a code looks like)",
+                           **CHAIN_DOWN}, html=True)})
+def verify_by_code(request: Request, services: Services, client: ClientAddress) -> Response:
+    """Manual entry, instead of scanning: ?code= the share's verification code gives the
+    share's verification, the very one its link gives."""
     code = request.query_params.get("code")
     if code is None:
         return HTMLResponse(verify_form_page())
     try:
         share = services.credentials.share_by_code(code)
     except LedgerError as exc:
+        if _wants_json(request):
+            raise
         return HTMLResponse(verify_form_page(code=code[:40], error_code=exc.code),
                             status_code=exc.http_status)
-    return RedirectResponse(f"/s/{share.id}", status_code=303)
+    return _share_answer(share.id, request, services, client)
 
 
 @router.post("/v1/verify", response_model=Verification, openapi_extra=VERIFY_REQUEST,
