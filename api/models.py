@@ -317,7 +317,11 @@ class BatchView(Answer):
 
 class StatusChange(Body):
     action: Literal["revoke", "suspend", "reinstate"]
-    reason: int = Field(default=0, ge=0, le=65535, description="reason code, kept on chain")
+    reason: int = Field(default=0, ge=0, le=65535,
+                        description="reason code, kept on chain; the share page says it in words: 0 none "
+                                    "given, 1 information corrected, 2 under review, 3 issued in error, "
+                                    "4 obtained by improper means, 5 academic misconduct, 6 enrolment or "
+                                    "degree rescinded, 7 at the holder's request")
     note: str | None = Field(default=None, max_length=500)
 
 
