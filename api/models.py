@@ -290,6 +290,9 @@ class CredentialView(Answer):
     created_at: DateTime
     sd_jwt: str | SkipJsonSchema[None] = Field(
         default=None, description="with ?content=true only: the SD-JWT with every disclosure")
+    anchor: AnchorProofView | None = Field(
+        default=None, description="with ?content=true only: its anchor proof (null while its batch is "
+                                  "not anchored); the answer saved as a file is a credential file")
 
 
 class CorrectionView(Answer):
@@ -315,7 +318,11 @@ class BatchView(Answer):
 
 class StatusChange(Body):
     action: Literal["revoke", "suspend", "reinstate"]
-    reason: int = Field(default=0, ge=0, le=65535, description="reason code, kept on chain")
+    reason: int = Field(default=0, ge=0, le=65535,
+                        description="reason code, kept on chain; the share page says it in words: 0 none "
+                                    "given, 1 information corrected, 2 under review, 3 issued in error, "
+                                    "4 obtained by improper means, 5 academic misconduct, 6 enrolment or "
+                                    "degree rescinded, 7 at the holder's request")
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -398,7 +405,11 @@ class VerifiedIssuer(Answer):
 
     id: str | SkipJsonSchema[None] = Field(default=None, description="the issuer's DID")
     member_id: int | SkipJsonSchema[None] = None
-    name: str | None = None
+    name: str | None = Field(default=None, description="the member's name on chain")
+    name_zh: str | SkipJsonSchema[None] = Field(default=None, description="share page: the Chinese name")
+    name_en: str | None | SkipJsonSchema[None] = Field(
+        default=None,
+        description="share page: the English name (on chain, or from the consortium definition)")
 
 
 class DisclosedClaim(Answer):
@@ -426,6 +437,16 @@ class ShareState(Answer):
     id: str
     expires_at: TimeText
     withdrawn: bool
+    verify_code: str | None = Field(description="XXXX-XXXX-XXXX-XXXX, to type at GET /verify (null once "
+                                                 "the share is withdrawn or expired)")
+
+
+class CredentialFile(Answer):
+    """A credential file (``eduledger-credential/1``) as `eduledger verify` and POST /v1/verify read it."""
+
+    format: Literal["eduledger-credential/1"]
+    sd_jwt: str = Field(description="the SD-JWT (for a share: the holder's presentation, key-bound)")
+    anchor: AnchorProofView | None
 
 
 class ShareVerification(Verification):

@@ -1,8 +1,8 @@
 """The HTML pages, in Chinese and English, rendered from the Jinja2 templates in
 ``api/templates/``: the verification page an employer's phone opens from a QR code, the
-error page, the integrity audit report, the page that signs a person in to another
-platform with their education identity card (single sign-on), and the proctor's check-in
-page of an exam session.
+error page, the page a verification code is typed into, the integrity audit report, the
+page that signs a person in to another platform with their education identity card (single
+sign-on), the proctor's check-in page of an exam session, and the holder's wallet.
 
 Each function here only prepares plain data (texts, label lookups, formatting); the
 templates lay it out. Autoescaping is on and undefined names are errors, so every value
@@ -14,20 +14,23 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from api.share_report import CHECK_LABELS, OUTCOME, beijing_time, share_report, shown_time
+from api.share_report import shown_text as _text
 from ledger.audit.integrity import AuditReport
 from ledger.audit.report import FINDING_KINDS
-from ledger.credentials.types import CHINA_TZ, CLAIM_LABELS, VALUE_LABELS, CredentialType
+from ledger.credentials.messages import message
+from ledger.credentials.types import CLAIM_LABELS, VALUE_LABELS, CredentialType
 from ledger.identity.types import CardKind
 from wallet.qr import qr_png
 
 __all__ = ["CARD_CLAIM_LABELS", "CHECK_LABELS", "OUTCOME", "SSO_ERRORS", "WALLET_ERRORS", "audit_report_page",
-           "beijing_time", "environment", "error_page", "exam_proctor_page", "share_page", "sso_error_page",
-           "sso_sign_in_page", "wallet_page"]
+           "beijing_time", "environment", "error_page", "exam_proctor_page", "share_page", "shown_time",
+           "sso_error_page", "sso_sign_in_page", "verify_form_page", "wallet_page"]
 
 environment = Environment(
     loader=PackageLoader("api", "templates"),
@@ -38,104 +41,26 @@ environment = Environment(
     keep_trailing_newline=False,
 )
 
-CHECK_LABELS = {
-    "format": ("格式", "Format"), "issuer": ("签发机构", "Issuer"),
-    "signature": ("签名", "Signature"), "disclosures": ("披露内容", "Disclosed claims"),
-    "anchor": ("区块链存证", "Ledger anchor"), "membership": ("机构资格", "Issuer membership"),
-    "signing_key": ("签名密钥", "Signing key"), "status": ("状态", "Status"),
-    "validity": ("有效期", "Validity"), "holder_binding": ("持有人确认", "Holder binding"),
-    "share": ("分享链接", "Share link"),
-}
-OUTCOME = {"passed": ("✔", "通过 Passed"), "failed": ("✘", "未通过 Failed"),
-           "skipped": ("–", "未检查 Not checked")}
-
 
 def _render(template: str, **data: Any) -> str:
     return environment.get_template(template).render(**data)
 
 
-def _text(value: Any) -> str:
-    """A value as the page shows it: nothing for None."""
-    return "" if value is None else str(value)
+# --- the share page and the manual-entry page --------------------------------------------
 
 
-# --- the share page ----------------------------------------------------------------------
+def share_page(result: dict[str, Any], *, base: str = "") -> str:
+    """A verification result (``Verification.to_dict()`` and the share) as the share page;
+    ``base``: this service's URL, for the commands that check it without this page."""
+    return _render("share.html", report=share_report(result, base=base))
 
 
-def _label(path: str) -> str:
-    parts = [p for p in path.split(".") if p != "credentialSubject"]
-    zh, en = _label_of(".".join(p for p in parts if not p.isdigit()))
-    if parts and parts[-1].isdigit():
-        return f"{zh} {en} #{int(parts[-1]) + 1}"
-    return f"{zh} {en}" if zh != en else en
-
-
-def _label_of(key: str) -> tuple[str, str]:
-    return CLAIM_LABELS.get(key) or CLAIM_LABELS.get(key.split(".")[-1]) or (key, key)
-
-
-def _value(value: Any, context: str = "") -> str:
-    """A claim value as text; the fields of an object are labelled in its context
-    (a course's "name" is the course's name, not the credential's)."""
-    if isinstance(value, dict):
-        fields = []
-        for key, inner in value.items():
-            zh, en = _label_of(f"{context}.{key}" if context else key)
-            fields.append(f"{zh} {en}: {_value(inner, f'{context}.{key}' if context else key)}")
-        return " · ".join(fields)
-    if isinstance(value, list):
-        return " | ".join(_value(v, context) for v in value)
-    return str(value)
-
-
-def _claims(disclosed: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """One row per disclosed claim; a container whose parts are disclosed one by one (the
-    transcript's course list) is shown through those parts, not twice."""
-    paths = [item["path"] for item in disclosed]
-    rows = []
-    for item in disclosed:
-        path = item["path"]
-        if any(other.startswith(path + ".") for other in paths if other != path) and \
-                isinstance(item["value"], list | dict) and not _is_element(path):
-            continue
-        if _is_element(path.rsplit(".", 1)[0]):
-            continue  # a field of a listed element: shown inside the element's row
-        context = ".".join(p for p in path.split(".")[1:] if not p.isdigit())
-        rows.append({"label": _label(path), "value": _value(item["value"], context)})
-    return rows
-
-
-def _is_element(path: str) -> bool:
-    return path.rsplit(".", 1)[-1].isdigit()
-
-
-def _check(check: Mapping[str, Any]) -> dict[str, str]:
-    outcome = str(check["outcome"])
-    mark, word = OUTCOME.get(outcome, ("?", outcome))
-    zh, en = CHECK_LABELS.get(check["check"], (check["check"], check["check"]))
-    return {"outcome": outcome, "mark": mark, "word": word, "zh": zh, "en": en,
-            "message_zh": _text(check.get("message_zh")), "message_en": _text(check.get("message"))}
-
-
-def share_page(result: dict[str, Any]) -> str:
-    """A verification result (``Verification.to_dict()`` and the share) as the share page."""
-    ctype = result.get("credential_type")
-    kind = CredentialType(ctype) if ctype in {t.value for t in CredentialType} else None
-    issuer = result.get("issuer") or {}
-    checks = result.get("checks", [])
-    return _render(
-        "share.html",
-        valid=bool(result.get("valid")),
-        reasons=[{"zh": _text(c["message_zh"]), "en": _text(c["message"])}
-                 for c in checks if c["outcome"] == "failed"],
-        credential_type=f"{kind.label_zh} {kind.label_en}" if kind else "",
-        issuer_name=str(issuer.get("name") or ""),
-        issuer_id=str(issuer.get("id") or ""),
-        issued_at=shown_time(result.get("issued_at")),
-        anchored_at=shown_time(result.get("anchored_at")),
-        claims=_claims(result.get("disclosed") or []),
-        checks=[_check(c) for c in checks],
-    )
+def verify_form_page(*, code: str = "", error_code: str = "") -> str:
+    """GET /verify: the form a person types a share's verification code into (the code they
+    typed, and why it found nothing, when it did not)."""
+    error = message(error_code) if error_code else None
+    return _render("verify_form.html", code=code, error_code=error_code,
+                   error_en=error[0] if error else "", error_zh=error[1] if error else "")
 
 
 # --- the error page ----------------------------------------------------------------------
@@ -213,23 +138,6 @@ SSO_ERRORS = {
     "sign_in_finished": ("这个登录已经结束，请回到平台重新登录。",
                          "This sign-in is finished: go back to the platform and sign in again."),
 }
-
-
-def beijing_time(moment: datetime) -> str:
-    """A time as people here read it: Beijing time, with the zone said."""
-    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S") + " 北京时间 (UTC+8)"
-
-
-def shown_time(value: Any) -> str:
-    """An RFC 3339 time from a result, as a person reads it (Beijing time); else as given."""
-    if isinstance(value, datetime):
-        return beijing_time(value if value.tzinfo else value.replace(tzinfo=UTC))
-    text = _text(value)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return text
-    return beijing_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
 def sso_error_page(code: str, detail: str = "") -> str:

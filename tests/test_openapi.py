@@ -295,6 +295,19 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     assert b"<svg" in http.get(page + "/qr.svg").content
     http.get("/s/AAAAAAAAAAAAAAAA/qr.png", expect=404)
     http.get("/s/AAAAAAAAAAAAAAAA/qr.svg", expect=404)
+    code = http.get(page, params={"format": "json"}).json()["share"]["verify_code"]
+    assert http.get(page + "/presentation.json").json()["format"] == "eduledger-credential/1"
+    http.get("/s/AAAAAAAAAAAAAAAA/presentation.json", expect=404)
+    assert http.get(page + "/report.pdf").content.startswith(b"%PDF-")
+    http.get("/s/AAAAAAAAAAAAAAAA/report.pdf", expect=404)
+    assert 'name="code"' in http.get("/verify").text
+    by_code = http.get("/verify", params={"code": code}, headers={"Accept": "application/json"})
+    assert by_code.json()["share"]["id"] == share["share_id"]
+    assert "凭证有效" in http.get("/verify", params={"code": code.lower()}).text
+    http.get("/verify", params={"code": "2222-2222-2222-2222"}, headers={"Accept": "application/json"},
+             expect=404)
+    http.get("/verify", params={"code": "2222-2222-2222-2222"}, expect=404)
+    http.get("/verify", params={"code": "not a code"}, expect=422)
 
     envelope = {"format": "eduledger-credential/1", "sd_jwt": sd_jwt, "anchor": redeemed["anchor"]}
     assert http.post("/v1/verify", json={"credential": envelope}).json()["valid"] is True
@@ -325,6 +338,8 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.delete(f"/v1/shares/{share['share_id']}", headers={"X-Withdraw-Token": share["withdraw_token"]})
     withdrawn = http.get(page, headers={"Accept": "application/json"}).json()
     assert withdrawn["claims"] is None and withdrawn["failures"] == ["share_withdrawn"]
+    for served_part in ("/qr.png", "/qr.svg", "/presentation.json", "/report.pdf"):
+        assert http.get(page + served_part, expect=404).json()["code"] == "share_withdrawn"
     http.delete("/v1/shares/AAAAAAAAAAAAAAAA", headers={"X-Withdraw-Token": "x"}, expect=404)
 
     # -- audit --------------------------------------------------------------------------
@@ -393,6 +408,9 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
         for method, path, body in [("POST", "/v1/claims/redeem", {}), ("POST", "/v1/shares", {}),
                                    ("DELETE", f"/v1/shares/{share['share_id']}", None), ("GET", page, None),
                                    ("GET", page + "/qr.png", None), ("GET", page + "/qr.svg", None),
+                                   ("GET", page + "/presentation.json", None),
+                                   ("GET", page + "/report.pdf", None),
+                                   ("GET", "/verify", None),
                                    ("POST", "/v1/verify", {}), ("POST", "/v1/verify/batch", {}),
                                    ("GET", f"/v1/dids/{issuer}", None),
                                    ("POST", "/v1/identity/claims/redeem", {}),
@@ -904,6 +922,7 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
     redeemed = http.post("/v1/claims/redeem", json={"code": first["claim_code"], "holder_jwk": jwk}).json()
     presentation = add_key_binding(redeemed["sd_jwt"], holder_key=holder, aud=lost.base, nonce="n")
     share = http.post("/v1/shares", json={"presentation": presentation, "expires_in_days": 3}).json()
+    code = http.get(f"/s/{share['share_id']}", params={"format": "json"}).json()["share"]["verify_code"]
     issuer = http.post("/v1/verify", json={"credential": redeemed["sd_jwt"]}).json()["issuer"]["id"]
     run = http.post("/v1/audit/runs", headers=auditor).json()
     _wait_done(CheckedClient(http, answers), run["run_id"], auditor)
@@ -942,6 +961,8 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
         ("POST", "/v1/shares", {"json": {"presentation": presentation, "expires_in_days": 3}}),
         ("GET", f"/s/{share['share_id']}", {"headers": {"Accept": "application/json"}}),
         ("GET", f"/s/{share['share_id']}", {"headers": {"Accept": "text/html"}}),
+        ("GET", f"/s/{share['share_id']}/report.pdf", {}),
+        ("GET", "/verify", {"params": {"code": code}}),
         ("POST", "/v1/verify", {"json": {"credential": redeemed["sd_jwt"]}}),
         ("POST", "/v1/verify/batch", {"json": {"credentials": [redeemed["sd_jwt"]]}}),
         ("GET", f"/v1/dids/{issuer}", {}),
@@ -997,6 +1018,7 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
                                                                        "headers": school}),
                 ("POST", "/v1/claims/redeem", {"json": {"code": fourth["claim_code"], "holder_jwk": jwk}}),
                 ("GET", f"/s/{share['share_id']}/qr.png", {}), ("GET", f"/s/{share['share_id']}/qr.svg", {}),
+                ("GET", f"/s/{share['share_id']}/presentation.json", {}),
                 ("DELETE", f"/v1/shares/{share['share_id']}", {"headers": {"X-Withdraw-Token": "x"}}),
                 ("GET", card_path, {"params": {"purpose": "test"}, "headers": school}),
                 ("GET", card_path + "/photo", {"params": {"purpose": "test"}, "headers": school}),

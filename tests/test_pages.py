@@ -4,6 +4,7 @@ input, the same layout for all, and the audit report showing all it must."""
 from __future__ import annotations
 
 import fnmatch
+import re
 import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
@@ -13,7 +14,14 @@ import jinja2
 import pytest
 
 from api import pages
-from api.pages import audit_report_page, error_page, share_page, sso_error_page, sso_sign_in_page
+from api.pages import (
+    audit_report_page,
+    error_page,
+    share_page,
+    sso_error_page,
+    sso_sign_in_page,
+    verify_form_page,
+)
 from ledger.audit.integrity import AuditReport
 from ledger.audit.report import FINDING_KINDS, canonical_report, report_hash
 
@@ -87,10 +95,16 @@ def _share_result(value: Any, *, valid: bool = True) -> dict[str, Any]:
                {"code": "CS104", "name": "数据库", "grade": "88"}]
     checks = [_check("format", "passed"), _check("status", "skipped")]
     if not valid:
-        checks += [_check("signature", "failed", value), _check(value, value, value)]
+        checks += [_check("signature", "failed", value), _check(value, value, value),
+                   {**_check("status", "failed", value), "code": "revoked",
+                    "details": {"reason_code": value, "since": value}}]
     return {
         "valid": valid, "credential_type": "transcript",
-        "issuer": {"name": value, "id": "did:web:" + value}, "issued_at": value, "anchored_at": value,
+        "issuer": {"name": value, "id": "did:web:" + value, "name_en": value}, "issued_at": value,
+        "anchored_at": value,
+        "anchor": {"tx_hash": value, "block_number": value, "contract": value, "chain_id": value,
+                   "root": value, "leaf": value},
+        "share": {"id": value, "expires_at": value, "verify_code": value},
         "disclosed": [
             {"path": "credentialSubject.holderName", "value": value},
             {"path": "credentialSubject.courses", "value": courses},
@@ -131,9 +145,9 @@ def test_the_environment_escapes_and_refuses_undefined_names() -> None:
     assert callable(env.autoescape) and env.autoescape("share.html") is True
     assert set(env.list_templates()) == {p.name for p in TEMPLATES.glob("*.html")} == {
         "base.html", "share.html", "error.html", "audit_report.html", "sso_sign_in.html",
-        "exam_proctor.html", "wallet.html"}
+        "exam_proctor.html", "wallet.html", "verify_form.html"}
     for name in ("share.html", "error.html", "audit_report.html", "sso_sign_in.html", "exam_proctor.html",
-                 "wallet.html"):
+                 "wallet.html", "verify_form.html"):
         with pytest.raises(jinja2.UndefinedError):
             env.get_template(name).render()  # a value the page needs and was not given
 
@@ -150,9 +164,9 @@ def test_the_templates_are_package_data() -> None:
 
 @pytest.mark.parametrize("valid", [True, False])
 def test_the_share_page_escapes_everything(valid: bool) -> None:
-    html = share_page(_share_result(HOSTILE, valid=valid))
+    html = share_page(_share_result(HOSTILE, valid=valid), base=HOSTILE)
     page = _layout(html)
-    _assert_inert(html, expected_copies=6)
+    _assert_inert(html, expected_copies=20)
     assert ("凭证有效" if valid else "凭证无效") in page.text
     # The claim named by hostile text keeps its name as its label, its value in its cell.
     cells = [t for t in page.texts if HOSTILE in t]
@@ -199,12 +213,47 @@ def test_the_proctor_page_escapes_its_one_value_and_runs_only_its_own_script() -
 # --- what the pages show -------------------------------------------------------------------
 
 
-def test_the_share_page_shows_a_listed_course_once() -> None:
-    page = _Page(share_page(_share_result("算法")))
-    rows = [t for t in page.texts if "课程" in t or "Course" in t]
-    assert any("#1" in t for t in rows) and not any("#2" in t for t in rows), rows
-    assert "— 无 None" not in page.text
+def test_the_share_page_shows_a_listed_course_once_in_its_table_without_its_position() -> None:
+    html = share_page(_share_result("算法"))
+    page = _Page(html)
+    table = html[html.index('id="lines"'):]
+    table = table[:table.index("</table>")]
+    assert table.count("<tr>") == 2 and "CS101" in table and "CS104" not in table  # the one line shared
+    body = _Page(html[html.index("<body>"):]).text
+    assert "#1" not in body and "— 无 None" not in page.text
     assert "— 无 None" in _Page(share_page({"valid": False})).text
+
+
+def test_the_share_page_sorts_lines_by_content_and_says_coded_values_in_words() -> None:
+    lines = [{"term": "2025-2026-2", "code": "CS200", "name": "编译原理", "credits": "2", "grade": "81",
+              "kind": "elective"},
+             {"term": "2025-2026-1", "code": "CS105", "name": "操作系统", "credits": "4", "grade": "90",
+              "kind": "required"}]
+    result = {"valid": True, "disclosed": [
+        {"path": "credentialSubject.courses.7", "value": lines[0]},
+        {"path": "credentialSubject.courses.3", "value": lines[1]},
+        {"path": "credentialSubject.courses.5.grade", "value": "77"},
+        {"path": "credentialSubject.educationLevel", "value": "bachelor"}]}
+    html = share_page(result)
+    table = html[html.index('id="lines"'):html.index("</table>", html.index('id="lines"'))]
+    rows = [[t for t in _Page(row).texts if t.strip()] for row in table.split("<tr>")[2:]]
+    assert rows == [["2025-2026-1", "CS105", "操作系统", "4", "90", "必修 Required"],
+                    ["2025-2026-2", "CS200", "编译原理", "2", "81", "选修 Elective"],
+                    ["—", "—", "—", "—", "77", "—"]], rows  # by term and code; a line of one grade last
+    text = _Page(html[html.index("<body>"):]).text
+    assert not re.search(r"#\d", text) and "课程0" not in text
+    assert "本科 Bachelor" in text and "bachelor" not in text
+
+
+def test_the_verify_form_escapes_the_code_typed() -> None:
+    html = verify_form_page(code=HOSTILE, error_code="verify_code_not_found")
+    page = _layout(html)
+    assert [(tag, attrs.get("action"), attrs.get("method")) for tag, attrs in page.tags if tag == "form"] == [
+        ("form", "/verify", "get")]
+    seen = page.text + "".join(v or "" for _, attrs in page.tags for v in attrs.values())
+    assert seen.count(HOSTILE) == 1 and "<script" not in html
+    assert "没有与此验证码对应的分享" in page.text and "No share has this verification code" in page.text
+    assert "id=\"error\"" not in verify_form_page()
 
 
 def test_the_audit_report_page_shows_every_finding_the_hash_the_signature_and_the_anchor() -> None:

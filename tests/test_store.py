@@ -492,3 +492,21 @@ def test_every_engine_refuses_nul_before_the_statement_runs(db_url: str) -> None
                 conn.execute(text("SELECT v FROM nul_probe WHERE v = :v"), {"v": "\x00"})
     finally:
         engine.dispose()
+
+
+def test_shares_made_before_their_verification_codes_get_one(db_url: str, engine: Engine):
+    """Migration 0014 gives every existing share a code of its own (unique, of the alphabet)."""
+    from ledger.credentials.service import VERIFY_CODE_ALPHABET
+
+    cfg = alembic_config(db_url)
+    command.upgrade(cfg, "0013")
+    with engine.begin() as conn:
+        for n in range(3):
+            conn.execute(text(
+                "INSERT INTO share (id, presentation, anchor_json, audience, created_at, expires_at, "
+                "withdraw_token_hash) VALUES (:id, 'p', 'null', 'a', :now, :now, 'h')"),
+                {"id": f"share{n:011d}", "now": datetime.now(UTC)})
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        codes = [row[0] for row in conn.execute(text("SELECT verify_code FROM share"))]
+    assert len(set(codes)) == 3 and all(len(c) == 16 and set(c) <= set(VERIFY_CODE_ALPHABET) for c in codes)

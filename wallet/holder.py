@@ -45,6 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from ledger.credentials import jose
+from ledger.credentials.anchorproof import HOLDER_CREDENTIAL_FORMAT
 from ledger.errors import ConfigError, InvalidInput
 from ledger.fileio import atomic_write, fsync_dir
 from ledger.keys.sealing import (
@@ -59,7 +60,7 @@ from ledger.keys.sealing import (
 from ledger.settings import DEFAULT_WALLET_SCRYPT_N, WalletSettings
 
 FORMAT = "eduledger-holder-wallet"
-CREDENTIAL_FORMAT = "eduledger-holder-credential"
+CREDENTIAL_FORMAT = HOLDER_CREDENTIAL_FORMAT  # `eduledger verify` reads these files as they are
 SHARE_FORMAT = "eduledger-holder-share"
 ENCRYPTION_KEY_FORMAT = "eduledger-holder-encryption-key"
 FORMAT_VERSION = 1
@@ -662,6 +663,16 @@ class Wallet:
         from ledger.credentials import sdjwt
 
         return list(sdjwt.disclosure_paths(self.get(credential_id).compact))
+
+    def export(self, credential_id: str) -> dict[str, Any]:
+        """A stored credential as a credential file (``eduledger-credential/1``): the whole
+        SD-JWT, every claim disclosable, with its anchor proof, for `eduledger verify` and
+        ``POST /v1/verify``. It holds personal data: the holder decides where it goes."""
+        from ledger.anchoring.proof import AnchorProof
+        from ledger.credentials.anchorproof import envelope
+
+        record = self.get(credential_id)
+        return envelope(record.compact, AnchorProof.from_dict(record.anchor) if record.anchor else None)
 
     def present(
         self, credential_id: str, paths: Sequence[str], *, aud: str, nonce: str | None = None

@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from api.cli.common import Subcommands, print_table
+from api.cli.common import Subcommands, print_table, write_private
 from ledger.credentials.types import CHINA_TZ
 from ledger.settings import WalletSettings
 from wallet.client import MAX_DAYS, MIN_DAYS, ApiClient
@@ -256,6 +257,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """A credential as a file `eduledger verify` and POST /v1/verify check (mode 0600: it
+    holds every claim); to standard output without --out."""
+    out = _check_output(args.out, "--out")
+    wallet = _open(args)
+    record = wallet.get(args.id)
+    doc = wallet.export(record.credential_id)
+    text = json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if doc["anchor"] is None:
+        print(f"note: credential {record.credential_id} came without its anchor proof (its batch was "
+              "not anchored yet); a node finds it when the file is checked with POST /v1/verify",
+              file=sys.stderr)
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    write_private(str(out), text)
+    print(f"credential {record.credential_id} written to {out} (every claim: keep it private)")
+    print(f"check it: eduledger verify {out} --rpc URL --registry ADDRESS")
+    return 0
+
+
 def cmd_share(args: argparse.Namespace) -> int:
     png_path = _check_output(args.qr_png, "--qr-png")
     svg_path = _check_output(args.qr_svg, "--qr-svg")
@@ -384,6 +406,12 @@ def add_wallet_commands(subparsers: Subcommands) -> argparse.ArgumentParser:
     p = sub.add_parser("show", parents=[common], help="show a credential's claims and their paths")
     p.add_argument("id", metavar="ID", help="credential id (a unique prefix will do)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("export", parents=[common],
+                       help="write a credential as a file that `eduledger verify` checks")
+    p.add_argument("id", metavar="ID", help="credential id (a unique prefix will do)")
+    p.add_argument("--out", metavar="FILE", help="write it here (mode 0600); default: standard output")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("share", parents=[common, api],
                        help="share chosen claims as a link and QR code that expire")

@@ -95,15 +95,17 @@ def _record_view(record: Any) -> dict[str, Any]:
 def get_credential(credential_id: str, key: Reader, services: Services, client: ClientAddress,
                    purpose: Annotated[str, Query(min_length=3, max_length=200)],
                    content: bool = False) -> dict[str, Any]:
-    """A credential's record; with ?content=true also the SD-JWT with every claim. Personal
-    data: the reader gives a purpose, and the read is written to the access log."""
+    """A credential's record; with ?content=true also the SD-JWT with every claim and its
+    anchor proof, so that the answer saved as a file is one `eduledger verify` checks.
+    Personal data: the reader gives a purpose, and the read is written to the access log."""
     record = (services.credentials.issued_by(key.org_id, credential_id) if key.role in ("school", "partner")
               else services.credentials.get(credential_id))
     action = "audit_read" if key.role == "auditor" else "read"
     services.record_access(key.org_id, key.role, action, "credential", credential_id, purpose, client=client)
     view = _record_view(record)
     if content:
-        view["sd_jwt"] = record.sd_jwt
+        anchor = services.credentials.anchor_for_leaf(bytes.fromhex(record.leaf_hash[2:]))
+        view["sd_jwt"], view["anchor"] = record.sd_jwt, anchor.to_dict() if anchor else None
     return view
 
 

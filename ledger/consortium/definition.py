@@ -9,6 +9,7 @@ A definition is a TOML file read with the standard library's `tomllib`:
     [[organisations]]
     id = "bureau"
     name = "示范区教育局"             # one line of visible text: no control characters
+    name_en = "District Education Bureau"  # optional, the English name pages show beside it
     role = "bureau"                  # bureau | school | partner | auditor
     runs_validator = true
     host = "127.0.0.1"               # optional, the IP address (v4 or v6) other nodes reach it on
@@ -37,7 +38,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 DEFAULT_HOST = "127.0.0.1"
 
 _TOP_KEYS = ("name", "governors", "threshold", "organisations")
-_ORG_KEYS = ("id", "name", "role", "runs_validator", "host", "rpc_port", "p2p_port")
+_ORG_KEYS = ("id", "name", "name_en", "role", "runs_validator", "host", "rpc_port", "p2p_port")
 # Characters a name must not hold (Unicode general categories): control characters, a newline
 # among them (Cc); invisible format characters such as bidirectional overrides, which make text
 # read differently from how it is stored (Cf); surrogates (Cs); the line and paragraph
@@ -56,6 +57,7 @@ class Organisation:
     rpc_port: int | None = None
     p2p_port: int | None = None
     host: str = DEFAULT_HOST
+    name_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,13 @@ class _Parser:
         if len(name.encode("utf-8")) > MAX_NAME_BYTES:
             raise self.fail(f"{where} has a 'name' longer than {MAX_NAME_BYTES} bytes in UTF-8 "
                             "(the chain stores at most that)")
+        name_en = raw.get("name_en", "")
+        if not isinstance(name_en, str):
+            raise self.fail(f"{where} field 'name_en' must be {_kind(str)}, not {_kind_of(name_en)}")
+        bad = first_unsafe_char(name_en)
+        if bad is not None or len(name_en) > 200:
+            raise self.fail(f"{where} has a 'name_en' that is not one line of visible text of at most "
+                            "200 characters")
         role = self.required(raw, "role", str, where)
         if role not in ROLES:
             raise self.fail(
@@ -200,6 +209,7 @@ class _Parser:
         return Organisation(
             id=org_id,
             name=name,
+            name_en=name_en.strip(),
             role=role,
             runs_validator=runs_validator,
             rpc_port=self.port(raw, "rpc_port", where),

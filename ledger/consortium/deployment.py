@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
+from ledger.consortium.names import bilingual_name
 from ledger.errors import ConfigError, NotFound
 from ledger.fileio import atomic_write
 
@@ -25,6 +26,8 @@ class MemberRecord(TypedDict):
     member_id: int
     name: str
     role: str
+    # The English name from the consortium definition (absent in a network.json written before)
+    name_en: NotRequired[str]
     account: str
     signing_key: str
 
@@ -57,6 +60,11 @@ class Deployment:
 
     def member(self, org_id: str) -> MemberRecord | None:
         return self.organisations.get(org_id)
+
+    def names_of(self, member_id: int, name: str) -> tuple[str, str]:
+        """(Chinese, English) name of a member whose name on chain is `name`."""
+        org = self.org_of_member(member_id)
+        return bilingual_name(name, self.organisations[org].get("name_en") if org else None)
 
     def org_of_member(self, member_id: int) -> str | None:
         return next((org for org, info in self.organisations.items() if info["member_id"] == member_id),

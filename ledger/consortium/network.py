@@ -91,7 +91,7 @@ def deploy_consortium(client: ChainAPI, definition: ConsortiumDefinition,
     registry = AnchorRegistryContract.deploy(client, bureau_signer, consortium)
     identity = IdentityRegistryContract.deploy(client, bureau_signer, consortium)
     organisations = {
-        org.id: MemberRecord(member_id=member_ids[org.id], name=org.name, role=org.role,
+        org.id: MemberRecord(member_id=member_ids[org.id], name=org.name, name_en=org.name_en, role=org.role,
                              account=keys[org.id].address, signing_key=keys[org.id].ed25519_public_hex)
         for org in definition.organisations
     }

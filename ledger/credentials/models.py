@@ -80,8 +80,12 @@ class Share(SQLModel, table=True):
     """A presentation a holder shares by link and QR code, until it expires or is withdrawn."""
 
     __tablename__ = "share"
+    __table_args__ = (Index("ix_share_verify_code", "verify_code", unique=True),)
 
     id: str = Field(primary_key=True, max_length=32)
+    # The short code a person types on GET /verify instead of scanning (16 characters of
+    # ledger.credentials.service.VERIFY_CODE_ALPHABET; null only in a row being migrated).
+    verify_code: str | None = Field(default=None, max_length=16)
     presentation: str = Field(sa_type=Text)
     anchor_json: str = Field(sa_type=Text)
     # The key-binding audience the presentation was made for (this service's URL).

@@ -65,6 +65,14 @@ _NUMBER: Table = CertificateNumber.__table__  # type: ignore[attr-defined]
 STATUS_ACTIONS = {"revoke": "revoked", "suspend": "suspended", "reinstate": "valid"}
 SHARE_ID_BYTES = 12  # 96 random bits: 16 base64url characters in the link
 _SHARE_ID_RE = re.compile(r"[A-Za-z0-9_-]{16}")
+# A share's verification code, typed by a person (GET /verify): no 0/O, 1/I/L or U/V-like
+# pairs to confuse; 16 characters, shown XXXX-XXXX-XXXX-XXXX, 78 random bits, so it cannot
+# be guessed even without the public rate limit.
+VERIFY_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+VERIFY_CODE_CHARS = 16
+_VERIFY_CODE_RE = re.compile(f"[{VERIFY_CODE_ALPHABET}]{{{VERIFY_CODE_CHARS}}}")
+# What a person may type for a letter that is not in the alphabet
+_VERIFY_CODE_LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1", "U": "V"})
 MAX_NOTE_CHARS = 500
 MAX_IDEMPOTENCY_KEY_CHARS = 80  # scoped by the organisation id, it fits the 128 stored
 _NOTE_RE = re.compile(MULTILINE_PATTERN)
@@ -93,6 +101,28 @@ def _share_in(session: Session, share_id: str) -> Share:
     if share is None:
         raise NotFound("no such share", code="share_not_found")
     return share
+
+
+def new_verify_code() -> str:
+    return "".join(secrets.choice(VERIFY_CODE_ALPHABET) for _ in range(VERIFY_CODE_CHARS))
+
+
+def shown_verify_code(code: str) -> str:
+    """XXXX-XXXX-XXXX-XXXX."""
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def normalise_verify_code(text: str) -> str:
+    """A typed code as stored: spaces and dashes dropped, upper case. Letters a person may
+    have typed for a lookalike (O for 0, ...) leave the alphabet, so they are refused, not
+    guessed at: ``bad_verify_code``."""
+    code = re.sub(r"[\s\-\u2010-\u2015\u2212\u30fc\uff0d]", "", text or "").upper()
+    if not _VERIFY_CODE_RE.fullmatch(code):
+        lookalike = code.translate(_VERIFY_CODE_LOOKALIKES) != code
+        raise InvalidInput(
+            f"a verification code is {VERIFY_CODE_CHARS} characters of {VERIFY_CODE_ALPHABET}"
+            + (" (there is no O, I, L or U in it)" if lookalike else ""), code="bad_verify_code")
+    return code
 
 
 def _check_reason(reason: int) -> None:
@@ -501,17 +531,52 @@ class CredentialService:
             raise InvalidInput(f"the presentation does not verify: {broken[0].code}", code=broken[0].code)
         anchor = anchor or self.anchor_for_leaf(credential_leaf(parsed.payload))
         token = secrets.token_urlsafe(24)
-        share = Share(id=secrets.token_urlsafe(SHARE_ID_BYTES), presentation=presentation,
-                      anchor_json=json.dumps(anchor.to_dict() if anchor else None),
-                      expires_at=utcnow() + timedelta(days=days), audience=audience,
-                      withdraw_token_hash=_sha256(token))
-        with session_scope(self.engine) as session:
-            session.add(share)
+        for attempt in range(3):  # the code is unique (an index): another one on the rare clash
+            share = Share(id=secrets.token_urlsafe(SHARE_ID_BYTES), presentation=presentation,
+                          anchor_json=json.dumps(anchor.to_dict() if anchor else None),
+                          expires_at=utcnow() + timedelta(days=days), audience=audience,
+                          withdraw_token_hash=_sha256(token), verify_code=new_verify_code())
+            try:
+                with session_scope(self.engine) as session:
+                    session.add(share)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                continue
+            break
         return share, token
 
     def get_share(self, share_id: str) -> Share:
         with session_scope(self.engine) as session:
             return _share_in(session, share_id)
+
+    def share_by_code(self, code: str) -> Share:
+        """The share a typed verification code names; ``bad_verify_code`` (422) when it cannot
+        be one, ``verify_code_not_found`` (404) when none has it."""
+        wanted = normalise_verify_code(code)
+        with session_scope(self.engine) as session:
+            share = session.exec(select(Share).where(Share.verify_code == wanted)).first()
+        if share is None:
+            raise NotFound("no share has this verification code", code="verify_code_not_found")
+        return share
+
+    def live_share(self, share_id: str, *, now: datetime | None = None) -> Share:
+        """A share the holder still shares: withdrawn, it is ``share_withdrawn``; expired,
+        ``share_expired`` (both 404: what it showed is no longer served)."""
+        share = self.get_share(share_id)
+        if share.withdrawn_at is not None:
+            raise NotFound("the holder has withdrawn this share", code="share_withdrawn")
+        if (now or utcnow()) >= share.expires_at:
+            raise NotFound("this share has expired", code="share_expired")
+        return share
+
+    def issuer_names(self, result: Verification) -> tuple[str, str]:
+        """(Chinese, English) names of a verified credential's issuer: the name on chain, and
+        the English name of the consortium definition when the chain's has none."""
+        member_id, name = result.issuer.get("member_id"), result.issuer.get("name")
+        if not isinstance(member_id, int) or not isinstance(name, str):
+            return "", ""
+        return self.deployment.names_of(member_id, name)
 
     def withdraw_share(self, share_id: str, token: str) -> None:
         with session_scope(self.engine, write=True) as session:

@@ -39,6 +39,10 @@ from ledger.merkle import verify_proof
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 _KEYS_REMEMBERED = 4096
+# Each way the anchor check fails has its own code (and message, ledger.credentials.messages).
+ANCHOR_FAILURES = ("anchor_proof_missing", "anchor_proof_other_credential", "anchor_other_registry",
+                   "anchor_proof_invalid", "anchor_root_unknown", "anchor_other_member",
+                   "anchor_block_mismatch", "anchor_tx_mismatch")
 CHECK_ORDER = ("format", "issuer", "signature", "disclosures", "anchor", "membership",
                "signing_key", "status", "validity", "holder_binding")
 
@@ -273,9 +277,15 @@ class CredentialVerifier:
         # -- anchor ----------------------------------------------------------------------
         leaf = credential_leaf(payload)
         result.leaf = "0x" + leaf.hex()
+        # A file without its proof: a verifier on a node looks the leaf up in that node's own
+        # anchoring (the API does: POST /v1/verify with a bare SD-JWT of one of its batches
+        # verifies). The proof found is checked against the chain like any other, so the node
+        # is trusted for nothing. A verifier with the chain alone (eduledger verify --rpc)
+        # cannot: no leaf is on chain, only roots; it says the proof is missing.
+        looked_up = anchor is None and self.anchors is not None
         if anchor is None and self.anchors is not None:
             anchor = self.anchors.proof_for(leaf)
-        root_info = self._check_anchor(checks, leaf, anchor, member_id)
+        root_info = self._check_anchor(checks, leaf, anchor, member_id, looked_up=looked_up)
         if root_info is None:
             return self._finish(result, checks, holder_failure, verified, require_holder_binding,
                                 payload, now, skip_from="membership")
@@ -315,39 +325,42 @@ class CredentialVerifier:
                             payload, now)
 
     def _check_anchor(self, checks: list[Check], leaf: bytes, anchor: AnchorProof | None,
-                      member_id: int) -> Any:
-        def fail(why: str) -> None:
-            checks.append(Check("anchor", FAILED, "not_anchored", {"problem": why}))
+                      member_id: int, *, looked_up: bool) -> Any:
+        """The anchor check, with a code of its own for each way it fails (ANCHOR_FAILURES).
+        ``looked_up``: the file came without a proof and this verifier asked its own node's
+        anchoring for one (so "no proof" then means the node knows of no such batch)."""
+        def fail(code: str, **details: Any) -> None:
+            checks.append(Check("anchor", FAILED, code, details))
 
         if anchor is None:
-            fail("no anchor proof")
+            fail("anchor_proof_missing", looked_up=looked_up)
             return None
         if anchor.leaf != "0x" + leaf.hex():
-            fail("the proof is for another credential")
+            fail("anchor_proof_other_credential", proof_leaf=anchor.leaf)
             return None
         trusted = self.registry.address.lower()
         if anchor.chain_id != self.client.chain_id or anchor.contract.lower() != trusted:
-            fail("anchored in another registry than the trusted one")
+            fail("anchor_other_registry", chain_id=anchor.chain_id, contract=anchor.contract,
+                 trusted_chain_id=self.client.chain_id, trusted_contract=self.registry.address)
             return None
         root = bytes.fromhex(anchor.root[2:])
         if not verify_proof(leaf, anchor.proof_bytes(), root):
-            fail("the Merkle proof does not lead to the root")
+            fail("anchor_proof_invalid", root=anchor.root)
             return None
         try:
             info = self._root_info(root)
         except _RootAbsent:
-            fail("the root is not on chain")
+            fail("anchor_root_unknown", root=anchor.root)
             return None
         if info.member_id != member_id:
-            fail("the root was anchored by another member than the issuer")
+            fail("anchor_other_member", root=anchor.root, anchored_by=info.member_id, issuer=member_id)
             return None
         # The proof's block and transaction are shown with the verdict: they must be true.
         if anchor.block_number is not None and anchor.block_number != info.block_number:
-            fail(f"the proof names block {anchor.block_number}, but the root was anchored in "
-                 f"block {info.block_number}")
+            fail("anchor_block_mismatch", claimed_block=anchor.block_number, block=info.block_number)
             return None
         if anchor.tx_hash is not None and root not in self._anchored_in(anchor.tx_hash, info.block_number):
-            fail("the proof names a transaction that did not anchor this root")
+            fail("anchor_tx_mismatch", tx_hash=anchor.tx_hash, block=info.block_number)
             return None
         checks.append(Check("anchor", PASSED, "ok", {"block": info.block_number}))
         return info

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ledger.consortium.names import split_name
 from ledger.credentials.types import CHINA_TZ
 
 __all__ = ["ROLE_NAMES", "SignatureFormat", "SignatureVerdict", "beijing", "split_name"]
@@ -48,15 +49,6 @@ ROLE_NAMES: dict[str, tuple[str, str]] = {
     "student": ("学生", "student"),
     "graduate": ("毕业生", "graduate"),
 }
-
-
-def split_name(name: str) -> tuple[str, str | None]:
-    """A member's name as the consortium writes it, "中文名 (English name)", in its two parts."""
-    text = name.strip()
-    if text.endswith(")") and " (" in text:
-        zh, en = text[:-1].split(" (", 1)
-        return zh.strip(), en.strip() or None
-    return text, None
 
 
 def beijing(moment: datetime | int) -> str:
