@@ -133,9 +133,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> str:
 
 
 @pytest.fixture
-def node_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A directory for a test's node and wallets, with the keystore and wallet passphrases
-    set and scrypt cheap (the real cost is for keys at rest, not for tests)."""
+    set and scrypt cheap (the real cost is for keys at rest, not for tests). A module that
+    needs more (variables removed, other passphrases) defines its own `env`."""
     monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "test keystore passphrase")
     monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
     monkeypatch.setenv("EDULEDGER_WALLET_PASSPHRASE", "test wallet passphrase")

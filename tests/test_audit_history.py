@@ -9,16 +9,6 @@ import pytest
 from tests.credential_fixtures import served_network, transcript_row
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "audit tests")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
-
-
 def test_history_of_a_revoked_then_superseded_credential(env: Path) -> None:
     with served_network(env / "data") as served:
         http, school, auditor = served.http, served.as_org("school-a"), served.as_org("auditor")

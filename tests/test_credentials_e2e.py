@@ -8,25 +8,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from ledger.anchoring.proof import AnchorProof
 from ledger.credentials.jose import b64url, b64url_decode
 from ledger.credentials.types import CHINA_TZ
 from tests.credential_fixtures import served_network, transcript_row
 from wallet.holder import Wallet
 from wallet.qr import decode_qr_png
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "e2e passphrase")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    monkeypatch.setenv("EDULEDGER_WALLET_PASSPHRASE", "wallet passphrase")
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
 
 
 def redeem_into(wallet: Wallet, served, code: str) -> dict:  # type: ignore[no-untyped-def]

@@ -30,17 +30,6 @@ from tests.identity_fixtures import photo, present, roster_zip, student
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "exam passphrase")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    monkeypatch.setenv("EDULEDGER_WALLET_PASSPHRASE", "wallet passphrase")
-    monkeypatch.setenv("EDULEDGER_WALLET_SCRYPT_N", str(2**10))
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database(request: pytest.FixtureRequest) -> str:

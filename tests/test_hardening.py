@@ -20,16 +20,6 @@ from tests.credential_fixtures import served_network
 from tests.servers import free_port, serve_process, stop_process, wait_healthy
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "hardening passphrase")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
-
-
 def graduation_row(n: int, **extra: Any) -> dict[str, Any]:
     return {"holder_name": f"毕业生{n:03d}", "student_id": f"G2026{n:05d}",
             "program": "计算机科学与技术", "education_level": "本科", "start_date": "2022-09-01",

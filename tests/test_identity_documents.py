@@ -34,17 +34,6 @@ PDF = b"%PDF-1.7\n% grade sheet MARKER-7f3a9c for the holder only\n%%EOF\n"
 NAME = "成绩单-学生0001.pdf"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "documents passphrase")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    monkeypatch.setenv("EDULEDGER_WALLET_PASSPHRASE", "wallet passphrase")
-    monkeypatch.setenv("EDULEDGER_WALLET_SCRYPT_N", str(2**10))
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
-
 
 def _x25519() -> jw_jwk.JWK:
     return jw_jwk.JWK.generate(kty="OKP", crv="X25519")

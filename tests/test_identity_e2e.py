@@ -19,15 +19,6 @@ from tests.identity_fixtures import photo, present, roster_zip, student, teacher
 EXAM = "https://exam.example.edu.cn/check-in"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "identity passphrase")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
-
 
 def test_student_cards_from_issue_to_graduation(env: Path) -> None:
     with served_network(env / "data") as served:

@@ -27,8 +27,8 @@ from tests.identity_fixtures import present, roster_zip, student, teacher
 
 
 @pytest.fixture
-def services(node_env: Path) -> Iterator[NodeServices]:
-    node: Node = init_network(Settings(data_dir=node_env / "data"), DEMO_CONSORTIUM)
+def services(env: Path) -> Iterator[NodeServices]:
+    node: Node = init_network(Settings(data_dir=env / "data"), DEMO_CONSORTIUM)
     try:
         yield NodeServices(node)
     finally:

@@ -54,9 +54,9 @@ def _assert_the_evidence(seen: Seen, served: Served, credential: dict[str, Any])
     assert "Accept: application/json" in commands
 
 
-def test_an_employer_reads_a_share_page_then_sees_it_revoked(node_env: Path) -> None:
-    with served_network(node_env / "data") as served:
-        wallet = Wallet.create(node_env / "wallet", scrypt_n=2**10)
+def test_an_employer_reads_a_share_page_then_sees_it_revoked(env: Path) -> None:
+    with served_network(env / "data") as served:
+        wallet = Wallet.create(env / "wallet", scrypt_n=2**10)
         credential, share = _shared(served, wallet)
         with browser_page() as seen:
             answer = seen.page.goto(share["url"])
@@ -120,9 +120,9 @@ def test_an_employer_reads_a_share_page_then_sees_it_revoked(node_env: Path) -> 
             seen.assert_clean()
 
 
-def test_a_typed_verification_code_finds_the_same_verification(node_env: Path) -> None:
-    with served_network(node_env / "data") as served:
-        _, share = _shared(served, Wallet.create(node_env / "wallet", scrypt_n=2**10))
+def test_a_typed_verification_code_finds_the_same_verification(env: Path) -> None:
+    with served_network(env / "data") as served:
+        _, share = _shared(served, Wallet.create(env / "wallet", scrypt_n=2**10))
         with browser_page() as seen:
             seen.page.goto(share["url"])
             code = seen.text("#verify-code")
@@ -151,8 +151,8 @@ def test_a_typed_verification_code_finds_the_same_verification(node_env: Path) -
             seen.assert_clean()
 
 
-def test_a_link_that_leads_nowhere_says_so_in_both_languages(node_env: Path) -> None:
-    with served_network(node_env / "data") as served, browser_page() as seen:
+def test_a_link_that_leads_nowhere_says_so_in_both_languages(env: Path) -> None:
+    with served_network(env / "data") as served, browser_page() as seen:
         url = f"{served.base}/s/nosuchshare000000"
         answer = seen.page.goto(url)
         assert answer is not None and answer.status == 404
@@ -165,9 +165,9 @@ def test_a_link_that_leads_nowhere_says_so_in_both_languages(node_env: Path) -> 
         seen.assert_clean()
 
 
-def test_an_auditor_reads_the_report_page(node_env: Path) -> None:
-    with served_network(node_env / "data") as served:
-        _shared(served, Wallet.create(node_env / "wallet", scrypt_n=2**10))
+def test_an_auditor_reads_the_report_page(env: Path) -> None:
+    with served_network(env / "data") as served:
+        _shared(served, Wallet.create(env / "wallet", scrypt_n=2**10))
         auditor = served.as_org("auditor")
         run = served.http.post("/v1/audit/runs", headers=auditor)
         assert run.status_code == 202, run.text

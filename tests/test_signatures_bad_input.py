@@ -9,7 +9,6 @@ import base64
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.contracts.bindings import AnchorKind
@@ -19,16 +18,6 @@ from ledger.signatures.service import _Record, signature_leaf
 from tests.credential_fixtures import served_network
 from tests.signature_fixtures import grade_sheet, marks_csv, teacher_wallet
 from wallet.holder import Wallet
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "bad input passphrase")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
 
 
 def _verify(

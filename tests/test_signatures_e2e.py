@@ -12,23 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from joserfc import jws as rfc_jws
 from joserfc.jwk import OKPKey
 
 from ledger.credentials import jose
 from tests.credential_fixtures import served_network
 from tests.signature_fixtures import grade_sheet, independent_pdf_check, marks_csv, teacher_wallet
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_PASSPHRASE", "signature passphrase")
-    monkeypatch.setenv("EDULEDGER_KEYSTORE_SCRYPT_N", str(2**10))
-    from ledger.keys import clear_keystore_cache
-
-    clear_keystore_cache()
-    return tmp_path
 
 
 def _verify(
