@@ -69,11 +69,11 @@ class World:
 
 
 @pytest.fixture
-def world(node_env: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
-    with served_network(node_env / "data") as served:
+def world(env: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[World]:
+    with served_network(env / "data") as served:
         issued = served.issue("school-a", "transcript", [transcript_row(n, courses=3) for n in range(4)])
         assert issued.status_code == 201, issued.text
-        yield World(served, node_env / "data", node_env, capsys, issued.json()["credentials"])
+        yield World(served, env / "data", env, capsys, issued.json()["credentials"])
 
 
 def _wallet(world: World, *args: str) -> str:

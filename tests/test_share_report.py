@@ -44,9 +44,9 @@ def _pdf(served: Served, share: dict[str, Any]) -> tuple[str, list[Image.Image],
 
 
 def test_the_printable_report_says_the_verdict_in_both_languages_and_its_qr_code_leads_back(
-        node_env: Path) -> None:
-    with served_network(node_env / "data") as served:
-        credential, share = _shared(served, Wallet.create(node_env / "wallet", scrypt_n=2**10))
+        env: Path) -> None:
+    with served_network(env / "data") as served:
+        credential, share = _shared(served, Wallet.create(env / "wallet", scrypt_n=2**10))
         page = served.http.get(share["url"], params={"format": "json"}).json()
         text, images, reader = _pdf(served, share)
         assert "凭证有效" in text and "Credential is valid" in text
@@ -73,12 +73,12 @@ def test_the_printable_report_says_the_verdict_in_both_languages_and_its_qr_code
 
 
 def test_the_shared_presentation_verifies_against_the_chain_alone(
-        node_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with served_network(node_env / "data") as served:
-        _, share = _shared(served, Wallet.create(node_env / "wallet", scrypt_n=2**10))
+        env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with served_network(env / "data") as served:
+        _, share = _shared(served, Wallet.create(env / "wallet", scrypt_n=2**10))
         answer = served.http.get(share["url"] + "/presentation.json")
         assert answer.status_code == 200 and answer.json()["format"] == "eduledger-credential/1"
-        file = node_env / "shared.json"
+        file = env / "shared.json"
         file.write_bytes(answer.content)
         capsys.readouterr()
         registry = answer.json()["anchor"]["contract"]
@@ -91,9 +91,9 @@ def test_the_shared_presentation_verifies_against_the_chain_alone(
             "credentialSubject.courses.0", "credentialSubject.courses.2"]
 
 
-def test_a_verification_code_typed_at_verify_leads_to_its_share(node_env: Path) -> None:
-    with served_network(node_env / "data") as served:
-        wallet = Wallet.create(node_env / "wallet", scrypt_n=2**10)
+def test_a_verification_code_typed_at_verify_leads_to_its_share(env: Path) -> None:
+    with served_network(env / "data") as served:
+        wallet = Wallet.create(env / "wallet", scrypt_n=2**10)
         _, share = _shared(served, wallet)
         code = served.http.get(share["url"], params={"format": "json"}).json()["share"]["verify_code"]
         assert CODE.fullmatch(code), code
@@ -111,7 +111,7 @@ def test_a_verification_code_typed_at_verify_leads_to_its_share(node_env: Path) 
         # Every share its own code.
         codes = {code}
         for _ in range(4):
-            _, other = _shared(served, Wallet.create(node_env / f"w{len(codes)}", scrypt_n=2**10))
+            _, other = _shared(served, Wallet.create(env / f"w{len(codes)}", scrypt_n=2**10))
             codes.add(served.http.get(other["url"], params={"format": "json"}).json()["share"]["verify_code"])
         assert len(codes) == 5
 
@@ -135,11 +135,11 @@ def _gone(served: Served, share: dict[str, Any], code: str) -> None:
     assert "report.pdf" not in html and "presentation.json" not in html and 'id="verify-code"' not in html
 
 
-def test_a_withdrawn_or_expired_share_serves_no_qr_code_file_or_report(node_env: Path) -> None:
-    with served_network(node_env / "data") as served:
-        wallet = Wallet.create(node_env / "wallet", scrypt_n=2**10)
+def test_a_withdrawn_or_expired_share_serves_no_qr_code_file_or_report(env: Path) -> None:
+    with served_network(env / "data") as served:
+        wallet = Wallet.create(env / "wallet", scrypt_n=2**10)
         _, withdrawn = _shared(served, wallet)
-        _, expired = _shared(served, Wallet.create(node_env / "w2", scrypt_n=2**10))
+        _, expired = _shared(served, Wallet.create(env / "w2", scrypt_n=2**10))
         for share in (withdrawn, expired):
             assert served.http.get(share["url"] + "/qr.png").content.startswith(b"\x89PNG")
         code = served.http.get(withdrawn["url"], params={"format": "json"}).json()["share"]["verify_code"]

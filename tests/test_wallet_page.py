@@ -109,9 +109,9 @@ def _reference_check(served: Served, presentation: str) -> dict[str, Any]:
     return dict(verifier.get_verified_payload())
 
 
-def test_a_graduate_redeems_shares_and_withdraws_on_a_phone(node_env: Path) -> None:
+def test_a_graduate_redeems_shares_and_withdraws_on_a_phone(env: Path) -> None:
     with browser_page(**PHONE) as seen:
-        with served_network(node_env / "data") as served:
+        with served_network(env / "data") as served:
             issued = served.issue("school-a", "transcript", [transcript_row(5, courses=4)])
             assert issued.status_code == 201, issued.text
             [credential] = issued.json()["credentials"]
@@ -223,8 +223,8 @@ def test_a_graduate_redeems_shares_and_withdraws_on_a_phone(node_env: Path) -> N
         seen.assert_clean()
 
 
-def test_a_student_shows_an_identity_card_and_answers_a_challenge(node_env: Path) -> None:
-    with served_network(node_env / "data") as served, browser_page(**PHONE) as seen:
+def test_a_student_shows_an_identity_card_and_answers_a_challenge(env: Path) -> None:
+    with served_network(env / "data") as served, browser_page(**PHONE) as seen:
         school, exam = served.as_org("school-a"), served.as_org("partner")
         issued = served.http.post("/v1/identity/cards", params={"kind": "student"},
                                   content=roster_zip([student(n) for n in range(3)]),
@@ -297,8 +297,8 @@ def test_a_student_shows_an_identity_card_and_answers_a_challenge(node_env: Path
         new_phone.assert_clean()
 
 
-def test_the_wallet_is_served_as_an_installable_app_with_a_strict_policy(node_env: Path) -> None:
-    with served_network(node_env / "data") as served:
+def test_the_wallet_is_served_as_an_installable_app_with_a_strict_policy(env: Path) -> None:
+    with served_network(env / "data") as served:
         page = served.http.get("/wallet")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         policy = page.headers["content-security-policy"]
