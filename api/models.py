@@ -1234,3 +1234,16 @@ class CheckInView(Answer):
     person: CheckInPerson | None = Field(description="shown only for a card on the roster (the read is "
                                                      "logged with the purpose 'exam check-in')")
     decided_at: DateTime | None
+
+
+# -- standard wallets (OpenID4VCI, OpenID4VP) ---------------------------------------------
+# The protocols' own endpoints (/.well-known/openid-credential-issuer, /oid4vci/*, /oid4vp/*)
+# answer in OAuth's formats and stay out of this document; these are the routes a member calls.
+
+
+class CredentialOfferView(Answer):
+    credential_id: str
+    credential_offer: dict[str, Any] = Field(description="the OpenID4VCI 1.0 credential offer (its "
+                                                         "pre-authorized_code is the claim code)")
+    offer_url: str = Field(description="openid-credential-offer://?credential_offer=... for a wallet")
+    qr_png_url: str = Field(description="a QR code of offer_url (PNG, the same key)")

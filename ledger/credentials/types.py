@@ -108,6 +108,11 @@ class CredentialType(StrEnum):
         return _TYPE_INFO[self].vc_type
 
     @property
+    def vct(self) -> str:
+        """The SD-JWT VC type (draft-ietf-oauth-sd-jwt-vc ``vct``) of credentials of this type."""
+        return f"urn:eduledger:credential:{self.value}"
+
+    @property
     def label_zh(self) -> str:
         return _TYPE_INFO[self].label_zh
 
