@@ -156,7 +156,24 @@ def test_standard_wallet_receives_the_credential(served: Served, wallet_dir: Pat
     assert gone.status_code == 409 and gone.json()["code"] == "claim_already_redeemed"
     # a generic SD-JWT VC verifier (@sd-jwt/sd-jwt-vc) accepts it with the issuer's key
     checked = run_wallet(wallet_dir, "check", sd_jwt, json.dumps(issuer_jwk(sd_jwt)))
+    assert checked["header"]["typ"] == "dc+sd-jwt"
+    assert checked["payload"]["vct"] == "urn:eduledger:credential:graduation"
+    assert checked["payload"]["iss"] == verdict["issuer"]["id"]
     assert checked["payload"]["cnf"] == payload["cnf"]
+    assert checked["payload"]["credentialSubject"]["holderName"] == "张三"
+    # and so does the `sd-jwt` PyPI package's verifier, which finds the key by `iss`
+    from jwcrypto.jwk import JWK
+    from sd_jwt.verifier import SDJWTVerifier
+
+    asked: list[str] = []
+
+    def key_of(iss: str, header: dict[str, Any]) -> Any:
+        asked.append(iss)
+        return JWK.from_json(json.dumps(issuer_jwk(sd_jwt)))
+
+    theirs = SDJWTVerifier(sd_jwt, key_of).get_verified_payload()
+    assert asked == [verdict["issuer"]["id"]] and theirs["vct"] == "urn:eduledger:credential:graduation"
+    assert theirs["credentialSubject"] == verdict["claims"]["credentialSubject"]
 
 
 # -- the protocol's errors, each named as the specification names it ------------------------

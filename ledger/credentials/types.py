@@ -943,6 +943,18 @@ def vc_payload(
     return payload
 
 
+def sd_jwt_vc_claims(payload: dict[str, Any], ctype: CredentialType, issuer_id: str) -> None:
+    """Add the registered claims of the SD-JWT VC profile (draft-ietf-oauth-sd-jwt-vc) to a
+    ``vc_payload``, so that a generic SD-JWT VC verifier reads it: ``vct``, ``iss`` (the
+    issuer DID, as ``issuer.id``) and ``nbf`` / ``exp`` (``validFrom`` / ``validUntil`` as
+    NumericDate). They repeat what the VC says; the verifier checks that they agree."""
+    payload["vct"] = ctype.vct
+    payload["iss"] = issuer_id
+    payload["nbf"] = int(datetime.fromisoformat(payload["validFrom"].replace("Z", "+00:00")).timestamp())
+    if "validUntil" in payload:
+        payload["exp"] = int(datetime.fromisoformat(payload["validUntil"].replace("Z", "+00:00")).timestamp())
+
+
 def validity_window(
     row: AnyRow, issued_at: datetime, *, tz: timezone = CHINA_TZ
 ) -> tuple[datetime, datetime | None]:
