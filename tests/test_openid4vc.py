@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -251,3 +252,138 @@ def test_token_and_credential_errors(served: Served) -> None:
     other = _token(served, issue(served)["claim_code"])
     assert credential({**good, "proofs": {"jwt": [_proof(key, served.base, used)]}},
                       {"Authorization": f"Bearer {other}"}) == (400, "invalid_nonce")
+
+
+# -- OpenID4VP: the same wallet presents to a member organisation ---------------------------
+
+
+@pytest.fixture(scope="module")
+def holder(served: Served, wallet_dir: Path) -> Path:
+    """A credential received by the standard wallet, kept as the wallet keeps it."""
+    if shutil.which("node") is None or not (NODE_MODULES / "@openid4vc").is_dir():
+        pytest.skip("the OpenID4VC test wallet is not installed")
+    got = run_wallet(wallet_dir, "receive", offer_of(served, issue(served)["credential_id"])["offer_url"])
+    where = wallet_dir / "holder.json"
+    where.write_text(json.dumps(got))
+    return where
+
+
+def ask(served: Served, org: str = "school-b", **body: Any) -> dict[str, Any]:
+    r = served.http.post("/v1/presentation-requests", headers=served.as_org(org), json={
+        "credential_type": "graduation", "claims": ["credentialSubject.holderName",
+                                                    "credentialSubject.program"], **body})
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+def verdict_of(served: Served, request_id: str, org: str = "school-b") -> dict[str, Any]:
+    r = served.http.get(f"/v1/presentation-requests/{request_id}", headers=served.as_org(org))
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+@needs_wallet
+def test_standard_wallet_presents_and_the_verifier_reads_the_verdict(served: Served, wallet_dir: Path,
+                                                                     holder: Path) -> None:
+    asked = ask(served)
+    assert asked["state"] == "waiting" and asked["verdict"] is None
+    url = urlparse(asked["request_url"])
+    assert url.scheme == "openid4vp"
+    params = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert params["client_id"] == asked["client_id"] == "redirect_uri:" + params["response_uri"]
+    assert params["response_mode"] == "direct_post" and params["nonce"] == asked["nonce"]
+    assert json.loads(params["dcql_query"]) == asked["dcql_query"] == {"credentials": [{
+        "id": "credential", "format": "dc+sd-jwt",
+        "meta": {"vct_values": ["urn:eduledger:credential:graduation"]},
+        "claims": [{"path": ["credentialSubject", "holderName"]},
+                   {"path": ["credentialSubject", "program"]}]}]}
+    png = served.http.get(asked["qr_png_url"], headers=served.as_org("school-b"))
+    assert decode_qr_png(png.content) == [asked["request_url"]]
+
+    sent = run_wallet(wallet_dir, "present", asked["request_url"], str(holder))
+    assert sent["status"] == 200, sent
+    assert sent["clientId"] == asked["client_id"]
+    done = verdict_of(served, asked["request_id"])
+    assert done["state"] == "answered" and done["last_error"] is None
+    verdict = done["verdict"]
+    assert verdict["valid"] and verdict["missing_claims"] == [] and verdict["request_failures"] == []
+    checks = {c["check"]: c["outcome"] for c in verdict["verification"]["checks"]}
+    assert all(checks[name] == "passed" for name in (
+        "anchor", "membership", "signing_key", "status", "holder_binding")), checks
+    subject = verdict["verification"]["claims"]["credentialSubject"]
+    assert subject["holderName"] == "张三" and subject["program"] == "计算机科学与技术"
+    assert "studentId" not in subject  # not asked for, not disclosed
+
+    # the same answer again is a replay; another organisation does not see the request
+    replay = served.http.post(sent["responseUri"], data={"vp_token": json.dumps(sent["vpToken"])})
+    assert replay.status_code == 400 and replay.json()["error"] == "response_replayed"
+    other = served.http.get(f"/v1/presentation-requests/{asked['request_id']}",
+                            headers=served.as_org("school-a"))
+    assert other.status_code == 404 and other.json()["code"] == "presentation_request_not_found"
+
+
+@needs_wallet
+@pytest.mark.parametrize(("tamper", "error"), [("nonce", "nonce_mismatch"),
+                                               ("audience", "audience_mismatch")])
+def test_wrong_nonce_or_audience_is_refused(served: Served, wallet_dir: Path, holder: Path,
+                                            tamper: str, error: str) -> None:
+    asked = ask(served)
+    sent = run_wallet(wallet_dir, "present", asked["request_url"], str(holder), tamper)
+    assert sent["status"] == 400 and sent["body"]["error"] == error, sent
+    waiting = verdict_of(served, asked["request_id"])
+    assert waiting["state"] == "waiting" and waiting["last_error"] == error and waiting["verdict"] is None
+    # the wallet may still answer properly
+    assert run_wallet(wallet_dir, "present", asked["request_url"], str(holder))["status"] == 200
+    assert verdict_of(served, asked["request_id"])["verdict"]["valid"]
+
+
+@needs_wallet
+def test_expired_request_and_a_revoked_credential(served: Served, wallet_dir: Path, holder: Path) -> None:
+    from sqlalchemy import update
+
+    from ledger.credentials.models import PresentationRequest
+    from ledger.store import session_scope
+
+    asked = ask(served, expires_in=60)
+    with session_scope(served.node.engine) as session:
+        session.execute(update(PresentationRequest).where(PresentationRequest.id == asked["request_id"])
+                        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    sent = run_wallet(wallet_dir, "present", asked["request_url"], str(holder))
+    assert sent["status"] == 400 and sent["body"]["error"] == "request_expired"
+    assert verdict_of(served, asked["request_id"])["state"] == "expired"
+
+    # a request for claims the credential lacks, and for another type: answered, not valid
+    missing = ask(served, claims=["credentialSubject.nickname"])
+    assert run_wallet(wallet_dir, "present", missing["request_url"], str(holder))["status"] == 200
+    verdict = verdict_of(served, missing["request_id"])["verdict"]
+    assert not verdict["valid"] and verdict["missing_claims"] == ["credentialSubject.nickname"]
+
+    # once the school revokes it, the same wallet's answer verifies as revoked
+    stored = json.loads(holder.read_text())
+    _, payload, _, _ = jose.decode_jws_unverified(stored["credential"].split("~", 1)[0])
+    revoked = served.http.post(f"/v1/credentials/{stored['credential_id']}/status", headers=served.as_org(
+        "school-a"), json={"action": "revoke", "reason": 1})
+    assert revoked.status_code == 200, revoked.text
+    asked = ask(served)
+    assert run_wallet(wallet_dir, "present", asked["request_url"], str(holder))["status"] == 200
+    verdict = verdict_of(served, asked["request_id"])["verdict"]
+    assert not verdict["valid"] and "revoked" in verdict["verification"]["failures"]
+    assert payload["vct"] == "urn:eduledger:credential:graduation"
+
+
+def test_presentation_request_errors(served: Served) -> None:
+    post = served.http.post
+    bad = post("/v1/presentation-requests", headers=served.as_org("school-b"),
+               json={"credential_type": "graduation", "claims": ["credentialSubject..x"]})
+    assert bad.status_code == 422 and bad.json()["code"] == "bad_claim"
+    asked = ask(served)
+    uri = asked["client_id"].removeprefix("redirect_uri:")
+    for where, body in [(uri, {}), (uri, {"vp_token": "{}"}),
+                        (uri, {"vp_token": json.dumps({"credential": ["x~"]})}),
+                        (served.base + "/oid4vp/responses/nope", {"vp_token": "{}"})]:
+        r = post(where, data=body)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request", (body, r.text)
+    assert post(uri, json={"vp_token": "{}"}).json()["error"] == "invalid_request"
+    assert verdict_of(served, asked["request_id"])["last_error"] == "invalid_request"

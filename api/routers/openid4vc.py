@@ -9,6 +9,8 @@ verdict) are in it.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,10 +19,21 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited, require_role
 from api.deps import Services
-from api.models import AUTH_ERRORS, CHAIN_DOWN_AT_FIRST_USE, CredentialOfferView, error_responses
+from api.models import (
+    AUTH_ERRORS,
+    CHAIN_DOWN_AT_FIRST_USE,
+    UNREADABLE_BODY,
+    CredentialOfferView,
+    NewPresentationRequest,
+    PresentationRequestView,
+    error_responses,
+)
 from ledger.consortium.models import ApiKey
 from ledger.credentials.jose import SdJwtError, json_loads
+from ledger.credentials.models import PresentationRequest
 from ledger.credentials.oid4vci import OAuthError
+from ledger.credentials.oid4vp import dcql_query, request_url
+from ledger.credentials.types import CredentialType
 from ledger.node import NodeServices
 from wallet.qr import qr_png
 
@@ -28,6 +41,7 @@ protocol = APIRouter(include_in_schema=False, dependencies=[Depends(rate_limited
 router = APIRouter(prefix="/v1")
 
 Issuer = Annotated[ApiKey, Depends(require_role("school", "partner"))]
+Member = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau"))]
 _FORM = "application/x-www-form-urlencoded"
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -115,3 +129,73 @@ def credential_offer(credential_id: str, request: Request, key: Issuer, services
 def credential_offer_qr(credential_id: str, request: Request, key: Issuer, services: Services) -> Response:
     _, url = services.oid4vci.offer(issuer_url(request, services), key.org_id, credential_id)
     return Response(qr_png(url), media_type="image/png", headers=_NO_STORE)
+
+
+# -- OpenID4VP ----------------------------------------------------------------------------
+
+
+@protocol.post("/oid4vp/responses/{request_id}")
+async def presentation_response(request_id: str, request: Request, services: Services) -> JSONResponse:
+    """The response endpoint of ``response_mode=direct_post``: the wallet's vp_token."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
+        return _oauth_error(OAuthError(f"the response must be {_FORM}"))
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        answer = await run_in_threadpool(services.oid4vp.respond, request_id, form)
+    except OAuthError as exc:
+        return _oauth_error(exc)
+    return JSONResponse(answer, headers=_NO_STORE)
+
+
+def _base(request: Request, services: NodeServices) -> str:
+    return issuer_url(request, services)
+
+
+def _request_view(row: PresentationRequest, base: str) -> dict[str, Any]:
+    paths = json.loads(row.claims_json)
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+    state = ("answered" if row.answered_at is not None
+             else "expired" if expires <= datetime.now(UTC) else "waiting")
+    return {"request_id": row.id, "state": state, "credential_type": row.credential_type,
+            "claims": [".".join(map(str, p)) for p in paths], "client_id": row.client_id, "nonce": row.nonce,
+            "dcql_query": dcql_query(CredentialType(row.credential_type), paths),
+            "request_url": request_url(row, base),
+            "qr_png_url": f"{base}/v1/presentation-requests/{row.id}/qr.png",
+            "created_at": row.created_at, "expires_at": row.expires_at, "answered_at": row.answered_at,
+            "last_error": row.error if row.answered_at is None else None,
+            "verdict": json.loads(row.result_json) if row.result_json else None}
+
+
+_REQUEST_ROLE = {403: "`role_not_allowed` (an auditor asks for no credentials)"}
+_REQUEST_NOT_FOUND = {404: "`presentation_request_not_found` (also another organisation's)"}
+
+
+@router.post("/presentation-requests", status_code=201, response_model=PresentationRequestView,
+             responses=error_responses({**UNREADABLE_BODY, **AUTH_ERRORS, **_REQUEST_ROLE,
+                                        422: "`bad_claim` (not a dotted claim path), `invalid_input`"}))
+def create_presentation_request(body: NewPresentationRequest, request: Request, key: Member,
+                                services: Services) -> dict[str, Any]:
+    """Ask a holder's standard wallet for a credential (OpenID4VP 1.0): show the holder the
+    request URL or its QR code, then read the verdict here."""
+    base = _base(request, services)
+    row = services.oid4vp.create(key.org_id, base, body.credential_type.value, body.claims, body.expires_in)
+    return _request_view(row, base)
+
+
+@router.get("/presentation-requests/{request_id}", response_model=PresentationRequestView,
+            responses=error_responses({**AUTH_ERRORS, **_REQUEST_ROLE, **_REQUEST_NOT_FOUND}))
+def presentation_request(request_id: str, request: Request, key: Member,
+                         services: Services) -> dict[str, Any]:
+    """The request's state and, once the wallet answered, the verdict: every check of the
+    credential (anchor, membership, status, key binding to this request's nonce and client
+    id) and whether it is the type and claims asked for."""
+    return _request_view(services.oid4vp.get(key.org_id, request_id), _base(request, services))
+
+
+@router.get("/presentation-requests/{request_id}/qr.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}, "description": "a QR code of the request URL"},
+                       **error_responses({**AUTH_ERRORS, **_REQUEST_ROLE, **_REQUEST_NOT_FOUND})})
+def presentation_request_qr(request_id: str, request: Request, key: Member, services: Services) -> Response:
+    row = services.oid4vp.get(key.org_id, request_id)
+    return Response(qr_png(request_url(row, _base(request, services))), media_type="image/png",
+                    headers=_NO_STORE)

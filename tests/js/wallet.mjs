@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 
 import { Openid4vciClient, setGlobalConfig } from '@openid4vc/openid4vci';
 import { clientAuthenticationAnonymous } from '@openid4vc/oauth2';
+import { Openid4vpClient } from '@openid4vc/openid4vp';
 import { SDJwtVcInstance } from '@sd-jwt/sd-jwt-vc';
 
 setGlobalConfig({ allowInsecureUrls: true }); // the test node serves http on the loopback
@@ -60,7 +61,8 @@ async function receive(offerUrl) {
     issuerMetadata, accessToken: accessTokenResponse.access_token,
     credentialConfigurationId: configurationId, proofs: { jwt: [jwt] } });
   const body = response.credentialResponse;
-  return { credential: body.credentials[0].credential, privateJwk, publicJwk, configurationId,
+  return { credential: body.credentials[0].credential, credential_id: body.credential_id ?? null,
+           privateJwk, publicJwk, configurationId,
            accessToken: accessTokenResponse.access_token, tokenType: accessTokenResponse.token_type,
            metadata: issuerMetadata.credentialIssuer };
 }
@@ -85,10 +87,49 @@ async function check(sdJwt, issuerJwk) {
   return { header: verified.header, payload: verified.payload };
 }
 
+// The DCQL query's claim paths as the SD-JWT library's presentation frame.
+function frameOf(claims) {
+  const frame = {};
+  for (const { path } of claims ?? []) {
+    let at = frame;
+    for (const part of path.slice(0, -1)) at = at[part] = (typeof at[part] === 'object' ? at[part] : {});
+    at[path.at(-1)] = true;
+  }
+  return frame;
+}
+
+// tamper: "nonce" (not the request's), "audience" (another verifier's client id), or none.
+async function present(requestUrl, walletFile, tamper) {
+  const wallet = JSON.parse(readFileSync(walletFile, 'utf8'));
+  const client = new Openid4vpClient({ callbacks: {
+    ...callbacks(wallet.privateJwk),
+    verifyJwt: async () => { throw new Error('a redirect_uri request is never signed'); } } });
+  const parsed = client.parseOpenid4vpAuthorizationRequest({ authorizationRequest: requestUrl });
+  const resolved = await client.resolveOpenId4vpAuthorizationRequest({
+    authorizationRequestPayload: parsed.params });
+  const request = resolved.authorizationRequestPayload;
+  const query = resolved.dcql.query.credentials[0];
+  if (query.format !== 'dc+sd-jwt') throw new Error(`format ${query.format}`);
+  const aud = tamper === 'audience' ? 'redirect_uri:https://elsewhere.example/cb' : resolved.client.effective;
+  const nonce = tamper === 'nonce' ? 'not-the-request-nonce' : request.nonce;
+  const presentation = await sdJwtVc(null, wallet.privateJwk).present(wallet.credential, frameOf(query.claims), {
+    kb: { payload: { aud, nonce, iat: Math.floor(Date.now() / 1000) } } });
+  const { authorizationResponsePayload } = await client.createOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request,
+    authorizationResponsePayload: { vp_token: { [query.id]: [presentation] } } });
+  const { response } = await client.submitOpenid4vpAuthorizationResponse({
+    authorizationRequestPayload: request, authorizationResponsePayload });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null, presentation,
+           clientId: resolved.client.effective, responseUri: request.response_uri, state: request.state ?? null,
+           vpToken: authorizationResponsePayload.vp_token };
+}
+
 async function main() {
   const [command, ...args] = process.argv.slice(2);
   if (command === 'receive') return receive(args[0]);
   if (command === 'check') return check(args[0], JSON.parse(args[1]));
+  if (command === 'present') return present(args[0], args[1], args[2]);
   throw new Error(`unknown command ${command}`);
 }
 
