@@ -44,6 +44,7 @@ Issuer = Annotated[ApiKey, Depends(require_role("school", "partner"))]
 Member = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau"))]
 _FORM = "application/x-www-form-urlencoded"
 _NO_STORE = {"Cache-Control": "no-store"}
+_PNG = {"image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}
 
 
 def issuer_url(request: Request, services: NodeServices) -> str:
@@ -107,6 +108,7 @@ async def credential(request: Request, services: Services) -> JSONResponse:
 
 _OFFER_ERRORS = {
     **AUTH_ERRORS,
+    403: "`role_not_allowed` (the bureau or an auditor: only the issuer offers its credentials)",
     404: "`credential_not_found` (also for another school's or partner's credential)",
     409: "`claim_already_redeemed` (the holder has the credential already)",
     **CHAIN_DOWN_AT_FIRST_USE,
@@ -124,7 +126,7 @@ def credential_offer(credential_id: str, request: Request, key: Issuer, services
 
 
 @router.get("/credentials/{credential_id}/offer.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}, "description": "a QR code of the offer URL"},
+            responses={200: {"content": _PNG, "description": "a QR code of the offer URL"},
                        **error_responses(_OFFER_ERRORS)})
 def credential_offer_qr(credential_id: str, request: Request, key: Issuer, services: Services) -> Response:
     _, url = services.oid4vci.offer(issuer_url(request, services), key.org_id, credential_id)
@@ -167,12 +169,14 @@ def _request_view(row: PresentationRequest, base: str) -> dict[str, Any]:
 
 
 _REQUEST_ROLE = {403: "`role_not_allowed` (an auditor asks for no credentials)"}
-_REQUEST_NOT_FOUND = {404: "`presentation_request_not_found` (also another organisation's)"}
+_REQUEST_NOT_FOUND = {404: "`presentation_request_not_found` (also another organisation's)",
+                      **CHAIN_DOWN_AT_FIRST_USE}
 
 
 @router.post("/presentation-requests", status_code=201, response_model=PresentationRequestView,
              responses=error_responses({**UNREADABLE_BODY, **AUTH_ERRORS, **_REQUEST_ROLE,
-                                        422: "`bad_claim` (not a dotted claim path), `invalid_input`"}))
+                                        422: "`bad_claim` (not a dotted claim path), `invalid_input`",
+                                        **CHAIN_DOWN_AT_FIRST_USE}))
 def create_presentation_request(body: NewPresentationRequest, request: Request, key: Member,
                                 services: Services) -> dict[str, Any]:
     """Ask a holder's standard wallet for a credential (OpenID4VP 1.0): show the holder the
@@ -193,7 +197,7 @@ def presentation_request(request_id: str, request: Request, key: Member,
 
 
 @router.get("/presentation-requests/{request_id}/qr.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}, "description": "a QR code of the request URL"},
+            responses={200: {"content": _PNG, "description": "a QR code of the request URL"},
                        **error_responses({**AUTH_ERRORS, **_REQUEST_ROLE, **_REQUEST_NOT_FOUND})})
 def presentation_request_qr(request_id: str, request: Request, key: Member, services: Services) -> Response:
     row = services.oid4vp.get(key.org_id, request_id)
