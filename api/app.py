@@ -19,6 +19,7 @@ from api.routers import (
     holders,
     identity,
     network,
+    openid4vc,
     rpc,
     signatures,
     sso,
@@ -72,6 +73,8 @@ def create_app(node: Node, *, background: bool = True,
     app.include_router(sso.router)
     app.include_router(sso.public)
     app.include_router(sso.protocol)
+    app.include_router(openid4vc.router)
+    app.include_router(openid4vc.protocol)
     app.include_router(exams.router)
     app.include_router(exams.pages)
     app.include_router(wallet_app.router)

@@ -46,6 +46,8 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     # a wallet's answer may carry the card's portrait file (at most 2 MiB, base64)
     ("POST", re.compile(r"/v1/identity/challenges/[^/]+/answer"), MAX_CREDENTIAL_CHARS + 4 * MIB),
     ("POST", re.compile(r"/v1/exams"), 1 * MIB),  # up to 2,000 candidates
+    # a standard wallet's OpenID4VP answer: one presentation, form-encoded
+    ("POST", re.compile(r"/oid4vp/responses/[^/]+"), 3 * MAX_CREDENTIAL_CHARS),
 )
 
 

@@ -1234,3 +1234,50 @@ class CheckInView(Answer):
     person: CheckInPerson | None = Field(description="shown only for a card on the roster (the read is "
                                                      "logged with the purpose 'exam check-in')")
     decided_at: DateTime | None
+
+
+# -- standard wallets (OpenID4VCI, OpenID4VP) ---------------------------------------------
+# The protocols' own endpoints (/.well-known/openid-credential-issuer, /oid4vci/*, /oid4vp/*)
+# answer in OAuth's formats and stay out of this document; these are the routes a member calls.
+
+
+class CredentialOfferView(Answer):
+    credential_id: str
+    credential_offer: dict[str, Any] = Field(description="the OpenID4VCI 1.0 credential offer (its "
+                                                         "pre-authorized_code is the claim code)")
+    offer_url: str = Field(description="openid-credential-offer://?credential_offer=... for a wallet")
+    qr_png_url: str = Field(description="a QR code of offer_url (PNG, the same key)")
+
+
+class NewPresentationRequest(Body):
+    credential_type: CredentialType
+    claims: list[str] = Field(default_factory=list, max_length=50,
+                              description="dotted claim paths the holder is asked to disclose, e.g. "
+                                          "credentialSubject.holderName (the DCQL query's claims)")
+    expires_in: int = Field(default=600, ge=60, le=3600, description="seconds the wallet has to answer")
+
+
+class PresentationVerdict(Answer):
+    valid: bool = Field(description="the credential verifies and is what was asked for")
+    request_failures: list[str] = Field(description="`credential_type_mismatch`, `claims_missing`")
+    missing_claims: list[str]
+    verification: Verification
+
+
+class PresentationRequestView(Answer):
+    request_id: str
+    state: Literal["waiting", "answered", "expired"]
+    credential_type: CredentialType
+    claims: list[str]
+    client_id: str = Field(description="redirect_uri:<response_uri> (OpenID4VP 1.0 section 5.9.3)")
+    nonce: str
+    dcql_query: FreeObject
+    request_url: str = Field(description="openid4vp://?... (the request by value), for the wallet")
+    qr_png_url: str = Field(description="a QR code of request_url (PNG, the same key)")
+    created_at: DateTime
+    expires_at: DateTime
+    answered_at: DateTime | None
+    last_error: str | None = Field(description="why the wallet's last answer was refused (`nonce_mismatch`, "
+                                               "`audience_mismatch`, `holder_binding_missing`, "
+                                               "`invalid_request`), while the request waits")
+    verdict: PresentationVerdict | None

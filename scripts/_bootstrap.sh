@@ -7,6 +7,8 @@
 #   eduledger_postgres   start a throwaway PostgreSQL cluster on 127.0.0.1 (stopped when
 #                        the shell exits); exports EDULEDGER_TEST_POSTGRES_URL
 #   eduledger_cjk_font   install fonts-noto-cjk (the Chinese text of signature stamps)
+#   eduledger_openid4vc  install the OpenID4VC/SD-JWT VC npm packages of the test wallet into
+#                        .tools/; exports EDULEDGER_NODE_MODULES
 #   eduledger_chromium   install Debian's chromium (and the CJK font) for the browser
 #                        tests; exports EDULEDGER_CHROMIUM
 #
@@ -317,4 +319,39 @@ eduledger_postgres() {
     || die "createdb $db failed"
   export EDULEDGER_TEST_POSTGRES_URL="postgresql+psycopg://$user@127.0.0.1:$port/$db"
   say "PostgreSQL ready at 127.0.0.1:$port (database $db) in $(( $(_now) - t0 ))s"
+}
+
+# ----------------------------------------------------------------------------- openid4vc
+
+# Independent implementations of OpenID4VCI / OpenID4VP / SD-JWT VC that play the wallet in
+# tests/test_openid4vc.py (tests/js/wallet.mjs). Pinned; bump deliberately.
+EDULEDGER_OPENID4VC_PACKAGES=(
+  "@openid4vc/openid4vci@0.4.6" "@openid4vc/openid4vp@0.4.6" "@openid4vc/oauth2@0.4.6"
+  "@openid4vc/utils@0.4.6" "@sd-jwt/sd-jwt-vc@0.19.0" "@sd-jwt/crypto-nodejs@0.19.0"
+  "jose@6.2.17"
+)
+
+_openid4vc_installed() {
+  local spec name version pj
+  for spec in "${EDULEDGER_OPENID4VC_PACKAGES[@]}"; do
+    name="${spec%@*}"; version="${spec##*@}"
+    pj="$EDULEDGER_TOOLS/node_modules/$name/package.json"
+    [ -f "$pj" ] || return 1
+    grep -q "\"version\": *\"$version\"" "$pj" || return 1
+  done
+}
+
+eduledger_openid4vc() {
+  _lock
+  if ! _openid4vc_installed; then
+    say "installing the OpenID4VC test wallet's packages (npm, into .tools/)"
+    command -v npm >/dev/null 2>&1 || die "npm not found: the OpenID4VC test wallet is installed with npm"
+    mkdir -p "$EDULEDGER_TOOLS"
+    npm install --prefix "$EDULEDGER_TOOLS" --no-audit --no-fund --loglevel=error \
+        "${EDULEDGER_OPENID4VC_PACKAGES[@]}" </dev/null \
+      || die "npm install of the OpenID4VC packages failed"
+    _openid4vc_installed || die "the OpenID4VC packages installed but not at the pinned versions"
+  fi
+  _unlock
+  export EDULEDGER_NODE_MODULES="$EDULEDGER_TOOLS/node_modules"
 }

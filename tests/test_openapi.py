@@ -329,6 +329,27 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     http.post("/v1/verify/batch", json={"credentials": []}, expect=422)
     http.post("/v1/verify/batch", json={"credentials": ["x"] * 1001}, expect=422)
 
+    # -- standard wallets: an offer (OpenID4VCI), a presentation request (OpenID4VP) -----------
+    offered = http.post("/v1/credentials", json={"type": "transcript", "credential": transcript_row(40)},
+                        headers=school, expect=201).json()["credentials"][0]["credential_id"]
+    for suffix in ("/offer", "/offer.png"):
+        http.get(f"/v1/credentials/{offered}{suffix}", headers=school)
+        http.get(f"/v1/credentials/{offered}{suffix}", expect=401)
+        http.get(f"/v1/credentials/{offered}{suffix}", headers=bureau, expect=403)
+        http.get(f"/v1/credentials/{offered}{suffix}", headers=school_b, expect=404)
+        http.get(f"/v1/credentials/{cid}{suffix}", headers=school, expect=409)  # redeemed above
+    asking = {"credential_type": "transcript", "claims": ["credentialSubject.holderName"]}
+    ask = http.post("/v1/presentation-requests", json=asking, headers=school_b, expect=201).json()
+    http.post("/v1/presentation-requests", json=asking, expect=401)
+    http.post("/v1/presentation-requests", json=asking, headers=auditor, expect=403)
+    http.post("/v1/presentation-requests", json={**asking, "claims": ["a..b"]}, headers=school_b, expect=422)
+    asked_path = f"/v1/presentation-requests/{ask['request_id']}"
+    for suffix in ("", "/qr.png"):
+        http.get(asked_path + suffix, headers=school_b)
+        http.get(asked_path + suffix, expect=401)
+        http.get(asked_path + suffix, headers=auditor, expect=403)
+        http.get(asked_path + suffix, headers=school, expect=404)
+
     issuer = http.post("/v1/verify", json={"credential": envelope}).json()["issuer"]["id"]
     http.get(f"/v1/dids/{issuer}")
     http.get(f"/v1/dids/{issuer.rsplit(':', 1)[0]}:99", expect=404)
@@ -390,6 +411,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch",
+                 "/v1/presentation-requests",
                  *identity["bodies"], *signing["bodies"], *sso["bodies"], *exams):
         big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
                         headers={**school, "Content-Type": "application/json"})
@@ -397,6 +419,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     # -- a JSON body that is not UTF-8: the framework cannot read it ------------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify/batch",
+                 "/v1/presentation-requests",
                  *identity["bodies"], "/v1/signatures/certificates", *sso["bodies"], *exams):
         unreadable = http.post(path, content=b'{"code": "\xff"}', expect=400,
                                headers={**school, "Content-Type": "application/json"})
@@ -1017,6 +1040,12 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
                 ("GET", f"/v1/credentials/{fourth['credential_id']}", {"params": {"purpose": "test"},
                                                                        "headers": school}),
                 ("POST", "/v1/claims/redeem", {"json": {"code": fourth["claim_code"], "holder_jwk": jwk}}),
+                ("GET", f"/v1/credentials/{fourth['credential_id']}/offer", {"headers": school}),
+                ("GET", f"/v1/credentials/{fourth['credential_id']}/offer.png", {"headers": school}),
+                ("POST", "/v1/presentation-requests", {"json": {"credential_type": "transcript"},
+                                                        "headers": school}),
+                ("GET", "/v1/presentation-requests/x", {"headers": school}),
+                ("GET", "/v1/presentation-requests/x/qr.png", {"headers": school}),
                 ("GET", f"/s/{share['share_id']}/qr.png", {}), ("GET", f"/s/{share['share_id']}/qr.svg", {}),
                 ("GET", f"/s/{share['share_id']}/presentation.json", {}),
                 ("DELETE", f"/v1/shares/{share['share_id']}", {"headers": {"X-Withdraw-Token": "x"}}),

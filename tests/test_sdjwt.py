@@ -415,7 +415,7 @@ def test_issue_format() -> None:
     issued = issue(payload, key=ISSUER_KEY, kid="did:web:uni.example#k1", holder_jwk=HOLDER_JWK)
     assert issued.compact == issued.issuer_jwt + "~" + "".join(d.encoded + "~" for d in issued.disclosures)
     header, signed = jose.verify_jws(issued.issuer_jwt, ISSUER_KEY.public_key())
-    assert header == {"alg": "EdDSA", "typ": "vc+sd-jwt", "kid": "did:web:uni.example#k1"}
+    assert header == {"alg": "EdDSA", "typ": "dc+sd-jwt", "kid": "did:web:uni.example#k1"}
     assert signed["_sd_alg"] == "sha-256" and signed["cnf"] == {"jwk": HOLDER_JWK}
     for name in ("@context", "type", "issuer", "validFrom"):
         assert signed[name] == payload[name]  # clear text outside credentialSubject
@@ -456,7 +456,7 @@ def test_round_trip_all_disclosed() -> None:
     assert v.claims == {**payload, "cnf": {"jwk": HOLDER_JWK}}
     assert list(v.claims["credentialSubject"]) == list(payload["credentialSubject"])
     assert v.undisclosed_count == 0 and v.key_binding is None and v.holder_jwk == HOLDER_JWK
-    assert v.issuer_jwt == issued.issuer_jwt and v.header["typ"] == "vc+sd-jwt"
+    assert v.issuer_jwt == issued.issuer_jwt and v.header["typ"] == "dc+sd-jwt"
     assert v.payload == jose.decode_jws_unverified(issued.issuer_jwt)[1]
     assert [p for p, _ in v.disclosed] == [p for p, _ in disclosure_paths(issued.compact)]
     assert dict(v.disclosed)[("credentialSubject", "courses", 1, "grade")] == "B+"

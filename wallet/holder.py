@@ -24,8 +24,8 @@ each card claim makes a separate X25519 key pair, sealed the same way, whose pub
 with the claim: documents an organisation sends to the card are JWEs to it (ECDH-ES+A256KW,
 A256GCM; ledger.identity.documents) that the wallet opens with joserfc.
 
-Credentials are SD-JWTs (``vc+sd-jwt``) bound to the holder's key (``cnf``). A
-presentation keeps the disclosures the holder chooses, by dotted path
+Credentials are SD-JWT VCs (``dc+sd-jwt``; ``vc+sd-jwt`` before) bound to the holder's key
+(``cnf``). A presentation keeps the disclosures the holder chooses, by dotted path
 (``credentialSubject.courses.3.grade``), and ends with a key-binding JWT for the verifier.
 """
 

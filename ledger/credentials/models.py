@@ -12,7 +12,8 @@ from sqlmodel import Field, SQLModel
 
 from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
 
-__all__ = ["CertificateNumber", "ClaimCode", "CredentialRecord", "Share"]
+__all__ = ["CertificateNumber", "ClaimCode", "CredentialRecord", "Oid4vcNonce", "Oid4vciToken",
+           "PresentationRequest", "Share"]
 
 
 class CredentialRecord(SQLModel, table=True):
@@ -94,3 +95,47 @@ class Share(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     withdrawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     withdraw_token_hash: str = Field(max_length=64)
+
+
+class Oid4vciToken(SQLModel, table=True):
+    """An OpenID4VCI access token, got for a claim code (the pre-authorised code); only its
+    hash is kept. A new token for the same code replaces the old one."""
+
+    __tablename__ = "oid4vci_token"
+    __table_args__ = (Index("ix_oid4vci_token_code_hash", "code_hash"),)
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    code_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Oid4vcNonce(SQLModel, table=True):
+    """A c_nonce of the OpenID4VCI nonce endpoint: a proof of possession may use it once."""
+
+    __tablename__ = "oid4vc_nonce"
+
+    nonce_hash: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PresentationRequest(SQLModel, table=True):
+    """An OpenID4VP request a member organisation made, and the verdict on the wallet's answer."""
+
+    __tablename__ = "presentation_request"
+    __table_args__ = (Index("ix_presentation_request_org_id", "org_id"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    org_id: str = Field(max_length=64)
+    credential_type: str = Field(max_length=32)
+    claims_json: str = Field(sa_type=Text)
+    nonce: str = Field(max_length=64)
+    client_id: str = Field(max_length=400)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The wallet's answer: its hash (a replay is recognised), the verdict, or why it was refused.
+    response_hash: str | None = Field(default=None, max_length=64)
+    result_json: str | None = Field(default=None, sa_type=Text)
+    error: str | None = Field(default=None, max_length=64)

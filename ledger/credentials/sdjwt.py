@@ -2,7 +2,9 @@
 
 Profile used here (see DESIGN.md, Credentials):
 
-* Issuer-signed JWT: compact JWS, ``{"alg": "EdDSA", "typ": "vc+sd-jwt", "kid": ...}``,
+* Issuer-signed JWT: compact JWS, ``{"alg": "EdDSA", "typ": "dc+sd-jwt", "kid": ...}``
+  (``typ`` of the SD-JWT VC profile, draft-ietf-oauth-sd-jwt-vc; credentials issued before
+  it say ``vc+sd-jwt`` and verify alike: nothing checks the issuer JWT's ``typ``),
   Ed25519; payload gets ``"_sd_alg": "sha-256"`` and, for holder binding,
   ``"cnf": {"jwk": <Ed25519 OKP JWK>}``.
 * Everything inside ``payload[sd_root]`` (``credentialSubject`` by default) is selectively
@@ -78,7 +80,7 @@ __all__ = [
 ]
 
 SD_ALG = "sha-256"
-ISSUER_TYP = "vc+sd-jwt"
+ISSUER_TYP = "dc+sd-jwt"
 KB_TYP = "kb+jwt"
 MAX_COMPACT_CHARS = 256 * 1024
 MAX_DISCLOSURES = 2000

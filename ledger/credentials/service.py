@@ -188,6 +188,11 @@ def normalise_code(code: str) -> str:
     return code.strip().upper().replace(" ", "")
 
 
+def claim_code_hash(code: str) -> str:
+    """What is stored of a claim code (as typed: spaces and case do not matter)."""
+    return _sha256(normalise_code(code))
+
+
 class _CredentialRows:
     """The credential, claim-code and certificate-number rows behind a batch's leaves
     (``BatchRecords``): written in the transaction that accepts the batch, removed if the
@@ -400,7 +405,11 @@ class CredentialService:
     def redeem(self, code: str, holder_jwk: Any) -> dict[str, Any]:
         """Bind the credential behind a one-time claim code to the holder's key."""
         jose.jwk_to_ed25519(holder_jwk)  # validates the key
-        code_hash = _sha256(normalise_code(code))
+        return self.redeem_hash(claim_code_hash(code), holder_jwk)
+
+    def unredeemed_claim(self, code_hash: str) -> CredentialRecord:
+        """The credential behind a claim code (by its hash) that has not been redeemed yet:
+        NotFound ``claim_not_found`` or Conflict ``claim_already_redeemed`` otherwise."""
         with session_scope(self.engine) as session:
             claim = session.get(ClaimCode, code_hash)
             if claim is None:
@@ -410,6 +419,20 @@ class CredentialService:
             record = session.get(CredentialRecord, claim.credential_id)
         if record is None:
             raise NotFound("no such claim code", code="claim_not_found")
+        return record
+
+    def claim_code_of(self, org_id: str, credential_id: str) -> str:
+        """The claim code of a credential `org_id` issued (derived again, never stored), while
+        it has not been redeemed (Conflict ``claim_already_redeemed`` after)."""
+        record = self.issued_by(org_id, credential_id)
+        code = claim_code(_claim_key(self.keys.keys_for(org_id)), record.id)
+        self.unredeemed_claim(claim_code_hash(code))
+        return code
+
+    def redeem_hash(self, code_hash: str, holder_jwk: Any) -> dict[str, Any]:
+        """:meth:`redeem` for the hash of the claim code (the OpenID4VCI token holds only that);
+        ``holder_jwk`` already validated."""
+        record = self.unredeemed_claim(code_hash)
         keys = self.keys.keys_for(record.issuer_org)
         parsed = sdjwt.parse(record.sd_jwt)
         bound_jwt = jose.sign_jws(parsed.header, {**parsed.payload, "cnf": {"jwk": holder_jwk}},

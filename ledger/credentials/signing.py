@@ -50,7 +50,7 @@ from pydantic import BaseModel
 from ledger.credentials import sdjwt
 from ledger.credentials.anchorproof import credential_leaf
 from ledger.credentials.roster import gc_paused
-from ledger.credentials.types import AnyRow, CredentialType, validity_window, vc_payload
+from ledger.credentials.types import AnyRow, CredentialType, sd_jwt_vc_claims, validity_window, vc_payload
 
 __all__ = ["SignedCredential", "SigningJob", "SigningPool", "claim_code", "shared_pool", "sign_rows"]
 
@@ -104,6 +104,7 @@ def sign_rows(job: SigningJob, rows: Sequence[AnyRow], ids: Sequence[str]) -> li
         payload = vc_payload(job.ctype, row, credential_id=credential_id, issuer_id=job.issuer_did,
                              issuer_name=job.issuer_name, valid_from=start, valid_until=until)
         payload["iat"] = iat
+        sd_jwt_vc_claims(payload, job.ctype, job.issuer_did)
         issued = sdjwt.issue(payload, key=key, kid=job.kid)
         out.append(SignedCredential(credential_id, credential_leaf(issued.signed_payload),
                                     claim_code(job.claim_secret, credential_id), issued.compact,

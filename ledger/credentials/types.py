@@ -108,6 +108,11 @@ class CredentialType(StrEnum):
         return _TYPE_INFO[self].vc_type
 
     @property
+    def vct(self) -> str:
+        """The SD-JWT VC type (draft-ietf-oauth-sd-jwt-vc ``vct``) of credentials of this type."""
+        return f"urn:eduledger:credential:{self.value}"
+
+    @property
     def label_zh(self) -> str:
         return _TYPE_INFO[self].label_zh
 
@@ -936,6 +941,18 @@ def vc_payload(
         payload["validUntil"] = end
     payload["credentialSubject"] = _subject(row, issuer_id, issuer_name)
     return payload
+
+
+def sd_jwt_vc_claims(payload: dict[str, Any], ctype: CredentialType, issuer_id: str) -> None:
+    """Add the registered claims of the SD-JWT VC profile (draft-ietf-oauth-sd-jwt-vc) to a
+    ``vc_payload``, so that a generic SD-JWT VC verifier reads it: ``vct``, ``iss`` (the
+    issuer DID, as ``issuer.id``) and ``nbf`` / ``exp`` (``validFrom`` / ``validUntil`` as
+    NumericDate). They repeat what the VC says; the verifier checks that they agree."""
+    payload["vct"] = ctype.vct
+    payload["iss"] = issuer_id
+    payload["nbf"] = int(datetime.fromisoformat(payload["validFrom"].replace("Z", "+00:00")).timestamp())
+    if "validUntil" in payload:
+        payload["exp"] = int(datetime.fromisoformat(payload["validUntil"].replace("Z", "+00:00")).timestamp())
 
 
 def validity_window(

@@ -246,7 +246,7 @@ class CredentialVerifier:
         result.issuer = {"id": did, "member_id": member_id,
                          "name": issuer.get("name") if isinstance(issuer, dict) else None}
         key, _ = self._key_info(public_key)
-        if (issuer_id != did or chain_id != self.client.chain_id
+        if (issuer_id != did or payload.get("iss", did) != did or chain_id != self.client.chain_id
                 or consortium != self.consortium.address.lower() or key.member_id != member_id):
             checks.append(Check("issuer", FAILED, "issuer_unknown"))
             return skip_rest("not_checked")
@@ -372,10 +372,17 @@ class CredentialVerifier:
             for name in ("membership", "signing_key", "status"):
                 checks.append(Check(name, SKIPPED, "not_checked"))
         valid_from, valid_until = _rfc3339(payload.get("validFrom")), _rfc3339(payload.get("validUntil"))
+        # The SD-JWT VC's exp / nbf (what a generic verifier reads) bind as well, should they
+        # ever say less than validUntil / validFrom.
+        exp, nbf = payload.get("exp"), payload.get("nbf")
+        if type(exp) is int and (valid_until is None or exp < valid_until):
+            valid_until = exp
+        if type(nbf) is int and (valid_from is None or nbf > valid_from):
+            valid_from = nbf
         if valid_until is not None and now >= valid_until:
-            checks.append(Check("validity", FAILED, "expired", {"valid_until": payload["validUntil"]}))
+            checks.append(Check("validity", FAILED, "expired", {"valid_until": _iso(valid_until)}))
         elif valid_from is not None and now < valid_from:
-            checks.append(Check("validity", FAILED, "not_yet_valid", {"valid_from": payload["validFrom"]}))
+            checks.append(Check("validity", FAILED, "not_yet_valid", {"valid_from": _iso(valid_from)}))
         else:
             checks.append(Check("validity", PASSED, "ok"))
         if holder_failure is not None:
@@ -408,12 +415,14 @@ def _public_key(raw: bytes) -> Ed25519PublicKey:
 
 
 def _credential_type(payload: dict[str, Any]) -> str | None:
+    """The type the VC's ``type`` names; None (no issuer is authorised for it) when there is
+    none, or when the SD-JWT VC ``vct`` (credentials issued before it have none) disagrees."""
     types = payload.get("type")
     if not isinstance(types, list):
         return None
     for ctype in CredentialType:
         if ctype.vc_type in types:
-            return ctype.value
+            return ctype.value if payload.get("vct", ctype.vct) == ctype.vct else None
     return None
 
 

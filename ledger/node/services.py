@@ -22,6 +22,8 @@ from ledger.audit.models import AuditRun, AuditRunStatus
 from ledger.consortium.deployment import Deployment
 from ledger.consortium.views import network_view
 from ledger.credentials.did import member_did_document
+from ledger.credentials.oid4vci import Oid4vciIssuer
+from ledger.credentials.oid4vp import PresentationVerifier
 from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
 from ledger.identity.documents import HolderDocuments
@@ -94,6 +96,16 @@ class NodeServices:
         return CredentialService(engine=self.node.engine, client=self.node.client,
                                  deployment=self.deployment, anchoring=self.anchoring,
                                  keys=self.keyring, status_index=self.leaf_statuses)
+
+    @cached_property
+    def oid4vci(self) -> Oid4vciIssuer:
+        """Credentials for standard wallets (OpenID4VCI 1.0)."""
+        return Oid4vciIssuer(engine=self.node.engine, credentials=self.credentials)
+
+    @cached_property
+    def oid4vp(self) -> PresentationVerifier:
+        """Presentation requests to standard wallets (OpenID4VP 1.0)."""
+        return PresentationVerifier(engine=self.node.engine, verifier=self.credentials.verifier)
 
     @cached_property
     def node_secrets(self) -> NodeSecrets:
