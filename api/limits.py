@@ -46,6 +46,9 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     # a wallet's answer may carry the card's portrait file (at most 2 MiB, base64)
     ("POST", re.compile(r"/v1/identity/challenges/[^/]+/answer"), MAX_CREDENTIAL_CHARS + 4 * MIB),
     ("POST", re.compile(r"/v1/exams"), 1 * MIB),  # up to 2,000 candidates
+    # a factual record with up to ten evidence files, as base64 in JSON
+    ("POST", re.compile(r"/v1/evaluation/terms/[^/]+/records"), 12 * MIB),
+    ("POST", re.compile(r"/v1/evaluation/terms/[^/]+/scores"), 1 * MIB),  # up to 5,000 scores
 )
 
 

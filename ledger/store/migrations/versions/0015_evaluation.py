@@ -23,10 +23,27 @@ _KINDS_BEFORE = "kind IN ('offchain_data_changed', 'item_missing', 'batch_not_an
 _KINDS_AFTER = "kind IN ('offchain_data_changed', 'item_missing', 'batch_not_anchored', 'status_differs', 'event_missing_from_index', 'evaluation_record_changed')"
 
 
-def _finding_kinds(check: str) -> None:
-    with op.batch_alter_table('audit_finding', schema=None) as batch_op:
+def _finding_table(check: str) -> sa.Table:
+    """audit_finding as it stands (SQLite rebuilds the table to change a CHECK; offline, from this)."""
+    return sa.Table(
+        "audit_finding", sa.MetaData(),
+        sa.Column("run_id", sa.String(length=36), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("item", sa.String(length=200), nullable=False),
+        sa.Column("details_json", sa.Text(), nullable=False),
+        sa.CheckConstraint(check, name=op.f("ck_audit_finding_kind")),
+        sa.ForeignKeyConstraint(["run_id"], ["audit_run.id"], name="fk_audit_finding_run_id_audit_run",
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("run_id", "seq", name="pk_audit_finding"),
+        sa.UniqueConstraint("run_id", "kind", "item", name="uq_audit_finding_run_id_kind_item"),
+    )
+
+
+def _finding_kinds(before: str, after: str) -> None:
+    with op.batch_alter_table('audit_finding', copy_from=_finding_table(before)) as batch_op:
         batch_op.drop_constraint(op.f('ck_audit_finding_kind'), type_='check')
-        batch_op.create_check_constraint(op.f('ck_audit_finding_kind'), check)
+        batch_op.create_check_constraint(op.f('ck_audit_finding_kind'), after)
 
 
 def upgrade() -> None:
@@ -168,11 +185,11 @@ def upgrade() -> None:
     )
     op.create_index('ix_evaluation_objection_record_id', 'evaluation_objection', ['record_id'], unique=False)
     
-    _finding_kinds(_KINDS_AFTER)
+    _finding_kinds(_KINDS_BEFORE, _KINDS_AFTER)
 
 
 def downgrade() -> None:
-    _finding_kinds(_KINDS_BEFORE)
+    _finding_kinds(_KINDS_AFTER, _KINDS_BEFORE)
     op.drop_index('ix_evaluation_objection_record_id', table_name='evaluation_objection')
     op.drop_table('evaluation_objection')
     op.drop_index('ix_evaluation_evidence_record_id', table_name='evaluation_evidence')
