@@ -1295,7 +1295,8 @@ class NewRecordBody(Body):
     student_card: CardId
     indicator_code: str = Field(min_length=1, max_length=40)
     author_role: Literal["teacher", "student"]
-    teacher_card: CardId | None = Field(default=None, description="the teacher entering it (author_role teacher)")
+    teacher_card: CardId | None = Field(default=None,
+                                        description="the teacher entering it (author_role teacher)")
     occurred_on: date
     title: str = Field(min_length=1, max_length=200)
     text: str = Field(default="", max_length=5000)
@@ -1327,7 +1328,8 @@ class RecordView(Answer):
 class ScoreIn(Body):
     student_card: CardId
     indicator_code: str = Field(min_length=1, max_length=40)
-    value: str = Field(min_length=1, max_length=8, description="a level of the scale (A) or whole points (87)")
+    value: str = Field(min_length=1, max_length=8,
+                       description="a level of the scale (A) or whole points (87)")
 
 
 class ScoresBody(Body):
@@ -1369,7 +1371,8 @@ class ObjectionView(Answer):
 
 class SealView(Answer):
     term: str
-    status: Literal["sealing", "sealed"] = Field(description="sealing: accepted, anchored when the chain answers")
+    status: Literal["sealing", "sealed"] = Field(
+        description="sealing: accepted, anchored when the chain answers")
     batch_id: str
     root: Hex32
     count: int = Field(description="students' term records sealed")
@@ -1407,4 +1410,5 @@ class SealedRecordView(Answer):
     signature: str = Field(description="the school's JWS over it, payload detached (RFC 7515 appendix F)")
     salt: Hex32
     leaf: Hex32 = Field(description="keccak256(salt || canonical document), anchored (kind evaluation_data)")
-    anchor: dict[str, Any] | None = Field(description="the leaf's Merkle proof and anchor; null until anchored")
+    anchor: dict[str, Any] | None = Field(
+        description="the leaf's Merkle proof and anchor; null until anchored")

@@ -82,7 +82,9 @@ def test_a_term_from_framework_to_seal(served: Served) -> None:
     changed = framework(title="区综合素质评价指标体系（修订）")
     v2 = _post(served, "/frameworks", changed, org="bureau", status=201)
     assert v2["version"] == 2 and v2["framework_id"] != v1["framework_id"]
-    again = served.http.get(f"{EVALUATION}/frameworks/{v1['framework_id']}", headers=served.as_org("school-a"))
+    again = served.http.get(
+        f"{EVALUATION}/frameworks/{v1['framework_id']}", headers=served.as_org("school-a")
+    )
     assert again.json() == v1
     assert v1["content_sha256"] == hashlib.sha256(rfc8785.dumps(v1["content"])).hexdigest()
     # -- the school adds its own indicator under 劳 -------------------------------------------
@@ -100,43 +102,103 @@ def test_a_term_from_framework_to_seal(served: Served) -> None:
     evidence = b"%PDF-1.4 volunteer certificate"
     records = []
     for n, card in enumerate(school.students):
-        files = [{"evidence_type": "志愿服务证明", "filename": "证明.pdf", "media_type": "application/pdf",
-                  "content_base64": base64.b64encode(evidence + bytes([n])).decode()}] if n < 5 else []
-        records.append(_post(served, f"/terms/{TERM}/records", {
-            "student_card": card, "indicator_code": "M1", "author_role": "teacher",
-            "teacher_card": school.teacher, "occurred_on": "2025-10-12", "title": "社区志愿服务",
-            "text": f"参加社区志愿服务 {n + 2} 小时", "evidence": files}, status=201))
-        records.append(_post(served, f"/terms/{TERM}/records", {
-            "student_card": card, "indicator_code": "L2", "author_role": "student",
-            "occurred_on": "2025-10-20", "title": "校园农场种植", "text": "种植番茄"}, status=201))
+        files = (
+            [
+                {
+                    "evidence_type": "志愿服务证明",
+                    "filename": "证明.pdf",
+                    "media_type": "application/pdf",
+                    "content_base64": base64.b64encode(evidence + bytes([n])).decode(),
+                }
+            ]
+            if n < 5
+            else []
+        )
+        records.append(
+            _post(
+                served,
+                f"/terms/{TERM}/records",
+                {
+                    "student_card": card,
+                    "indicator_code": "M1",
+                    "author_role": "teacher",
+                    "teacher_card": school.teacher,
+                    "occurred_on": "2025-10-12",
+                    "title": "社区志愿服务",
+                    "text": f"参加社区志愿服务 {n + 2} 小时",
+                    "evidence": files,
+                },
+                status=201,
+            )
+        )
+        records.append(
+            _post(
+                served,
+                f"/terms/{TERM}/records",
+                {
+                    "student_card": card,
+                    "indicator_code": "L2",
+                    "author_role": "student",
+                    "occurred_on": "2025-10-20",
+                    "title": "校园农场种植",
+                    "text": "种植番茄",
+                },
+                status=201,
+            )
+        )
     assert records[0]["evidence"][0]["sha256"] == hashlib.sha256(evidence + b"\x00").hexdigest()
     assert records[0]["domain"] == "moral" and records[1]["domain"] == "labour"
     assert "text" not in records[0] or records[0]["text"] is None  # personal content is not echoed
     values = {"M1": "A", "M2": "88", "I1": "92", "P1": "75", "P2": "B", "A1": "A", "L1": "B", "L2": "A"}
-    scores = [{"student_card": card, "indicator_code": code, "value": value if n else "D" if code[0] in "MPAL"
-               and code not in ("M2", "P1") else "40"}
-              for n, card in enumerate(school.students) for code, value in values.items()]
+    scores = [
+        {
+            "student_card": card,
+            "indicator_code": code,
+            "value": value if n else "D" if code[0] in "MPAL" and code not in ("M2", "P1") else "40",
+        }
+        for n, card in enumerate(school.students)
+        for code, value in values.items()
+    ]
     assert _post(served, f"/terms/{TERM}/scores", {"teacher_card": school.teacher, "scores": scores}) == {
-        "count": 240}
-    profile = served.http.get(f"{EVALUATION}/terms/{TERM}/students/{school.students[1]}/profile",
-                              headers=served.as_org("school-a")).json()
+        "count": 240
+    }
+    profile = served.http.get(
+        f"{EVALUATION}/terms/{TERM}/students/{school.students[1]}/profile", headers=served.as_org("school-a")
+    ).json()
     assert {d: v["level"] for d, v in profile["domains"].items()} == {
-        "moral": "A", "intellectual": "A", "physical": "B", "aesthetic": "A", "labour": "B"}
+        "moral": "A",
+        "intellectual": "A",
+        "physical": "B",
+        "aesthetic": "A",
+        "labour": "B",
+    }
     assert "rank" not in str(profile)
 
     # -- 整理遴选, 公示 for five working days, an objection, lock -----------------------------------
     chosen = [r["record_id"] for r in records[1:]]
-    assert _post(served, f"/terms/{TERM}/selection", {"selected": chosen,
-                                                      "not_selected": [records[0]["record_id"]]}) == {"count": 60}
+    assert _post(
+        served, f"/terms/{TERM}/selection", {"selected": chosen, "not_selected": [records[0]["record_id"]]}
+    ) == {"count": 60}
     school.clock.set("2025-11-03")  # a Monday
     notice = _post(served, f"/terms/{TERM}/classes/{CLASS}/notice", {"days": 5})
-    assert (notice["stage"], notice["notice_from"], notice["notice_until"]) == ("notice", "2025-11-03", "2025-11-10")
-    objection = _post(served, f"/records/{records[3]['record_id']}/objections",
-                      {"raised_by": "parent", "reason": "服务时长应为5小时"}, status=201)
+    assert (notice["stage"], notice["notice_from"], notice["notice_until"]) == (
+        "notice",
+        "2025-11-03",
+        "2025-11-10",
+    )
+    objection = _post(
+        served,
+        f"/records/{records[3]['record_id']}/objections",
+        {"raised_by": "parent", "reason": "服务时长应为5小时"},
+        status=201,
+    )
     school.clock.set("2025-11-11")
     assert _post(served, f"/terms/{TERM}/classes/{CLASS}/lock", None, status=409)["code"] == "objection_open"
-    resolved = _post(served, f"/objections/{objection['objection_id']}/resolve",
-                     {"outcome": "amended", "note": "核实后时长为5小时，已更正说明"})
+    resolved = _post(
+        served,
+        f"/objections/{objection['objection_id']}/resolve",
+        {"outcome": "amended", "note": "核实后时长为5小时，已更正说明"},
+    )
     assert resolved["outcome"] == "amended" and resolved["resolved_at"]
     school.clock.set("2025-11-10", hour=23)  # still the notice's last day, Beijing time
     assert _post(served, f"/terms/{TERM}/classes/{CLASS}/lock", None, status=409)["code"] == "notice_not_over"
@@ -153,8 +215,11 @@ def test_a_term_from_framework_to_seal(served: Served) -> None:
     assert info.member_id == served.node.require_deployment().organisations["school-a"]["member_id"]
 
     for n, card in enumerate(school.students):
-        got = served.http.get(f"{EVALUATION}/terms/{TERM}/students/{card}/sealed",
-                              params={"purpose": "e2e check"}, headers=served.as_org("school-a")).json()
+        got = served.http.get(
+            f"{EVALUATION}/terms/{TERM}/students/{card}/sealed",
+            params={"purpose": "e2e check"},
+            headers=served.as_org("school-a"),
+        ).json()
         document = got["document"]
         canonical = rfc8785.dumps(document)
         assert canonical == got["document_canonical"].encode()
@@ -166,33 +231,57 @@ def test_a_term_from_framework_to_seal(served: Served) -> None:
         token = jws.JWS()
         token.deserialize(f"{head}..{signature}")
         kid = token.jose_header["kid"]
-        public = jwk.JWK(kty="OKP", crv="Ed25519",
-                         x=base64.urlsafe_b64encode(bytes.fromhex(kid.split("#ed25519-")[1])).rstrip(b"=").decode())
+        public = jwk.JWK(
+            kty="OKP",
+            crv="Ed25519",
+            x=base64.urlsafe_b64encode(bytes.fromhex(kid.split("#ed25519-")[1])).rstrip(b"=").decode(),
+        )
         token.verify(public, alg="EdDSA", detached_payload=canonical)
         assert document["issuer"] == kid.split("#")[0] and document["student"]["cardId"] == card
         # student 0's teacher record was set aside at selection: only the locked ones are sealed
         assert sorted(r["indicator"] for r in document["records"]) == (["L2"] if n == 0 else ["L2", "M1"])
         if n == 1:
             by_indicator = {r["indicator"]: r for r in document["records"]}
-            assert by_indicator["M1"]["evidence"][0]["sha256"] == hashlib.sha256(evidence + b"\x01").hexdigest()
+            assert (
+                by_indicator["M1"]["evidence"][0]["sha256"] == hashlib.sha256(evidence + b"\x01").hexdigest()
+            )
             assert by_indicator["L2"]["objections"] == [{"raisedBy": "parent", "outcome": "amended"}]
             assert len(document["scores"]) == 8
 
     # -- after sealing: refused, and nothing written --------------------------------------------
-    refused = _post(served, f"/terms/{TERM}/scores", {"teacher_card": school.teacher, "scores": scores[:1]},
-                    status=409)
+    refused = _post(
+        served, f"/terms/{TERM}/scores", {"teacher_card": school.teacher, "scores": scores[:1]}, status=409
+    )
     assert refused["code"] == "term_sealed"
-    assert _post(served, f"/terms/{TERM}/records", {
-        "student_card": school.students[0], "indicator_code": "M1", "author_role": "student",
-        "occurred_on": "2025-12-01", "title": "补记"}, status=409)["code"] == "term_sealed"
+    assert (
+        _post(
+            served,
+            f"/terms/{TERM}/records",
+            {
+                "student_card": school.students[0],
+                "indicator_code": "M1",
+                "author_role": "student",
+                "occurred_on": "2025-12-01",
+                "title": "补记",
+            },
+            status=409,
+        )["code"]
+        == "term_sealed"
+    )
 
     # -- an edit behind the service's back is found by the audit ---------------------------------
     clean = _wait_audit(served)
     assert clean["report"]["summary"]["findings"] == 0, clean["report"]["findings"]
     with session_scope(served.node.engine, write=True) as session:
-        session.execute(update(EvaluationScore).where(
-            EvaluationScore.student_card == school.students[7],  # type: ignore[arg-type]
-            EvaluationScore.indicator_code == "I1").values(value="100"))  # type: ignore[arg-type]
+        session.execute(
+            update(EvaluationScore)
+            .where(
+                EvaluationScore.student_card == school.students[7],  # type: ignore[arg-type]
+                EvaluationScore.indicator_code == "I1",
+            )
+            .values(value="100")
+        )  # type: ignore[arg-type]
     found = _wait_audit(served)["report"]["findings"]
     assert [(f["kind"], f["details"]["student_card"], f["details"]["reasons"]) for f in found] == [
-        ("evaluation_record_changed", school.students[7], ["records_changed_after_sealing"])]
+        ("evaluation_record_changed", school.students[7], ["records_changed_after_sealing"])
+    ]

@@ -18,23 +18,62 @@ from ledger.merkle import record_hash
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 hex32 = st.binary(min_size=32, max_size=32).map(lambda b: "0x" + b.hex())
-sealed_records = st.fixed_dictionaries({
-    "type": st.just("eduledger-evaluation-term-record/1"), "issuer": text, "school": text, "term": text,
-    "framework": st.fixed_dictionaries({"id": text, "owner": text, "version": st.integers(1, 10**6),
-                                        "sha256": text}),
-    "student": st.fixed_dictionaries({"cardId": hex32, "className": text}),
-    "records": st.lists(st.fixed_dictionaries({
-        "id": text, "domain": st.sampled_from(["moral", "intellectual", "physical", "aesthetic", "labour"]),
-        "indicator": text, "author": st.fixed_dictionaries({"role": st.sampled_from(["teacher", "student"])}),
-        "occurredOn": st.dates().map(date.isoformat), "title": text, "text": text,
-        "evidence": st.lists(st.fixed_dictionaries({"type": text, "mediaType": text, "sha256": text,
-                                                    "size": st.integers(0, 2**53 - 1)}), max_size=3),
-        "objections": st.lists(st.fixed_dictionaries({"raisedBy": st.sampled_from(["student", "parent"]),
-                                                      "outcome": st.sampled_from(["kept", "amended", None])}),
-                               max_size=2)}), max_size=4),
-    "scores": st.lists(st.fixed_dictionaries({"indicator": text, "value": text, "teacherCard": hex32}), max_size=8),
-    "profile": st.dictionaries(text, st.fixed_dictionaries({"level": st.sampled_from(["A", "B", "C", "D", None]),
-                                                            "scored": st.integers(0, 50)}), max_size=5)})
+sealed_records = st.fixed_dictionaries(
+    {
+        "type": st.just("eduledger-evaluation-term-record/1"),
+        "issuer": text,
+        "school": text,
+        "term": text,
+        "framework": st.fixed_dictionaries(
+            {"id": text, "owner": text, "version": st.integers(1, 10**6), "sha256": text}
+        ),
+        "student": st.fixed_dictionaries({"cardId": hex32, "className": text}),
+        "records": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "id": text,
+                    "domain": st.sampled_from(["moral", "intellectual", "physical", "aesthetic", "labour"]),
+                    "indicator": text,
+                    "author": st.fixed_dictionaries({"role": st.sampled_from(["teacher", "student"])}),
+                    "occurredOn": st.dates().map(date.isoformat),
+                    "title": text,
+                    "text": text,
+                    "evidence": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "type": text,
+                                "mediaType": text,
+                                "sha256": text,
+                                "size": st.integers(0, 2**53 - 1),
+                            }
+                        ),
+                        max_size=3,
+                    ),
+                    "objections": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "raisedBy": st.sampled_from(["student", "parent"]),
+                                "outcome": st.sampled_from(["kept", "amended", None]),
+                            }
+                        ),
+                        max_size=2,
+                    ),
+                }
+            ),
+            max_size=4,
+        ),
+        "scores": st.lists(
+            st.fixed_dictionaries({"indicator": text, "value": text, "teacherCard": hex32}), max_size=8
+        ),
+        "profile": st.dictionaries(
+            text,
+            st.fixed_dictionaries(
+                {"level": st.sampled_from(["A", "B", "C", "D", None]), "scored": st.integers(0, 50)}
+            ),
+            max_size=5,
+        ),
+    }
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -61,7 +100,9 @@ def test_working_days_where_the_holidays_are_known(start: date, days: int) -> No
 def test_working_days_where_they_are_not_are_weekdays(start: date, days: int) -> None:
     assert not holidays_known(start)
     end = add_working_days(start, days)
-    weekdays = sum(1 for n in range(1, (end - start).days + 1) if (start + timedelta(days=n)).isoweekday() <= 5)
+    weekdays = sum(
+        1 for n in range(1, (end - start).days + 1) if (start + timedelta(days=n)).isoweekday() <= 5
+    )
     assert weekdays == days and end.isoweekday() <= 5
 
 

@@ -910,7 +910,8 @@ def _evaluation_tour(served: Any, http: CheckedClient) -> tuple[str, ...]:
         {"student_card": student, "indicator_code": "L2", "value": "A"}]}
     http.post(at + "/scores", json=scores, headers=school)
     http.post(at + "/scores", json=scores, expect=401)
-    http.post(at + "/scores", json={**scores, "teacher_card": people.other_teacher}, headers=school, expect=403)
+    http.post(at + "/scores", json={**scores, "teacher_card": people.other_teacher}, headers=school,
+              expect=403)
     http.post(at + "/scores", json={**scores, "scores": [{**scores["scores"][0], "student_card": outsider}]},
               headers=school, expect=404)
     http.post(at + "/scores", json={**scores, "scores": [{**scores["scores"][0], "value": "Z"}]},
@@ -921,7 +922,8 @@ def _evaluation_tour(served: Any, http: CheckedClient) -> tuple[str, ...]:
     http.post(at + "/selection", json=chosen, expect=401)
     http.post(at + "/selection", json=chosen, headers=bureau, expect=403)
     http.post(at + "/selection", json={"selected": [nothing]}, headers=school, expect=404)
-    http.post(at + "/selection", json={**chosen, "not_selected": chosen["selected"]}, headers=school, expect=422)
+    http.post(at + "/selection", json={**chosen, "not_selected": chosen["selected"]}, headers=school,
+              expect=422)
     notice = f"{at}/classes/{CLASS}/notice"
     people.clock.set("2025-11-03")
     http.post(notice, json={"days": 0}, headers=school, expect=422)
@@ -974,7 +976,8 @@ def _evaluation_tour(served: Any, http: CheckedClient) -> tuple[str, ...]:
     http.get(sealed, headers=school, expect=422)
     for path, payload in [("/teachers", teachers), ("/records", record_body), ("/scores", scores)]:
         assert http.post(at + path, json=payload, headers=school, expect=409).json()["code"] == "term_sealed"
-    return (frameworks, layers, terms, at + "/teachers", at + "/records", at + "/scores", at + "/selection", notice,
+    return (frameworks, layers, terms, at + "/teachers", at + "/records", at + "/scores", at + "/selection",
+            notice,
             objections, resolve)
 
 

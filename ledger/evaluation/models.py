@@ -21,8 +21,17 @@ from sqlmodel import Field, SQLModel
 
 from ledger.store.columns import HEX32, UTCDateTime, lowercase, utcnow
 
-__all__ = ["EvaluationClass", "EvaluationEvidence", "EvaluationFramework", "EvaluationObjection",
-           "EvaluationRecord", "EvaluationScore", "EvaluationSeal", "EvaluationTeaching", "EvaluationTerm"]
+__all__ = [
+    "EvaluationClass",
+    "EvaluationEvidence",
+    "EvaluationFramework",
+    "EvaluationObjection",
+    "EvaluationRecord",
+    "EvaluationScore",
+    "EvaluationSeal",
+    "EvaluationTeaching",
+    "EvaluationTerm",
+]
 
 _RECORD_STATUSES = "'draft', 'selected', 'not_selected', 'in_notice', 'objected', 'locked'"
 
@@ -35,8 +44,10 @@ class EvaluationFramework(SQLModel, table=True):
     """A published version of an indicator system: never updated, a change is a new version."""
 
     __tablename__ = "evaluation_framework"
-    __table_args__ = (UniqueConstraint("owner_org", "school_year", "version"),
-                      CheckConstraint("kind IN ('bureau', 'school')", name="kind"))
+    __table_args__ = (
+        UniqueConstraint("owner_org", "school_year", "version"),
+        CheckConstraint("kind IN ('bureau', 'school')", name="kind"),
+    )
 
     id: str = Field(default_factory=_id, primary_key=True, max_length=36)
     owner_org: str = Field(max_length=64)
@@ -54,8 +65,10 @@ class EvaluationTerm(SQLModel, table=True):
     """A school's evaluation term under one framework version; sealed once, at its end."""
 
     __tablename__ = "evaluation_term"
-    __table_args__ = (UniqueConstraint("school_org", "term"),
-                      CheckConstraint("status IN ('open', 'sealing', 'sealed')", name="status"))
+    __table_args__ = (
+        UniqueConstraint("school_org", "term"),
+        CheckConstraint("status IN ('open', 'sealing', 'sealed')", name="status"),
+    )
 
     id: str = Field(default_factory=_id, primary_key=True, max_length=36)
     school_org: str = Field(max_length=64)
@@ -71,8 +84,10 @@ class EvaluationClass(SQLModel, table=True):
     """Where a class's procedure stands: recording, notice (公示) until a Beijing date, locked."""
 
     __tablename__ = "evaluation_class"
-    __table_args__ = (UniqueConstraint("term_id", "class_name"),
-                      CheckConstraint("stage IN ('recording', 'notice', 'locked')", name="stage"))
+    __table_args__ = (
+        UniqueConstraint("term_id", "class_name"),
+        CheckConstraint("stage IN ('recording', 'notice', 'locked')", name="stage"),
+    )
 
     id: str = Field(default_factory=_id, primary_key=True, max_length=36)
     term_id: str = Field(max_length=36, foreign_key="evaluation_term.id")
@@ -99,10 +114,13 @@ class EvaluationRecord(SQLModel, table=True):
     """A factual record (写实记录) of a student, and where it is in the procedure."""
 
     __tablename__ = "evaluation_record"
-    __table_args__ = (CheckConstraint(f"status IN ({_RECORD_STATUSES})", name="status"),
-                      CheckConstraint("author_role IN ('teacher', 'student')", name="author_role"),
-                      Index("ix_evaluation_record_term_student", "term_id", "student_card"),
-                      lowercase("student_card"), lowercase("teacher_card"))
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_RECORD_STATUSES})", name="status"),
+        CheckConstraint("author_role IN ('teacher', 'student')", name="author_role"),
+        Index("ix_evaluation_record_term_student", "term_id", "student_card"),
+        lowercase("student_card"),
+        lowercase("teacher_card"),
+    )
 
     id: str = Field(default_factory=_id, primary_key=True, max_length=36)
     term_id: str = Field(max_length=36, foreign_key="evaluation_term.id")
@@ -141,10 +159,11 @@ class EvaluationObjection(SQLModel, table=True):
     """An objection raised during the notice: it holds its record until resolved with a note."""
 
     __tablename__ = "evaluation_objection"
-    __table_args__ = (CheckConstraint("raised_by IN ('student', 'parent')", name="raised_by"),
-                      CheckConstraint("outcome IS NULL OR outcome IN ('kept', 'amended', 'withdrawn')",
-                                      name="outcome"),
-                      Index("ix_evaluation_objection_record_id", "record_id"))
+    __table_args__ = (
+        CheckConstraint("raised_by IN ('student', 'parent')", name="raised_by"),
+        CheckConstraint("outcome IS NULL OR outcome IN ('kept', 'amended', 'withdrawn')", name="outcome"),
+        Index("ix_evaluation_objection_record_id", "record_id"),
+    )
 
     id: str = Field(default_factory=_id, primary_key=True, max_length=36)
     record_id: str = Field(max_length=36, foreign_key="evaluation_record.id")
@@ -160,8 +179,11 @@ class EvaluationScore(SQLModel, table=True):
     """A teacher's score of a student on an indicator, this term (one per indicator)."""
 
     __tablename__ = "evaluation_score"
-    __table_args__ = (UniqueConstraint("term_id", "student_card", "indicator_code"),
-                      lowercase("student_card"), lowercase("teacher_card"))
+    __table_args__ = (
+        UniqueConstraint("term_id", "student_card", "indicator_code"),
+        lowercase("student_card"),
+        lowercase("teacher_card"),
+    )
 
     id: str = Field(default_factory=_id, primary_key=True, max_length=36)
     term_id: str = Field(max_length=36, foreign_key="evaluation_term.id")
@@ -178,9 +200,13 @@ class EvaluationSeal(SQLModel, table=True):
     leaf, and its place in the anchored batch. Written with the batch, in its transaction."""
 
     __tablename__ = "evaluation_seal"
-    __table_args__ = (UniqueConstraint("term_id", "student_card"), UniqueConstraint("leaf_hash"),
-                      Index("ix_evaluation_seal_batch_id", "batch_id"),
-                      lowercase("student_card"), lowercase("leaf_hash"))
+    __table_args__ = (
+        UniqueConstraint("term_id", "student_card"),
+        UniqueConstraint("leaf_hash"),
+        Index("ix_evaluation_seal_batch_id", "batch_id"),
+        lowercase("student_card"),
+        lowercase("leaf_hash"),
+    )
 
     id: str = Field(default_factory=_id, primary_key=True, max_length=36)
     term_id: str = Field(max_length=36, foreign_key="evaluation_term.id")

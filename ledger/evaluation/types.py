@@ -23,8 +23,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from ledger.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 
-__all__ = ["DOMAINS", "Domain", "FrameworkBody", "Indicator", "LevelScale", "PointScale", "RecordStatus",
-           "SchoolLayerBody", "TERM_RE", "check_value", "level_of"]
+__all__ = [
+    "DOMAINS",
+    "Domain",
+    "FrameworkBody",
+    "Indicator",
+    "LevelScale",
+    "PointScale",
+    "RecordStatus",
+    "SchoolLayerBody",
+    "TERM_RE",
+    "check_value",
+    "level_of",
+]
 
 
 class Domain(StrEnum):
@@ -36,15 +47,19 @@ class Domain(StrEnum):
 
     @property
     def label_zh(self) -> str:
-        return {"moral": "德", "intellectual": "智", "physical": "体", "aesthetic": "美", "labour": "劳"}[self.value]
+        return {"moral": "德", "intellectual": "智", "physical": "体", "aesthetic": "美", "labour": "劳"}[
+            self.value
+        ]
 
 
 DOMAINS: Final = tuple(Domain)
 SCHOOL_YEAR_RE: Final = re.compile(r"(20[0-9]{2})-(20[0-9]{2})")
 TERM_RE: Final = re.compile(r"(20[0-9]{2}-20[0-9]{2})-([12])")  # 2025-2026-1: the year's first term
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,39}$")]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True,
-                                        pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
 LevelName = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z+-]{0,3}$")]
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -120,8 +135,10 @@ def check_framework(body: FrameworkBody) -> None:
     """Five distinct domains, codes unique, each domain's weights summing to 100, valid scales."""
     seen = [d.domain for d in body.domains]
     if sorted(seen) != sorted(DOMAINS):
-        raise InvalidInput("a framework has the five domains (moral, intellectual, physical, aesthetic, "
-                           "labour), each once", code="bad_domains")
+        raise InvalidInput(
+            "a framework has the five domains (moral, intellectual, physical, aesthetic, labour), each once",
+            code="bad_domains",
+        )
     start, end = (int(y) for y in SCHOOL_YEAR_RE.fullmatch(body.school_year).groups())  # type: ignore[union-attr]
     if end != start + 1:
         raise InvalidInput("a school year is two consecutive years: 2025-2026", code="bad_school_year")
@@ -129,20 +146,24 @@ def check_framework(body: FrameworkBody) -> None:
     for domain in body.domains:
         for indicator in domain.indicators:
             if indicator.code in codes:
-                raise InvalidInput(f"indicator code {indicator.code} is used twice", code="duplicate_indicator")
+                raise InvalidInput(
+                    f"indicator code {indicator.code} is used twice", code="duplicate_indicator"
+                )
             codes.add(indicator.code)
             check_scale(indicator)
         total = sum(i.weight for i in domain.indicators)
         if total != 100:
-            raise InvalidInput(f"the weights of domain {domain.domain.value} sum to {total}, not 100",
-                               code="bad_weights")
+            raise InvalidInput(
+                f"the weights of domain {domain.domain.value} sum to {total}, not 100", code="bad_weights"
+            )
 
 
 def check_scale(indicator: Indicator) -> None:
     scale = indicator.scale
     if isinstance(scale, PointScale) and scale.min >= scale.max:
-        raise InvalidInput(f"indicator {indicator.code}: a point scale runs from min to a greater max",
-                           code="bad_scale")
+        raise InvalidInput(
+            f"indicator {indicator.code}: a point scale runs from min to a greater max", code="bad_scale"
+        )
     if isinstance(scale, LevelScale) and len(set(scale.levels)) != len(scale.levels):
         raise InvalidInput(f"indicator {indicator.code}: a level is listed twice", code="bad_scale")
 
@@ -152,18 +173,26 @@ def merge_layer(base: FrameworkBody, layer: SchoolLayerBody, title: str) -> Fram
     the re-given weights applied; checked like the bureau's."""
     domains = []
     for entry in base.domains:
-        added = [Indicator(**i.model_dump(exclude={"domain"})) for i in layer.indicators
-                 if i.domain is entry.domain]
+        added = [
+            Indicator(**i.model_dump(exclude={"domain"}))
+            for i in layer.indicators
+            if i.domain is entry.domain
+        ]
         indicators = [*entry.indicators, *added]
         weights = layer.weights.get(entry.domain)
         if added and weights is None:
-            raise InvalidInput(f"domain {entry.domain.value} gets indicators: give the weights of all its "
-                               "indicators", code="bad_weights")
+            raise InvalidInput(
+                f"domain {entry.domain.value} gets indicators: give the weights of all its indicators",
+                code="bad_weights",
+            )
         if weights is not None:
             codes = {i.code for i in indicators}
             if set(weights) != codes:
-                raise InvalidInput(f"the weights of domain {entry.domain.value} must name exactly its "
-                                   f"indicators ({', '.join(sorted(codes))})", code="bad_weights")
+                raise InvalidInput(
+                    f"the weights of domain {entry.domain.value} must name exactly its "
+                    f"indicators ({', '.join(sorted(codes))})",
+                    code="bad_weights",
+                )
             if any(not 1 <= w <= 100 for w in weights.values()):
                 raise InvalidInput("a weight is 1 to 100", code="bad_weights")
             indicators = [i.model_copy(update={"weight": weights[i.code]}) for i in indicators]
@@ -182,12 +211,16 @@ def check_value(indicator: Indicator, value: str) -> str:
     scale = indicator.scale
     if isinstance(scale, LevelScale):
         if value not in scale.levels:
-            raise InvalidInput(f"{value[:20]!r} is not a level of {indicator.code} ({'/'.join(scale.levels)})",
-                               code="score_out_of_scale")
+            raise InvalidInput(
+                f"{value[:20]!r} is not a level of {indicator.code} ({'/'.join(scale.levels)})",
+                code="score_out_of_scale",
+            )
         return value
     if not re.fullmatch(r"[0-9]{1,4}", value) or not scale.min <= int(value) <= scale.max:
-        raise InvalidInput(f"{value[:20]!r} is not a whole number from {scale.min} to {scale.max} "
-                           f"({indicator.code})", code="score_out_of_scale")
+        raise InvalidInput(
+            f"{value[:20]!r} is not a whole number from {scale.min} to {scale.max} ({indicator.code})",
+            code="score_out_of_scale",
+        )
     return str(int(value))
 
 
@@ -213,8 +246,9 @@ def level_of(fraction: float) -> str:
 
 class TermSealed(Conflict):
     def __init__(self, term: str) -> None:
-        super().__init__(f"term {term} is sealed (or being sealed): its records can no longer change",
-                         code="term_sealed")
+        super().__init__(
+            f"term {term} is sealed (or being sealed): its records can no longer change", code="term_sealed"
+        )
 
 
 class NotTheirClass(PermissionDenied):

@@ -175,11 +175,12 @@ class NodeServices:
         """An audit whose report `auditor_org` signs and (with `anchor`) anchors; unsigned
         and unanchored when None."""
         _, registry = self.node.contracts()
+        evaluation = self.evaluation if self.node.identity_registry() is not None else None
         return IntegrityAudit(self.node.engine, self.node.client, registry,
                               auditor_keys=self.keys_for(auditor_org) if auditor_org else None,
                               anchoring=self.anchoring if auditor_org and anchor else None,
                               deployment=self.deployment, deep=deep, workers=workers,
-                              evaluation=self.evaluation if self.node.identity_registry() is not None else None)
+                              evaluation=evaluation)
 
     def unfinished_audit_runs(self) -> list[AuditRun]:
         with session_scope(self.node.engine) as session:

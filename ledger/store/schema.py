@@ -21,7 +21,8 @@ import ledger.indexer.models
 import ledger.signatures.models  # noqa: F401  (each import registers its tables)
 
 CAPABILITY_MODELS = (ledger.anchoring.models, ledger.audit.models, ledger.consortium.models,
-                     ledger.credentials.models, ledger.evaluation.models, ledger.identity.models, ledger.identity.sso.models,
+                     ledger.credentials.models, ledger.evaluation.models, ledger.identity.models,
+                     ledger.identity.sso.models,
                      ledger.indexer.models, ledger.signatures.models)
 
 metadata: MetaData = SQLModel.metadata
