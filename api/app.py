@@ -15,6 +15,7 @@ from api.openapi import install_openapi
 from api.routers import (
     audit,
     credentials,
+    evaluation,
     exams,
     holders,
     identity,
@@ -76,6 +77,7 @@ def create_app(node: Node, *, background: bool = True,
     app.include_router(openid4vc.router)
     app.include_router(openid4vc.protocol)
     app.include_router(exams.router)
+    app.include_router(evaluation.router)
     app.include_router(exams.pages)
     app.include_router(wallet_app.router)
     if node.dispatcher is not None:

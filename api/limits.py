@@ -48,6 +48,9 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/v1/exams"), 1 * MIB),  # up to 2,000 candidates
     # a standard wallet's OpenID4VP answer: one presentation, form-encoded
     ("POST", re.compile(r"/oid4vp/responses/[^/]+"), 3 * MAX_CREDENTIAL_CHARS),
+    # a factual record with up to ten evidence files, as base64 in JSON
+    ("POST", re.compile(r"/v1/evaluation/terms/[^/]+/records"), 12 * MIB),
+    ("POST", re.compile(r"/v1/evaluation/terms/[^/]+/scores"), 1 * MIB),  # up to 5,000 scores
 )
 
 

@@ -32,6 +32,9 @@ from ledger.audit.models import AuditRunStatus, FindingKind
 from ledger.credentials.anchorproof import MAX_FILE_BYTES
 from ledger.credentials.service import MAX_IDEMPOTENCY_KEY_CHARS
 from ledger.credentials.types import CredentialType
+from ledger.evaluation.types import Domain as EvaluationDomain
+from ledger.evaluation.types import FrameworkBody as EvaluationFrameworkBody
+from ledger.evaluation.types import SchoolLayerBody
 
 # -- limits of request bodies (api.limits enforces them before a route reads a body; the
 # document states them) ---------------------------------------------------------------
@@ -1281,3 +1284,199 @@ class PresentationRequestView(Answer):
                                                "`audience_mismatch`, `holder_binding_missing`, "
                                                "`invalid_request`), while the request waits")
     verdict: PresentationVerdict | None
+
+
+# -- comprehensive quality evaluation (ledger.evaluation) --------------------------------
+
+TermName = Annotated[str, Field(pattern=r"^20[0-9]{2}-20[0-9]{2}-[12]$", description="2025-2026-1: the "
+                                                                                      "year's first term")]
+RecordStatusName = Literal["draft", "selected", "not_selected", "in_notice", "objected", "locked"]
+
+
+class NewFramework(EvaluationFrameworkBody):
+    """The bureau's framework for a school year: the five domains, their indicators (weights
+    per domain summing to 100), scales and evidence types."""
+
+
+class NewSchoolVersion(SchoolLayerBody):
+    title: str = Field(min_length=1, max_length=200)
+
+
+class FrameworkView(Answer):
+    framework_id: str
+    owner_org: str
+    kind: Literal["bureau", "school"]
+    school_year: str
+    version: int
+    base_framework_id: str | None
+    content: dict[str, Any] = Field(description="the effective framework (a school's: merged with its base)")
+    layer: dict[str, Any] | None = Field(description="what a school's version adds")
+    content_sha256: str
+    published_at: DateTime
+
+
+class FrameworkList(Answer):
+    frameworks: list[FrameworkView]
+
+
+class NewTerm(Body):
+    term: TermName
+    framework_id: str = Field(min_length=1, max_length=36)
+
+
+class ClassView(Answer):
+    class_name: str
+    stage: Literal["recording", "notice", "locked"]
+    notice_from: date | None = Field(description="the Beijing date the notice was published")
+    notice_until: date | None = Field(description="the notice's last working day (Beijing date)")
+    locked_at: DateTime | None
+
+
+class TermView(Answer):
+    term: str
+    school_org: str
+    framework_id: str
+    status: Literal["open", "sealing", "sealed"]
+    batch_id: str | None
+    sealed_at: DateTime | None
+    classes: list[ClassView]
+
+
+class TeacherClasses(Body):
+    teacher_card: CardId
+    classes: list[str] = Field(min_length=1, max_length=50)
+
+
+class TeacherClassesView(Answer):
+    teacher_card: str
+    classes: list[str]
+
+
+class EvidenceIn(Body):
+    evidence_type: str = Field(min_length=1, max_length=200)
+    filename: str = Field(min_length=1, max_length=255)
+    media_type: str = Field(min_length=1, max_length=127)
+    content_base64: str = Field(min_length=1)
+
+
+class NewRecordBody(Body):
+    student_card: CardId
+    indicator_code: str = Field(min_length=1, max_length=40)
+    author_role: Literal["teacher", "student"]
+    teacher_card: CardId | None = Field(default=None,
+                                        description="the teacher entering it (author_role teacher)")
+    occurred_on: date
+    title: str = Field(min_length=1, max_length=200)
+    text: str = Field(default="", max_length=5000)
+    evidence: list[EvidenceIn] = Field(default_factory=list, max_length=10)
+
+
+class EvidenceView(Answer):
+    evidence_type: str
+    media_type: str
+    sha256: str
+    size: int
+
+
+class RecordView(Answer):
+    record_id: str
+    student_card: str
+    class_name: str
+    domain: EvaluationDomain
+    indicator_code: str
+    author_role: Literal["teacher", "student"]
+    teacher_card: str | None
+    occurred_on: date
+    status: RecordStatusName
+    evidence: list[EvidenceView]
+    title: str | None = None
+    text: str | None = None
+
+
+class ScoreIn(Body):
+    student_card: CardId
+    indicator_code: str = Field(min_length=1, max_length=40)
+    value: str = Field(min_length=1, max_length=8,
+                       description="a level of the scale (A) or whole points (87)")
+
+
+class ScoresBody(Body):
+    teacher_card: CardId
+    scores: list[ScoreIn] = Field(min_length=1, max_length=5000)
+
+
+class Count(Answer):
+    count: int
+
+
+class SelectionBody(Body):
+    selected: list[str] = Field(default_factory=list, max_length=10000)
+    not_selected: list[str] = Field(default_factory=list, max_length=10000)
+
+
+class NoticeBody(Body):
+    days: int = Field(default=5, ge=1, le=60, description="working days (China working days, Beijing dates)")
+
+
+class ObjectionBody(Body):
+    raised_by: Literal["student", "parent"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ResolutionBody(Body):
+    outcome: Literal["kept", "amended", "withdrawn"]
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class ObjectionView(Answer):
+    objection_id: str
+    record_id: str
+    raised_by: Literal["student", "parent"]
+    raised_at: DateTime
+    outcome: Literal["kept", "amended", "withdrawn"] | None
+    resolved_at: DateTime | None
+
+
+class SealView(Answer):
+    term: str
+    status: Literal["sealing", "sealed"] = Field(
+        description="sealing: accepted, anchored when the chain answers")
+    batch_id: str
+    root: Hex32
+    count: int = Field(description="students' term records sealed")
+
+
+class ProfileIndicator(Answer):
+    code: str
+    name: str
+    weight: int
+    value: str | None
+
+
+class ProfileDomain(Answer):
+    label_zh: str
+    level: Literal["A", "B", "C", "D"] | None = Field(description="from the weighted scores; no rank, ever")
+    scored: int
+    records: int
+    indicators: list[ProfileIndicator]
+
+
+class ProfileView(Answer):
+    term: str
+    student_card: str
+    class_name: str
+    status: Literal["open", "sealing", "sealed"]
+    domains: dict[EvaluationDomain, ProfileDomain]
+
+
+class SealedRecordView(Answer):
+    term: str
+    student_card: str
+    status: Literal["open", "sealing", "sealed"]
+    document: dict[str, Any] = Field(description="the sealed term record")
+    document_canonical: str = Field(description="its canonical JSON (RFC 8785): what is signed and hashed")
+    signature: str = Field(description="the school's JWS over it, payload detached (RFC 7515 appendix F)")
+    salt: Hex32
+    leaf: Hex32 = Field(description="keccak256(salt || canonical document), anchored (kind evaluation_data)")
+    anchor: dict[str, Any] | None = Field(
+        description="the leaf's Merkle proof and anchor; null until anchored")

@@ -111,7 +111,9 @@ def test_the_document_describes_every_operation(env: Path) -> None:
             if method == "post" and path not in ("/v1/audit/runs",
                                                  "/v1/identity/cards/{card_id}/claim-code",
                                                  "/v1/exams/{exam_id}/proctor-links",
-                                                 "/v1/exams/{exam_id}/check-ins"):
+                                                 "/v1/exams/{exam_id}/check-ins",
+                                                 "/v1/evaluation/terms/{term}/classes/{class_name}/lock",
+                                                 "/v1/evaluation/terms/{term}/seal"):
                 assert "requestBody" in operation, (method, path)
     # Request bodies' limits are in the schema.
     verify_batch = schemas["VerifyBatch"]["properties"]["credentials"]
@@ -398,6 +400,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     signing = _signatures_tour(served, http)
     sso = _sso_tour(served, http)
     exams = _exam_tour(served, http)
+    evaluation = _evaluation_tour(served, http)
 
     # -- JSON-RPC -------------------------------------------------------------------------
     assert http.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
@@ -412,7 +415,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch",
                  "/v1/presentation-requests",
-                 *identity["bodies"], *signing["bodies"], *sso["bodies"], *exams):
+                 *identity["bodies"], *signing["bodies"], *sso["bodies"], *exams, *evaluation):
         big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
                         headers={**school, "Content-Type": "application/json"})
         assert big.json()["code"] == "too_large"
@@ -881,6 +884,142 @@ def _exam_tour(served: Any, http: CheckedClient) -> tuple[str, ...]:
     http.get(gone + "/check-ins/00000000-0000-4000-8000-000000000000", headers=late, expect=403)
     http.post(gone + "/proctor-links", headers=partner, expect=409)
     return (exams,)
+
+
+def _evaluation_tour(served: Any, http: CheckedClient) -> tuple[str, ...]:
+    from tests.evaluation_fixtures import CLASS, EVALUATION, framework, issue_class, school_layer
+
+    school, school_b, bureau = served.as_org("school-a"), served.as_org("school-b"), served.as_org("bureau")
+    nothing = "00000000-0000-4000-8000-000000000000"
+    people = issue_class(served, 2, offset=3000)
+    student, outsider = people.students[0], people.other_school_student
+    # -- frameworks
+    frameworks = EVALUATION + "/frameworks"
+    v1 = http.post(frameworks, json=framework(), headers=bureau, expect=201).json()
+    http.post(frameworks, json=framework(), expect=401)
+    http.post(frameworks, json=framework(), headers=school, expect=403)
+    unbalanced = framework()
+    unbalanced["domains"][0]["indicators"][0]["weight"] = 10
+    assert http.post(frameworks, json=unbalanced, headers=bureau, expect=422).json()["code"] == "bad_weights"
+    layers = EVALUATION + "/school-frameworks"
+    own = http.post(layers, json=school_layer(v1["framework_id"]), headers=school, expect=201).json()
+    http.post(layers, json=school_layer(v1["framework_id"]), expect=401)
+    http.post(layers, json=school_layer(v1["framework_id"]), headers=bureau, expect=403)
+    http.post(layers, json=school_layer(nothing), headers=school, expect=404)
+    http.post(layers, json=school_layer(own["framework_id"]), headers=school, expect=422)  # not a bureau's
+    http.get(frameworks, headers=school)
+    http.get(frameworks, params={"school_year": "2025-2026"}, headers=bureau)
+    http.get(frameworks, expect=401)
+    http.get(frameworks, params={"school_year": "2025"}, headers=school, expect=422)
+    http.get(f"{frameworks}/{v1['framework_id']}", headers=school)
+    http.get(f"{frameworks}/{v1['framework_id']}", expect=401)
+    http.get(f"{frameworks}/{nothing}", headers=school, expect=404)
+    # -- a term
+    term, terms = "2025-2026-1", EVALUATION + "/terms"
+    body = {"term": term, "framework_id": own["framework_id"]}
+    http.post(terms, json=body, headers=school, expect=201)
+    http.post(terms, json=body, expect=401)
+    http.post(terms, json=body, headers=bureau, expect=403)
+    http.post(terms, json={**body, "framework_id": nothing}, headers=school, expect=404)
+    http.post(terms, json=body, headers=school, expect=409)
+    http.post(terms, json=body, headers=school_b, expect=422)  # another school's version
+    http.post(terms, json={"term": "2025-2026-2", "framework_id": v1["framework_id"]}, headers=school,
+              expect=201)  # a term left empty
+    at = f"{terms}/{term}"
+    http.get(at, headers=school)
+    http.get(at, expect=401)
+    http.get(at, headers=bureau, expect=403)
+    http.get(at, headers=school_b, expect=404)
+    teachers = {"teacher_card": people.teacher, "classes": [CLASS]}
+    http.post(at + "/teachers", json=teachers, headers=school)
+    http.post(at + "/teachers", json=teachers, expect=401)
+    http.post(at + "/teachers", json=teachers, headers=bureau, expect=403)
+    http.post(at + "/teachers", json=teachers, headers=school_b, expect=404)
+    http.post(at + "/teachers", json={**teachers, "classes": [" "]}, headers=school, expect=422)
+    # -- records and scores
+    record_body = {"student_card": student, "indicator_code": "L2", "author_role": "teacher",
+                   "teacher_card": people.teacher, "occurred_on": "2025-10-10", "title": "校园农场",
+                   "evidence": [{"evidence_type": "照片", "filename": "a.jpg", "media_type": "image/jpeg",
+                                 "content_base64": _b64(photo(1))}]}
+    record = http.post(at + "/records", json=record_body, headers=school, expect=201).json()
+    http.post(at + "/records", json=record_body, expect=401)
+    http.post(at + "/records", json={**record_body, "teacher_card": people.other_teacher}, headers=school,
+              expect=403)
+    http.post(at + "/records", json={**record_body, "student_card": outsider}, headers=school, expect=404)
+    http.post(at + "/records", json={**record_body, "indicator_code": "X1"}, headers=school, expect=422)
+    scores = {"teacher_card": people.teacher, "scores": [
+        {"student_card": student, "indicator_code": "L2", "value": "A"}]}
+    http.post(at + "/scores", json=scores, headers=school)
+    http.post(at + "/scores", json=scores, expect=401)
+    http.post(at + "/scores", json={**scores, "teacher_card": people.other_teacher}, headers=school,
+              expect=403)
+    http.post(at + "/scores", json={**scores, "scores": [{**scores["scores"][0], "student_card": outsider}]},
+              headers=school, expect=404)
+    http.post(at + "/scores", json={**scores, "scores": [{**scores["scores"][0], "value": "Z"}]},
+              headers=school, expect=422)
+    # -- the procedure
+    chosen = {"selected": [record["record_id"]]}
+    http.post(at + "/selection", json=chosen, headers=school)
+    http.post(at + "/selection", json=chosen, expect=401)
+    http.post(at + "/selection", json=chosen, headers=bureau, expect=403)
+    http.post(at + "/selection", json={"selected": [nothing]}, headers=school, expect=404)
+    http.post(at + "/selection", json={**chosen, "not_selected": chosen["selected"]}, headers=school,
+              expect=422)
+    notice = f"{at}/classes/{CLASS}/notice"
+    people.clock.set("2025-11-03")
+    http.post(notice, json={"days": 0}, headers=school, expect=422)
+    http.post(notice, json={"days": 5}, headers=school)
+    http.post(notice, json={"days": 5}, expect=401)
+    http.post(notice, json={"days": 5}, headers=bureau, expect=403)
+    http.post(f"{at}/classes/nothing/notice", json={"days": 5}, headers=school, expect=404)
+    http.post(notice, json={"days": 5}, headers=school, expect=409)  # in its notice already
+    http.post(at + "/selection", json=chosen, headers=school, expect=409)
+    objections = f"{EVALUATION}/records/{record['record_id']}/objections"
+    objection_body = {"raised_by": "student", "reason": "照片不是我"}
+    objection = http.post(objections, json=objection_body, headers=school, expect=201).json()
+    http.post(objections, json=objection_body, expect=401)
+    http.post(objections, json=objection_body, headers=bureau, expect=403)
+    http.post(f"{EVALUATION}/records/{nothing}/objections", json=objection_body, headers=school, expect=404)
+    http.post(objections, json={**objection_body, "reason": ""}, headers=school, expect=422)
+    resolve = f"{EVALUATION}/objections/{objection['objection_id']}/resolve"
+    resolution = {"outcome": "kept", "note": "核实无误"}
+    http.post(resolve, json={**resolution, "outcome": "maybe"}, headers=school, expect=422)
+    http.post(resolve, json=resolution, headers=school)
+    http.post(resolve, json=resolution, expect=401)
+    http.post(resolve, json=resolution, headers=bureau, expect=403)
+    http.post(f"{EVALUATION}/objections/{nothing}/resolve", json=resolution, headers=school, expect=404)
+    http.post(resolve, json=resolution, headers=school, expect=409)  # resolved already
+    lock = f"{at}/classes/{CLASS}/lock"
+    http.post(lock, headers=school, expect=409)  # the notice is not over
+    people.clock.set("2025-11-11")
+    http.post(objections, json=objection_body, headers=school, expect=409)  # the notice is over
+    http.post(lock, headers=school)
+    http.post(lock, expect=401)
+    http.post(lock, headers=bureau, expect=403)
+    http.post(f"{at}/classes/nothing/lock", headers=school, expect=404)
+    profile = f"{at}/students/{student}/profile"
+    assert http.get(profile, headers=school).json()["domains"]["labour"]["indicators"][1]["value"] == "A"
+    http.get(profile, expect=401)
+    http.get(profile, headers=bureau, expect=403)
+    http.get(f"{at}/students/{outsider}/profile", headers=school, expect=404)
+    # -- sealing
+    assert http.post(at + "/seal", headers=school).json()["status"] == "sealed"
+    http.post(at + "/seal", expect=401)
+    http.post(at + "/seal", headers=bureau, expect=403)
+    http.post(at + "/seal", headers=school_b, expect=404)
+    http.post(f"{terms}/2025-2026-2/seal", headers=school, expect=409)  # nothing to seal
+    sealed = f"{at}/students/{student}/sealed"
+    assert http.get(sealed, params={"purpose": "openapi"}, headers=school).json()["anchor"] is not None
+    http.get(sealed, params={"purpose": "openapi"}, expect=401)
+    http.get(sealed, params={"purpose": "openapi"}, headers=bureau, expect=403)
+    http.get(f"{at}/students/{people.students[1]}/sealed", params={"purpose": "openapi"}, headers=school,
+             expect=404)  # nothing of theirs was sealed
+    http.get(sealed, headers=school, expect=422)
+    for path, payload in [("/teachers", teachers), ("/records", record_body), ("/scores", scores)]:
+        assert http.post(at + path, json=payload, headers=school, expect=409).json()["code"] == "term_sealed"
+    return (frameworks, layers, terms, at + "/teachers", at + "/records", at + "/scores", at + "/selection",
+            notice,
+            objections, resolve)
 
 
 def _wait_done(http: CheckedClient, run_id: str, key: dict[str, str]) -> dict[str, Any]:

@@ -24,8 +24,11 @@ Phases:
    one; with ``deep`` (the default) the SD-JWT's signature and disclosures are verified
    too, and its signing key must be a key the chain lists for the issuing member, valid
    when the batch was anchored. Finally its stored status must equal its status on chain.
-   Batches of other kinds (learning records, resources, audit reports...) get the batch
-   checks only: their items live in tables of their own capabilities.
+   For evaluation batches, every sealed term record behind a leaf (``SealedRecords``, from
+   ``ledger.evaluation``): its stored document and the document its live rows make now must
+   both hash to the anchored leaf, and the school's signature must verify by a key the chain
+   lists (finding ``evaluation_record_changed``). Batches of other kinds (learning records,
+   resources, audit reports...) get the batch checks only.
 3. ``report``: the report (canonical JSON) is built from the findings, hashed, signed with
    the auditor's key; 4. ``anchor``: its hash is anchored (kind audit_report) by the
    auditor organisation, exactly once (idempotency key ``audit-report:<run id>``).
@@ -94,6 +97,7 @@ if TYPE_CHECKING:
     from ledger.anchoring import AnchoringAPI
     from ledger.chain import ChainAPI
     from ledger.consortium.deployment import Deployment
+    from ledger.evaluation.interfaces import SealedRecords
     from ledger.keys import OrganisationKeys
 
 __all__ = ["AuditReport", "Finding", "IntegrityAudit", "Progress", "check_sd_jwt"]
@@ -241,8 +245,10 @@ class IntegrityAudit:
                  deployment: Deployment | None = None,
                  deep: bool = True, workers: int = 1,
                  chunk_size: int = CHUNK_POSITIONS,
-                 indexer_name: str = "contracts") -> None:
+                 indexer_name: str = "contracts",
+                 evaluation: SealedRecords | None = None) -> None:
         self.engine = engine
+        self.evaluation = evaluation
         self.client = client
         self.registry = registry
         self.auditor_keys = auditor_keys
@@ -607,6 +613,8 @@ class IntegrityAudit:
                     break
                 findings, end = self._check_batch(state, batch)
                 pending.extend(findings)
+                if batch.kind == "evaluation_data" and self.evaluation is not None:
+                    pending.extend(self._check_evaluation(state, batch))
                 cur.update(batch=batch.id, pos=0, end=end, matched=0)
                 state.stats["batches"] = state.stats.get("batches", 0) + 1
                 done += 1
@@ -705,6 +713,49 @@ class IntegrityAudit:
                 "expected_member_id": self.members.get(batch.member_org), "chain": chain,
                 "read_at_block": block}))
         return findings, end
+
+    def _check_evaluation(self, state: _State, batch: _Batch) -> list[Finding]:
+        """The sealed term records behind an evaluation batch: each anchored leaf must be a seal's
+        leaf, and equal the hash of its stored document and of the document the live rows make
+        now (an edit in SQL after sealing changes the latter); the school's signature must
+        verify, by a key the chain lists for the school."""
+        assert self.evaluation is not None
+        with self.engine.connect() as conn:
+            anchored = dict(conn.execute(select(_LEAF.c.position, _LEAF.c.leaf_hash)
+                                         .where(_LEAF.c.batch_id == batch.id)).all())
+        findings: list[Finding] = []
+        seen: set[int] = set()
+        block = self._read_block(state, batch)
+        checks = self.evaluation.seals_in_batch(batch.id)
+        state.stats["evaluation_records"] = state.stats.get("evaluation_records", 0) + len(checks)
+        for check in checks:
+            leaf = anchored.get(check.position)
+            seen.add(check.position)
+            reasons = []
+            if leaf != check.leaf_hash:
+                reasons.append("leaf_differs")
+            if check.document_leaf is None:
+                reasons.append("document_unreadable")
+            elif check.document_leaf != leaf:
+                reasons.append("document_changed")
+            if check.live_leaf is None:
+                reasons.append("records_unreadable")
+            elif check.live_leaf != leaf:
+                reasons.append("records_changed_after_sealing")
+            if not check.signature_valid:
+                reasons.append("signature_invalid")
+            elif check.kid is not None:
+                reasons.extend(self._key_problems(check.kid, batch.member_org, batch, block))
+            if reasons:
+                findings.append(Finding(FindingKind.EVALUATION_RECORD_CHANGED.value, check.seal_id, {
+                    "batch_id": batch.id, "term": check.term, "student_card": check.student_card,
+                    "position": check.position, "anchored_leaf": leaf, "stored_leaf": check.leaf_hash,
+                    "document_leaf": check.document_leaf, "live_leaf": check.live_leaf, "reasons": reasons}))
+        for position in sorted(set(anchored) - seen):
+            findings.append(Finding(FindingKind.ITEM_MISSING.value, str(anchored[position]), {
+                "batch_id": batch.id, "kind": batch.kind, "position": position,
+                "reasons": ["sealed_record_missing"]}))
+        return findings
 
     def _check_positions(self, state: _State, scan: _ChainScan, batch: _Batch, lo: int,
                          hi: int) -> tuple[list[Finding], int, int]:

@@ -125,6 +125,8 @@ class FindingKind(StrEnum):
     BATCH_NOT_ANCHORED = "batch_not_anchored"
     STATUS_DIFFERS = "status_differs"
     EVENT_MISSING_FROM_INDEX = "event_missing_from_index"
+    # a sealed evaluation term record whose rows, document or signature no longer match its leaf
+    EVALUATION_RECORD_CHANGED = "evaluation_record_changed"
 
 
 def _in(column: str, values: type[StrEnum]) -> CheckConstraint:

@@ -2,9 +2,11 @@
 
 At start-up it finishes work that was accepted before a stop (``recover``): batches
 accepted but not anchored, corrections issued but not applied (after their batches are
+anchored), evaluation terms sealed but not yet marked so (after their batches are
 anchored), interrupted integrity audits. Then, about once a second (``run_pass``), it
 anchors any accepted batch still waiting (one accepted while the chain was unreachable is
-anchored as soon as the chain is back, without a restart), keeps the event index current,
+anchored as soon as the chain is back, without a restart), marks sealed the evaluation
+terms whose batch that anchored, keeps the event index current,
 writes into credential rows the statuses the chain changed behind their back, and now and
 then anchors the access log's head, so that rewriting the log is evident on chain, and
 erases the candidates' photos and names kept for the proctors of exam sessions now over. Each
@@ -71,6 +73,12 @@ class NodeDuties:
                     log.warning("finished %d accepted identity-card rosters", finished)
             except Exception:  # noqa: BLE001 - retried at the next start and pass
                 log.exception("finishing accepted identity-card rosters failed")
+            try:
+                finished = services.evaluation.resume()  # after their batches are anchored
+                if finished:
+                    log.warning("finished sealing %d evaluation terms", finished)
+            except Exception:  # noqa: BLE001 - retried at the next start and pass
+                log.exception("finishing the sealing of evaluation terms failed")
         for run in services.unfinished_audit_runs():
             try:  # each resumes from its last committed chunk
                 services.integrity_audit(auditor_of_run(run.requested_by)).run(run.id)
@@ -86,6 +94,7 @@ class NodeDuties:
             services.credentials.finish_corrections()
         if self._has_identity:
             services.identity.resume()
+            services.evaluation.resume()  # terms whose seal batch anchoring just anchored
             if time.monotonic() >= self._next_purge:  # what proctors saw, once its session is over
                 self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
                 services.exams.purge()

@@ -26,6 +26,7 @@ from ledger.credentials.oid4vci import Oid4vciIssuer
 from ledger.credentials.oid4vp import PresentationVerifier
 from ledger.credentials.service import CredentialService
 from ledger.errors import NotFound
+from ledger.evaluation import EvaluationService
 from ledger.identity.documents import HolderDocuments
 from ledger.identity.exams import ExamService
 from ledger.identity.holder_auth import HolderProofs
@@ -126,6 +127,13 @@ class NodeServices:
                                cards=IndexedCards(self.node.engine, registry, self.node.indexer()))
 
     @cached_property
+    def evaluation(self) -> EvaluationService:
+        """Comprehensive quality evaluation: students and teachers are named by identity cards."""
+        identity = self.identity
+        return EvaluationService(engine=self.node.engine, deployment=self.deployment, cards=identity,
+                                 cipher=identity.cipher, keys=self.keyring, anchoring=self.anchoring)
+
+    @cached_property
     def seal_keys(self) -> SealKeys:
         """The organisations' SM2 seal keys, sealed under the keystore passphrase; made at first use."""
         settings = self.node.settings
@@ -179,10 +187,12 @@ class NodeServices:
         """An audit whose report `auditor_org` signs and (with `anchor`) anchors; unsigned
         and unanchored when None."""
         _, registry = self.node.contracts()
+        evaluation = self.evaluation if self.node.identity_registry() is not None else None
         return IntegrityAudit(self.node.engine, self.node.client, registry,
                               auditor_keys=self.keys_for(auditor_org) if auditor_org else None,
                               anchoring=self.anchoring if auditor_org and anchor else None,
-                              deployment=self.deployment, deep=deep, workers=workers)
+                              deployment=self.deployment, deep=deep, workers=workers,
+                              evaluation=evaluation)
 
     def unfinished_audit_runs(self) -> list[AuditRun]:
         with session_scope(self.node.engine) as session:
