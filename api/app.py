@@ -19,10 +19,12 @@ from api.routers import (
     holders,
     identity,
     network,
+    records,
     rpc,
     signatures,
     sso,
     wallet_app,
+    xapi,
 )
 from ledger.chain.embedded import safe_recursion_limit
 from ledger.node import Node, NodeDuties, NodeServices
@@ -75,6 +77,10 @@ def create_app(node: Node, *, background: bool = True,
     app.include_router(exams.router)
     app.include_router(exams.pages)
     app.include_router(wallet_app.router)
+    app.include_router(xapi.router)
+    app.include_router(xapi.public)
+    app.include_router(records.router)
+    app.include_router(records.public)
     if node.dispatcher is not None:
         app.include_router(rpc.router)
     install_openapi(app)

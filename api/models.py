@@ -1213,3 +1213,43 @@ class CheckInView(Answer):
     person: CheckInPerson | None = Field(description="shown only for a card on the roster (the read is "
                                                      "logged with the purpose 'exam check-in')")
     decided_at: DateTime | None
+
+
+# -- learning records (ledger.records; the xAPI resources answer in the standard's formats) ---
+
+
+class RecordFile(Body):
+    """A stored xAPI statement with its salt and inclusion proof (GET /v1/records/{id}/proof)."""
+
+    format: Literal["eduledger-record/1"]
+    statement: FreeObject = Field(description="the statement exactly as the LRS stores it (stored, "
+                                              "authority and version set)")
+    salt: Hex32 = Field(description="the statement's salt: leaf = keccak256(salt || JCS({format, statement}))")
+    anchor: Annotated[FreeObject, WithJsonSchema(_ANCHOR_PROOF_SCHEMA)]
+
+
+class RecordFileView(Answer):
+    format: Literal["eduledger-record/1"]
+    statement: FreeObject
+    salt: Hex32
+    anchor: AnchorProofView
+
+
+class RecordCheck(Answer):
+    check: Literal["leaf", "inclusion", "anchored", "recorder"]
+    ok: bool
+    detail: str
+
+
+class RecordVerification(Answer):
+    statement_id: str
+    valid: bool = Field(description="every check passed")
+    recorded_by: str | None = Field(description="the member that anchored the statement (null if not anchored)")
+    stored: TimeText | None = Field(description="when the LRS stored the statement")
+    anchored_at: TimeText | None = Field(description="the time of the block that anchored it")
+    block_number: int | None
+    tx_hash: Hex32 | None
+    voided: bool = Field(description="a voiding statement on this node targets it")
+    voided_by: str | None
+    known_here: bool = Field(description="this node stores the statement")
+    checks: list[RecordCheck]
