@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import rate_limited, require_role
@@ -12,6 +12,7 @@ from api.deps import ClientAddress, Services
 from api.models import (
     AUTH_ERRORS,
     CHAIN_DOWN,
+    NUL_IN_TEXT,
     RATE_LIMITED,
     UNREADABLE_BODY,
     RecordFile,
@@ -32,15 +33,18 @@ Reader = Annotated[ApiKey, Depends(require_role("school", "partner", "bureau", "
             responses=error_responses({
                 **AUTH_ERRORS,
                 400: "`bad_statement`: the id is not a UUID",
+                422: "`invalid_input`: purpose missing, or not 3 to 200 characters; " + NUL_IN_TEXT,
                 404: "`statement_not_found` (also another school's statement), `record_not_anchored` "
                      "(stored, its batch not anchored yet)"}))
-def record_proof(statement_id: str, key: Reader, services: Services, client: ClientAddress) -> dict[str, Any]:
+def record_proof(statement_id: str, key: Reader, services: Services, client: ClientAddress,
+                 purpose: Annotated[str, Query(min_length=3, max_length=200)]) -> dict[str, Any]:
     """The statement with its salt and inclusion proof: a file anyone can check against the
-    chain (POST /v1/records/verify, `eduledger verify-record`). The read is logged."""
+    chain (POST /v1/records/verify, `eduledger verify-record`). Personal data: the reader
+    gives a purpose, and the read is written to the access log."""
     caller = LrsCaller(org=key.org_id, role=key.role)
     record = services.records.record_file(caller, statement_id)
     services.record_access(key.org_id, key.role, "audit_read" if key.role == "auditor" else "read",
-                           "learning_record", statement_id, client=client)
+                           "learning_record", statement_id, purpose, client=client)
     return record
 
 

@@ -69,14 +69,18 @@ def _normalised(value: Any, key: str = "") -> Any:
     return value
 
 
-def same_statement(a: dict[str, Any], b: dict[str, Any]) -> bool:
+def same_statement(stored: dict[str, Any], incoming: dict[str, Any]) -> bool:
+    """Whether `incoming` is the statement `stored` (see the module docstring); a timestamp
+    the incoming one lacks is the one the LRS set, and not compared."""
+    ignored = {"authority", "stored", "version"} | (set() if "timestamp" in incoming else {"timestamp"})
+
     def comparable(statement: dict[str, Any]) -> Any:
-        kept = {k: v for k, v in statement.items() if k not in ("authority", "stored", "version")}
+        kept = {k: v for k, v in statement.items() if k not in ignored}
         if "timestamp" in kept:
             kept["timestamp"] = parse_timestamp(kept["timestamp"], "timestamp").astimezone(UTC).isoformat()
         return _normalised(kept)
 
-    return bool(comparable(a) == comparable(b))
+    return bool(comparable(stored) == comparable(incoming))
 
 
 def _ids_only(value: Any, key: str = "") -> Any:

@@ -232,7 +232,7 @@ class RecordService:
         if len(statements) > MAX_STATEMENTS:
             raise TooManyStatements(f"at most {MAX_STATEMENTS} statements per request")
         now = now_ms()
-        prepared: list[dict[str, Any]] = []
+        prepared: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (as stored, as sent)
         seen: set[str] = set()
         for i, raw in enumerate(statements):
             path = "statement" if len(statements) == 1 else f"statements[{i}]"
@@ -253,11 +253,12 @@ class RecordService:
                 raise BadStatement(f"{path}: statements of the {_category(stored)} category are kept "
                                    "encrypted per learner, which this node does not do yet",
                                    code="sensitive_category")
+            sent = dict(stored)
             stored["stored"] = iso_time(now)
             stored["authority"] = self.authority(caller.org)
             stored.setdefault("version", "2.0.0")
             stored.setdefault("timestamp", stored["stored"])
-            prepared.append(stored)
+            prepared.append((stored, sent))
         try:
             with session_scope(self.engine, write=True) as session:
                 return self._store(session, caller, prepared, now).ids
@@ -265,17 +266,17 @@ class RecordService:
             with session_scope(self.engine, write=True) as session:
                 return self._store(session, caller, prepared, now).ids
 
-    def _store(self, session: Session, caller: LrsCaller, statements: list[dict[str, Any]],
-               now: datetime) -> _Stored:
+    def _store(self, session: Session, caller: LrsCaller,
+               statements: list[tuple[dict[str, Any], dict[str, Any]]], now: datetime) -> _Stored:
         result = _Stored()
-        for statement in statements:
+        for statement, sent in statements:
             sid = statement["id"]
             result.ids.append(sid)
             existing = session.execute(select(_RECORD.c.statement_json, _RECORD.c.recorder_org)
                                        .where(_RECORD.c.statement_id == sid)).first()
             if existing is not None:
                 if existing.statement_json is None or not same_statement(json.loads(existing.statement_json),
-                                                                         statement):
+                                                                         sent):
                     raise StatementConflict(f"a statement with id {sid} is already stored, with other "
                                             "content", statement_id=sid)
                 continue
