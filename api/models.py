@@ -1224,7 +1224,8 @@ class RecordFile(Body):
     format: Literal["eduledger-record/1"]
     statement: FreeObject = Field(description="the statement exactly as the LRS stores it (stored, "
                                               "authority and version set)")
-    salt: Hex32 = Field(description="the statement's salt: leaf = keccak256(salt || JCS({format, statement}))")
+    salt: Hex32 = Field(description="the statement's salt: leaf = keccak256(salt || "
+                                    "JCS({format, statement}))")
     anchor: Annotated[FreeObject, WithJsonSchema(_ANCHOR_PROOF_SCHEMA)]
 
 
@@ -1244,7 +1245,8 @@ class RecordCheck(Answer):
 class RecordVerification(Answer):
     statement_id: str
     valid: bool = Field(description="every check passed")
-    recorded_by: str | None = Field(description="the member that anchored the statement (null if not anchored)")
+    recorded_by: str | None = Field(description="the member that anchored the statement "
+                                                "(null if not anchored)")
     stored: TimeText | None = Field(description="when the LRS stored the statement")
     anchored_at: TimeText | None = Field(description="the time of the block that anchored it")
     block_number: int | None

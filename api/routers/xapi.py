@@ -44,15 +44,35 @@ from ledger.records.validation import check_agent, parse_timestamp
 
 VERSION = "2.0.0"
 _VERSION_RE = re.compile(r"2\.0(?:\.\d+)?\Z")
-_CORS = [(b"access-control-allow-origin", b"*"),
-         (b"access-control-allow-methods", b"GET, PUT, POST, OPTIONS"),
-         (b"access-control-allow-headers",
-          b"Authorization, Content-Type, X-Experience-API-Version, If-Match, If-None-Match, Accept-Language"),
-         (b"access-control-expose-headers",
-          b"X-Experience-API-Version, X-Experience-API-Consistent-Through, Last-Modified, ETag, Content-Type"),
-         (b"access-control-max-age", b"600")]
-_QUERY_PARAMS = {"agent", "verb", "activity", "registration", "related_activities", "related_agents", "since",
-                 "until", "limit", "format", "attachments", "ascending", "after", "through"}
+_CORS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, PUT, POST, OPTIONS"),
+    (
+        b"access-control-allow-headers",
+        b"Authorization, Content-Type, X-Experience-API-Version, If-Match, If-None-Match, Accept-Language",
+    ),
+    (
+        b"access-control-expose-headers",
+        b"X-Experience-API-Version, X-Experience-API-Consistent-Through, Last-Modified, ETag, Content-Type",
+    ),
+    (b"access-control-max-age", b"600"),
+]
+_QUERY_PARAMS = {
+    "agent",
+    "verb",
+    "activity",
+    "registration",
+    "related_activities",
+    "related_agents",
+    "since",
+    "until",
+    "limit",
+    "format",
+    "attachments",
+    "ascending",
+    "after",
+    "through",
+}
 _SINGLE_PARAMS = {"statementId", "voidedStatementId", "format", "attachments"}
 
 
@@ -60,14 +80,21 @@ async def xapi_asgi(scope: Scope, receive: Receive, send: Send) -> tuple[Receive
     """For a /xapi request: answer a CORS preflight at once (None), or wrap `send` so that
     every answer carries the version and CORS headers (and a 401 the Basic challenge)."""
     if scope["method"] == "OPTIONS":
-        await send({"type": "http.response.start", "status": 204,
-                    "headers": [(b"x-experience-api-version", VERSION.encode()), *_CORS]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 204,
+                "headers": [(b"x-experience-api-version", VERSION.encode()), *_CORS],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
         return None
 
     async def with_headers(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-experience-api-version"]
+            headers = [
+                (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-experience-api-version"
+            ]
             headers += [(b"x-experience-api-version", VERSION.encode()), *_CORS]
             if message["status"] == 401:
                 headers.append((b"www-authenticate", b'Basic realm="xapi", charset="UTF-8"'))
@@ -80,8 +107,11 @@ async def xapi_asgi(scope: Scope, receive: Receive, send: Send) -> tuple[Receive
 def _version(request: Request) -> None:
     version = request.headers.get("x-experience-api-version")
     if version is None or not _VERSION_RE.match(version.strip()):
-        raise XapiVersionMissing("send X-Experience-API-Version: 2.0.0 (this LRS speaks xAPI 2.0.x)"
-                                 if version is None else f"xAPI version {version!r} is not served here (2.0.x is)")
+        raise XapiVersionMissing(
+            "send X-Experience-API-Version: 2.0.0 (this LRS speaks xAPI 2.0.x)"
+            if version is None
+            else f"xAPI version {version!r} is not served here (2.0.x is)"
+        )
 
 
 def lrs_caller(request: Request, services: Services) -> LrsCaller:
@@ -89,7 +119,9 @@ def lrs_caller(request: Request, services: Services) -> LrsCaller:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "basic":
         try:
-            user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            user, sep, password = (
+                base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+            )
         except (binascii.Error, UnicodeDecodeError):
             raise XapiUnauthenticated("malformed Basic credentials", code="unauthenticated") from None
         if not sep:
@@ -97,8 +129,10 @@ def lrs_caller(request: Request, services: Services) -> LrsCaller:
     elif scheme.lower() == "bearer":
         user, password = "", value.strip()
     else:
-        raise XapiUnauthenticated("credentials are required: HTTP Basic, the organisation id and its API key",
-                                  code="unauthenticated")
+        raise XapiUnauthenticated(
+            "credentials are required: HTTP Basic, the organisation id and its API key",
+            code="unauthenticated",
+        )
     try:
         key = authenticate(services.node.engine, password)
     except PermissionDenied:
@@ -127,8 +161,11 @@ def _http_date(moment: datetime) -> str:
 async def _json_body(request: Request) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/mixed":
-        raise BadStatement("statements with attachment data (multipart/mixed) are not accepted yet; "
-                           "send attachments by fileUrl", code="attachments_unsupported")
+        raise BadStatement(
+            "statements with attachment data (multipart/mixed) are not accepted yet; "
+            "send attachments by fileUrl",
+            code="attachments_unsupported",
+        )
     if content_type not in ("application/json", ""):
         raise BadStatement("statements are sent as application/json", code="bad_statement")
     try:
@@ -202,18 +239,27 @@ def _query(request: Request) -> StatementQuery:
                 raise BadStatement(f"{name} is the cursor of a `more` link", code="bad_parameter")
             numbers[name] = int(params[name])
     return StatementQuery(
-        agent=agent, verb=params.get("verb"), activity=params.get("activity"),
-        registration=params.get("registration"), related_activities=_flag(request, "related_activities"),
+        agent=agent,
+        verb=params.get("verb"),
+        activity=params.get("activity"),
+        registration=params.get("registration"),
+        related_activities=_flag(request, "related_activities"),
         related_agents=_flag(request, "related_agents"),
         since=parse_timestamp(params["since"], "since") if "since" in params else None,
         until=parse_timestamp(params["until"], "until") if "until" in params else None,
-        limit=int(limit), ascending=_flag(request, "ascending"), **numbers)
+        limit=int(limit),
+        ascending=_flag(request, "ascending"),
+        **numbers,
+    )
 
 
 def _multipart(statement_json: bytes) -> Response:
     boundary = secrets.token_hex(16)
-    body = (f"--{boundary}\r\nContent-Type: application/json\r\n\r\n".encode() + statement_json
-            + f"\r\n--{boundary}--\r\n".encode())
+    body = (
+        f"--{boundary}\r\nContent-Type: application/json\r\n\r\n".encode()
+        + statement_json
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return Response(body, media_type=f'multipart/mixed; boundary="{boundary}"')
 
 
@@ -233,8 +279,9 @@ async def get_statements(request: Request, services: Services, caller: Caller) -
     if single:
         if len(single) > 1 or set(params) - _SINGLE_PARAMS:
             raise BadStatement(f"{single[0]} takes only format and attachments besides", code="bad_parameter")
-        statement, stored = await run_in_threadpool(records.get, caller, params[single[0]],
-                                                    voided=single[0] == "voidedStatementId")
+        statement, stored = await run_in_threadpool(
+            records.get, caller, params[single[0]], voided=single[0] == "voidedStatementId"
+        )
         response = _answer(records.formatted(statement, fmt, language), attachments)
         _consistent(response, _http_date(stored))
         return response
@@ -254,7 +301,15 @@ async def get_statements(request: Request, services: Services, caller: Caller) -
 
 @public.get("/about")
 async def about() -> JSONResponse:
-    return JSONResponse({"version": [VERSION], "extensions": {
-        "https://w3id.org/eduledger/xapi/anchoring": {
-            "kind": "learning record", "proof": "/v1/records/{statement_id}/proof",
-            "verify": "/v1/records/verify"}}})
+    return JSONResponse(
+        {
+            "version": [VERSION],
+            "extensions": {
+                "https://w3id.org/eduledger/xapi/anchoring": {
+                    "kind": "learning record",
+                    "proof": "/v1/records/{statement_id}/proof",
+                    "verify": "/v1/records/verify",
+                }
+            },
+        }
+    )

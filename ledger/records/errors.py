@@ -9,9 +9,18 @@ from __future__ import annotations
 
 from ledger.errors import Conflict, LedgerError, NotFound, PermissionDenied, TooLarge
 
-__all__ = ["BadStatement", "LearnerNotOpaque", "NationalIdLearner", "PreconditionFailed",
-           "RecordNotFound", "StatementConflict", "TooManyStatements", "VoidingRefused",
-           "XapiUnauthenticated", "XapiVersionMissing"]
+__all__ = [
+    "BadStatement",
+    "LearnerNotOpaque",
+    "NationalIdLearner",
+    "PreconditionFailed",
+    "RecordNotFound",
+    "StatementConflict",
+    "TooManyStatements",
+    "VoidingRefused",
+    "XapiUnauthenticated",
+    "XapiVersionMissing",
+]
 
 
 class BadStatement(LedgerError):

@@ -25,7 +25,15 @@ from ledger.canonical import canonical_json
 from ledger.merkle import record_hash
 from ledger.records.validation import parse_timestamp
 
-__all__ = ["FORMAT", "accepted_languages", "agent_key", "canonical_statement", "formatted", "same_statement", "statement_leaf"]
+__all__ = [
+    "FORMAT",
+    "accepted_languages",
+    "agent_key",
+    "canonical_statement",
+    "formatted",
+    "same_statement",
+    "statement_leaf",
+]
 
 FORMAT = "eduledger-xapi-statement/1"
 _LANGUAGE_MAPS = {"display", "name", "description"}
@@ -61,7 +69,10 @@ def _normalised(value: Any, key: str = "") -> Any:
         if key in ("actor", "instructor", "agent", "authority") or key.startswith("member"):
             if out.get("objectType") == "Agent":
                 del out["objectType"]
-        if key in ("object", "parent", "grouping", "category", "other") and out.get("objectType") == "Activity":
+        if (
+            key in ("object", "parent", "grouping", "category", "other")
+            and out.get("objectType") == "Activity"
+        ):
             del out["objectType"]
         return out
     if isinstance(value, list):
@@ -89,8 +100,13 @@ def _ids_only(value: Any, key: str = "") -> Any:
     if not isinstance(value, dict):
         return value
     object_type = value.get("objectType")
-    if key in ("actor", "instructor", "team", "agent", "group", "authority") or object_type in ("Agent", "Group"):
-        kept = {k: v for k, v in value.items() if k in ("objectType", "mbox", "mbox_sha1sum", "openid", "account")}
+    if key in ("actor", "instructor", "team", "agent", "group", "authority") or object_type in (
+        "Agent",
+        "Group",
+    ):
+        kept = {
+            k: v for k, v in value.items() if k in ("objectType", "mbox", "mbox_sha1sum", "openid", "account")
+        }
         if "member" in value and agent_key(value) is None:
             kept["member"] = [_ids_only(m, "agent") for m in value["member"]]
         return kept

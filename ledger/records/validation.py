@@ -32,8 +32,17 @@ from typing import Any
 
 from ledger.records.errors import BadStatement, LearnerNotOpaque, NationalIdLearner
 
-__all__ = ["VOIDED", "check_agent", "check_iri", "check_learner", "check_uuid", "check_statement", "is_resident_id", "parse_timestamp",
-           "agents_of"]
+__all__ = [
+    "VOIDED",
+    "check_agent",
+    "check_iri",
+    "check_learner",
+    "check_uuid",
+    "check_statement",
+    "is_resident_id",
+    "parse_timestamp",
+    "agents_of",
+]
 
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 
@@ -43,29 +52,53 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]+\Z")
 _IRL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s<>\"{}|\\^`\x00-\x1f\x7f]+\Z")
 # RFC 5646 language tag (the well-formed production, simplified to its shape)
-_LANG = re.compile(r"(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})(?:-[A-Za-z]{4})?"
-                   r"(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*"
-                   r"(?:-[0-9A-WY-Za-wy-z](?:-[A-Za-z0-9]{2,8})+)*(?:-[Xx](?:-[A-Za-z0-9]{1,8})+)?\Z"
-                   r"|[Xx](?:-[A-Za-z0-9]{1,8})+\Z|und\Z")
+_LANG = re.compile(
+    r"(?:[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4,8})(?:-[A-Za-z]{4})?"
+    r"(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*"
+    r"(?:-[0-9A-WY-Za-wy-z](?:-[A-Za-z0-9]{2,8})+)*(?:-[Xx](?:-[A-Za-z0-9]{1,8})+)?\Z"
+    r"|[Xx](?:-[A-Za-z0-9]{1,8})+\Z|und\Z"
+)
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})\Z")
-_DURATION = re.compile(r"P(?=\d|T\d)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?W)?"
-                       r"(?:\d+(?:\.\d+)?D)?(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?"
-                       r"(?:\d+(?:\.\d+)?S)?)?\Z")
+_DURATION = re.compile(
+    r"P(?=\d|T\d)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?W)?"
+    r"(?:\d+(?:\.\d+)?D)?(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?"
+    r"(?:\d+(?:\.\d+)?S)?)?\Z"
+)
 _SHA1 = re.compile(r"[0-9a-fA-F]{40}\Z")
 _SHA2 = re.compile(r"[0-9a-fA-F]{56,128}\Z")
 _RESIDENT_ID = re.compile(r"(?<![0-9])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
-_STATEMENT = {"id", "actor", "verb", "object", "result", "context", "timestamp", "stored",
-              "authority", "version", "attachments"}
-_SUBSTATEMENT = {"objectType", "actor", "verb", "object", "result", "context", "timestamp",
-                 "attachments"}
+_STATEMENT = {
+    "id",
+    "actor",
+    "verb",
+    "object",
+    "result",
+    "context",
+    "timestamp",
+    "stored",
+    "authority",
+    "version",
+    "attachments",
+}
+_SUBSTATEMENT = {"objectType", "actor", "verb", "object", "result", "context", "timestamp", "attachments"}
 _AGENT = {"objectType", "name", "mbox", "mbox_sha1sum", "openid", "account"}
 _GROUP = _AGENT | {"member"}
 _IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
-_INTERACTION_TYPES = {"true-false", "choice", "fill-in", "long-fill-in", "matching",
-                      "performance", "sequencing", "likert", "numeric", "other"}
+_INTERACTION_TYPES = {
+    "true-false",
+    "choice",
+    "fill-in",
+    "long-fill-in",
+    "matching",
+    "performance",
+    "sequencing",
+    "likert",
+    "numeric",
+    "other",
+}
 _COMPONENT_LISTS = {"choices", "scale", "source", "target", "steps"}
 _CONTEXT_ACTIVITY_KEYS = {"parent", "grouping", "category", "other"}
 
@@ -163,11 +196,13 @@ def check_agent(value: Any, path: str, *, kind: str | None = None) -> None:
         raise _fail(path, f"has more than one inverse functional identifier ({', '.join(ifis)})")
     if not ifis and object_type == "Agent":
         raise _fail(path, "an Agent needs one of mbox, mbox_sha1sum, openid, account")
-    if "mbox" in value and not (isinstance(value["mbox"], str) and re.match(r"mailto:[^@\s]+@[^@\s]+\Z",
-                                                                           value["mbox"])):
+    if "mbox" in value and not (
+        isinstance(value["mbox"], str) and re.match(r"mailto:[^@\s]+@[^@\s]+\Z", value["mbox"])
+    ):
         raise _fail(f"{path}.mbox", "must be a mailto: IRI")
-    if "mbox_sha1sum" in value and not (isinstance(value["mbox_sha1sum"], str)
-                                        and _SHA1.match(value["mbox_sha1sum"])):
+    if "mbox_sha1sum" in value and not (
+        isinstance(value["mbox_sha1sum"], str) and _SHA1.match(value["mbox_sha1sum"])
+    ):
         raise _fail(f"{path}.mbox_sha1sum", "must be the hex SHA-1 of a mailto: IRI")
     if "openid" in value:
         check_iri(value["openid"], f"{path}.openid")
@@ -206,8 +241,20 @@ def _components(value: Any, path: str) -> None:
 
 
 def _definition(value: Any, path: str) -> None:
-    definition = _object(value, path, {"name", "description", "type", "moreInfo", "extensions",
-                                       "interactionType", "correctResponsesPattern"} | _COMPONENT_LISTS)
+    definition = _object(
+        value,
+        path,
+        {
+            "name",
+            "description",
+            "type",
+            "moreInfo",
+            "extensions",
+            "interactionType",
+            "correctResponsesPattern",
+        }
+        | _COMPONENT_LISTS,
+    )
     for key in ("name", "description"):
         if key in definition:
             _language_map(definition[key], f"{path}.{key}")
@@ -226,8 +273,13 @@ def _definition(value: Any, path: str) -> None:
         pattern = definition["correctResponsesPattern"]
         if not isinstance(pattern, list) or not all(isinstance(p, str) for p in pattern):
             raise _fail(f"{path}.correctResponsesPattern", "must be an array of strings")
-    allowed = {"choice": {"choices"}, "sequencing": {"choices"}, "likert": {"scale"},
-               "matching": {"source", "target"}, "performance": {"steps"}}.get(interaction or "", set())
+    allowed = {
+        "choice": {"choices"},
+        "sequencing": {"choices"},
+        "likert": {"scale"},
+        "matching": {"source", "target"},
+        "performance": {"steps"},
+    }.get(interaction or "", set())
     for key in _COMPONENT_LISTS & definition.keys():
         if key not in allowed:
             raise _fail(f"{path}.{key}", f"is not a component list of interactionType {interaction!r}")
@@ -271,16 +323,32 @@ def _result(value: Any, path: str) -> None:
             _bool(result[key], f"{path}.{key}")
     if "response" in result:
         _string(result["response"], f"{path}.response")
-    if "duration" in result and not (isinstance(result["duration"], str) and _DURATION.match(result["duration"])):
+    if "duration" in result and not (
+        isinstance(result["duration"], str) and _DURATION.match(result["duration"])
+    ):
         raise _fail(f"{path}.duration", "must be an ISO 8601 duration")
     if "extensions" in result:
         _extensions(result["extensions"], f"{path}.extensions")
 
 
 def _context(value: Any, path: str, object_is_activity: bool) -> None:
-    context = _object(value, path, {"registration", "instructor", "team", "contextActivities", "revision",
-                                    "platform", "language", "statement", "extensions", "contextAgents",
-                                    "contextGroups"})
+    context = _object(
+        value,
+        path,
+        {
+            "registration",
+            "instructor",
+            "team",
+            "contextActivities",
+            "revision",
+            "platform",
+            "language",
+            "statement",
+            "extensions",
+            "contextAgents",
+            "contextGroups",
+        },
+    )
     if "registration" in context:
         check_uuid(context["registration"], f"{path}.registration")
     if "instructor" in context:
@@ -292,20 +360,26 @@ def _context(value: Any, path: str, object_is_activity: bool) -> None:
             _string(context[key], f"{path}.{key}")
             if not object_is_activity:
                 raise _fail(f"{path}.{key}", "is allowed only when the object is an Activity")
-    if "language" in context and not (isinstance(context["language"], str) and _LANG.match(context["language"])):
+    if "language" in context and not (
+        isinstance(context["language"], str) and _LANG.match(context["language"])
+    ):
         raise _fail(f"{path}.language", "must be an RFC 5646 language tag")
     if "statement" in context:
         _statement_ref(context["statement"], f"{path}.statement")
     if "extensions" in context:
         _extensions(context["extensions"], f"{path}.extensions")
     if "contextActivities" in context:
-        activities = _object(context["contextActivities"], f"{path}.contextActivities", _CONTEXT_ACTIVITY_KEYS)
+        activities = _object(
+            context["contextActivities"], f"{path}.contextActivities", _CONTEXT_ACTIVITY_KEYS
+        )
         for key, item in activities.items():
             items = item if isinstance(item, list) else [item]
             for i, activity in enumerate(items):
                 _activity(activity, f"{path}.contextActivities.{key}[{i}]")
-    for key, object_type, member, kind in (("contextAgents", "contextAgent", "agent", "Agent"),
-                                           ("contextGroups", "contextGroup", "group", "Group")):
+    for key, object_type, member, kind in (
+        ("contextAgents", "contextAgent", "agent", "Agent"),
+        ("contextGroups", "contextGroup", "group", "Group"),
+    ):
         if key not in context:
             continue
         if not isinstance(context[key], list):
@@ -329,9 +403,12 @@ def _attachments(value: Any, path: str) -> None:
         raise _fail(path, "must be an array of attachments")
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
-        attachment = _object(item, where, {"usageType", "display", "description", "contentType", "length",
-                                           "sha2", "fileUrl"},
-                             ("usageType", "display", "contentType", "length", "sha2"))
+        attachment = _object(
+            item,
+            where,
+            {"usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"},
+            ("usageType", "display", "contentType", "length", "sha2"),
+        )
         check_iri(attachment["usageType"], f"{where}.usageType")
         _language_map(attachment["display"], f"{where}.display")
         if "description" in attachment:
@@ -365,8 +442,12 @@ def _core(statement: dict[str, Any], path: str, *, sub: bool) -> None:
         substatement = _object(target, f"{path}.object", _SUBSTATEMENT)
         _core(substatement, f"{path}.object", sub=True)
     else:
-        raise _fail(f"{path}.object.objectType", "must be Activity, Agent, Group, StatementRef"
-                    + ("" if sub else " or SubStatement") + ("" if not sub else " (no SubStatement in a SubStatement)"))
+        raise _fail(
+            f"{path}.object.objectType",
+            "must be Activity, Agent, Group, StatementRef"
+            + ("" if sub else " or SubStatement")
+            + ("" if not sub else " (no SubStatement in a SubStatement)"),
+        )
     if statement["verb"]["id"] == VOIDED and object_type != "StatementRef":
         raise _fail(f"{path}.object", "a voiding statement's object must be a StatementRef")
     if "result" in statement:
@@ -384,18 +465,21 @@ def check_statement(statement: Any, path: str = "statement") -> dict[str, Any]:
     _object(statement, path, _STATEMENT)
     if "id" in statement:
         check_uuid(statement["id"], f"{path}.id")
-    if "version" in statement and not (isinstance(statement["version"], str)
-                                       and re.match(r"[12]\.0(\.\d+)?\Z", statement["version"])):
+    if "version" in statement and not (
+        isinstance(statement["version"], str) and re.match(r"[12]\.0(\.\d+)?\Z", statement["version"])
+    ):
         raise _fail(f"{path}.version", "must be a 1.0.x or 2.0.x version")
     if "stored" in statement:
         parse_timestamp(statement["stored"], f"{path}.stored")
     if "authority" in statement:
         check_agent(statement["authority"], f"{path}.authority")
     _core(statement, path, sub=False)
-    return statement
+    checked: dict[str, Any] = statement
+    return checked
 
 
 # -- learners ------------------------------------------------------------------------------
+
 
 def is_resident_id(text: str) -> bool:
     """Whether `text` holds an 18-character resident identity number with a valid check character."""
@@ -409,10 +493,13 @@ def is_resident_id(text: str) -> bool:
 
 def agents_of(statement: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every Agent or Group of a (valid) statement, with its path, members included."""
+
     def with_members(agent: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
         if isinstance(agent, dict):
             yield path, agent
-            for i, member in enumerate(agent.get("member", []) if isinstance(agent.get("member"), list) else []):
+            for i, member in enumerate(
+                agent.get("member", []) if isinstance(agent.get("member"), list) else []
+            ):
                 yield from with_members(member, f"{path}.member[{i}]")
 
     def of(part: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -437,18 +524,29 @@ def check_learner(statement: dict[str, Any]) -> None:
     """The actor is an opaque account (or its Group's members are); no agent is named by a
     resident identity number."""
     for path, agent in agents_of(statement):
-        values = [agent.get("name"), agent.get("mbox"), agent.get("openid"),
-                  (agent.get("account") or {}).get("name"), (agent.get("account") or {}).get("homePage")]
+        values = [
+            agent.get("name"),
+            agent.get("mbox"),
+            agent.get("openid"),
+            (agent.get("account") or {}).get("name"),
+            (agent.get("account") or {}).get("homePage"),
+        ]
         if any(isinstance(v, str) and is_resident_id(v) for v in values):
-            raise NationalIdLearner(f"{path}: a learner is never named by a resident identity number "
-                                    "(身份证号); use an opaque account or the identity card id",
-                                    path=path)
+            raise NationalIdLearner(
+                f"{path}: a learner is never named by a resident identity number "
+                "(身份证号); use an opaque account or the identity card id",
+                path=path,
+            )
     actor = statement["actor"]
-    learners = actor.get("member", []) if actor.get("objectType") == "Group" and "account" not in actor \
-        else [actor]
+    learners = (
+        actor.get("member", []) if actor.get("objectType") == "Group" and "account" not in actor else [actor]
+    )
     for i, learner in enumerate(learners):
         if "account" not in learner:
             where = "statement.actor" + (f".member[{i}]" if learner is not actor else "")
-            raise LearnerNotOpaque(f"{where}: a learner is an opaque account (homePage and an opaque "
-                                   "id) or an identity card (homePage …/v1/identity/cards, name the "
-                                   "card id), not an mbox, mbox_sha1sum or openid", path=where)
+            raise LearnerNotOpaque(
+                f"{where}: a learner is an opaque account (homePage and an opaque "
+                "id) or an identity card (homePage …/v1/identity/cards, name the "
+                "card id), not an mbox, mbox_sha1sum or openid",
+                path=where,
+            )
