@@ -21,10 +21,12 @@ from api.routers import (
     identity,
     network,
     openid4vc,
+    records,
     rpc,
     signatures,
     sso,
     wallet_app,
+    xapi,
 )
 from ledger.chain.embedded import safe_recursion_limit
 from ledger.node import Node, NodeDuties, NodeServices
@@ -80,6 +82,10 @@ def create_app(node: Node, *, background: bool = True,
     app.include_router(evaluation.router)
     app.include_router(exams.pages)
     app.include_router(wallet_app.router)
+    app.include_router(xapi.router)
+    app.include_router(xapi.public)
+    app.include_router(records.router)
+    app.include_router(records.public)
     if node.dispatcher is not None:
         app.include_router(rpc.router)
     install_openapi(app)

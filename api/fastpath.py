@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.auth import check_public_rate
 from api.limits import MAX_VERIFY_BODY, body_limit, read_limited, replay
+from api.routers.xapi import xapi_asgi
 from api.verification import verify_request
 from ledger.errors import LedgerError
 from ledger.node import NodeServices
@@ -77,6 +78,11 @@ class FastVerifyAPI(FastAPI):
             await super().__call__(scope, receive, send)
             return
         trusted_client(scope)
+        if scope["path"].startswith("/xapi/"):  # the standard's headers on every answer (CORS too)
+            wrapped = await xapi_asgi(scope, receive, send)
+            if wrapped is None:
+                return
+            receive, send = wrapped
         if scope["path"] == "/v1/verify" and scope["method"] == "POST":
             await serve_verify(lambda: self.state.services, scope, receive, send)
             return

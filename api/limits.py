@@ -26,6 +26,8 @@ MAX_CARD_ROSTER_BYTES = 256 * MIB  # up to 10,000 cards with their photos, as a 
 MAX_SIGNED_DOCUMENT = 20 * MIB  # a file to seal, sign or verify
 MAX_DOCUMENT_BODY = 12 * MIB  # a document to a card's holder (8 MiB), as base64 in JSON
 DEFAULT_LIMIT = 64 * KIB
+MAX_STATEMENT_BODY = 1 * MIB  # one xAPI statement (or a record file)
+MAX_STATEMENTS_BODY = 16 * MIB
 
 # (method, path pattern, limit in bytes): the first that matches applies.
 ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
@@ -51,6 +53,9 @@ ROUTE_LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     # a factual record with up to ten evidence files, as base64 in JSON
     ("POST", re.compile(r"/v1/evaluation/terms/[^/]+/records"), 12 * MIB),
     ("POST", re.compile(r"/v1/evaluation/terms/[^/]+/scores"), 1 * MIB),  # up to 5,000 scores
+    ("POST", re.compile(r"/xapi/statements"), MAX_STATEMENTS_BODY),  # up to 1,000 statements
+    ("PUT", re.compile(r"/xapi/statements"), MAX_STATEMENT_BODY),
+    ("POST", re.compile(r"/v1/records/verify"), MAX_STATEMENT_BODY),
 )
 
 

@@ -1480,3 +1480,45 @@ class SealedRecordView(Answer):
     leaf: Hex32 = Field(description="keccak256(salt || canonical document), anchored (kind evaluation_data)")
     anchor: dict[str, Any] | None = Field(
         description="the leaf's Merkle proof and anchor; null until anchored")
+
+
+# -- learning records (ledger.records; the xAPI resources answer in the standard's formats) ---
+
+
+class RecordFile(Body):
+    """A stored xAPI statement with its salt and inclusion proof (GET /v1/records/{id}/proof)."""
+
+    format: Literal["eduledger-record/1"]
+    statement: FreeObject = Field(description="the statement exactly as the LRS stores it (stored, "
+                                              "authority and version set)")
+    salt: Hex32 = Field(description="the statement's salt: leaf = keccak256(salt || "
+                                    "JCS({format, statement}))")
+    anchor: Annotated[FreeObject, WithJsonSchema(_ANCHOR_PROOF_SCHEMA)]
+
+
+class RecordFileView(Answer):
+    format: Literal["eduledger-record/1"]
+    statement: FreeObject
+    salt: Hex32
+    anchor: AnchorProofView
+
+
+class RecordCheck(Answer):
+    check: Literal["leaf", "inclusion", "anchored", "recorder"]
+    ok: bool
+    detail: str
+
+
+class RecordVerification(Answer):
+    statement_id: str
+    valid: bool = Field(description="every check passed")
+    recorded_by: str | None = Field(description="the member that anchored the statement "
+                                                "(null if not anchored)")
+    stored: TimeText | None = Field(description="when the LRS stored the statement")
+    anchored_at: TimeText | None = Field(description="the time of the block that anchored it")
+    block_number: int | None
+    tx_hash: Hex32 | None
+    voided: bool = Field(description="a voiding statement on this node targets it")
+    voided_by: str | None
+    known_here: bool = Field(description="this node stores the statement")
+    checks: list[RecordCheck]

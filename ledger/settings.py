@@ -95,6 +95,13 @@ class Settings(_EnvSettings):
     # The organisation this node belongs to: it anchors the node's access-log checkpoints.
     node_org: str = "bureau"
     access_checkpoint_seconds: float = Field(default=300.0, gt=0)
+    # Learning records (xAPI statements) are anchored in batches: every this many seconds
+    # or this many statements, whichever comes first.
+    records_batch_seconds: float = Field(default=5.0, gt=0)
+    records_batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # The homePage of the `authority` the LRS sets on statements (empty: the node's URL
+    # as the request names it would vary, so a fixed default).
+    records_authority_home: str = "https://eduledger.example/v1/network"
     # Processes serving the port next to the node, each verifying credentials itself (api.workers).
     workers: int = Field(default_factory=_cores_beyond_the_first, ge=0)
     # Processes that sign large rosters; 0 or 1 signs in the serving process.

@@ -4,6 +4,8 @@
 #   eduledger_venv       create .venv if missing; pip install -e '.[dev]' when
 #                        pyproject.toml (or the Python) changed since the last install
 #   eduledger_anvil      install anvil from npm into .tools/; exports EDULEDGER_ANVIL_BIN
+#   eduledger_xapi_client  install the independent xAPI client (npm @xapi/xapi) into .tools/
+#                        for tests/test_records_xapi.py
 #   eduledger_postgres   start a throwaway PostgreSQL cluster on 127.0.0.1 (stopped when
 #                        the shell exits); exports EDULEDGER_TEST_POSTGRES_URL
 #   eduledger_cjk_font   install fonts-noto-cjk (the Chinese text of signature stamps)
@@ -154,6 +156,25 @@ _eduledger_anvil() {
     _anvil_works || die "anvil installed but '$(_anvil_bin_path || echo anvil) --version' \
 does not report $EDULEDGER_ANVIL_VERSION"
     say "anvil installed in $(( $(_now) - t0 ))s"
+  fi
+}
+
+# ----------------------------------------------------------------------------- xAPI client
+
+# An xAPI 2.0 client that is not ours, to check the learning record store with.
+EDULEDGER_XAPI_CLIENT_VERSION="${EDULEDGER_XAPI_CLIENT_VERSION:-3.0.3}"
+
+eduledger_xapi_client() {
+  local pj="$EDULEDGER_TOOLS/node_modules/@xapi/xapi/package.json"
+  if ! [ -f "$pj" ] || ! grep -q "\"version\": \"$EDULEDGER_XAPI_CLIENT_VERSION\"" "$pj"; then
+    say "installing the xAPI client (npm @xapi/xapi@$EDULEDGER_XAPI_CLIENT_VERSION into .tools/)"
+    command -v npm >/dev/null 2>&1 || die "npm not found: the xAPI client is installed with npm"
+    mkdir -p "$EDULEDGER_TOOLS"
+    _lock
+    npm install --prefix "$EDULEDGER_TOOLS" --no-audit --no-fund --loglevel=error \
+        "@xapi/xapi@$EDULEDGER_XAPI_CLIENT_VERSION" </dev/null \
+      || { _unlock; die "npm install @xapi/xapi@$EDULEDGER_XAPI_CLIENT_VERSION failed"; }
+    _unlock
   fi
 }
 

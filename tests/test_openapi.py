@@ -168,10 +168,10 @@ def test_every_answer_is_documented_and_every_documented_answer_is_given(
         env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with served_network(env / "data") as served:
         answers = DocumentedAnswers(_document(served.base))
-        _tour(served, CheckedClient(served.http, answers), monkeypatch)
+        record = _tour(served, CheckedClient(served.http, answers), monkeypatch)
         document = answers.document
     with _node_on_a_chain_that_goes(env / "gone") as lost:
-        gone_answers = _chain_gone(lost)
+        gone_answers = _chain_gone(lost, record)
     # What the node on the lost chain answered counts for the same operations.
     assert gone_answers.document["paths"].keys() <= document["paths"].keys()
     for operation, statuses in gone_answers.seen.items():
@@ -179,7 +179,9 @@ def test_every_answer_is_documented_and_every_documented_answer_is_given(
     assert answers.unseen() == {}, "documented but never given"
 
 
-def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Every route with every answer it documents; returns a learning record's file (the
+    lost-chain part verifies it again)."""
     school, school_b, partner = served.as_org("school-a"), served.as_org("school-b"), served.as_org("partner")
     bureau, auditor = served.as_org("bureau"), served.as_org("auditor")
     nobody = {"Authorization": "Bearer edk_nobody_0123456789"}
@@ -401,6 +403,7 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     sso = _sso_tour(served, http)
     exams = _exam_tour(served, http)
     evaluation = _evaluation_tour(served, http)
+    record = _records_tour(served, http)
 
     # -- JSON-RPC -------------------------------------------------------------------------
     assert http.post("/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
@@ -415,7 +418,8 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
     # -- a body over its route's limit: 413 before it is read (api.limits) ------------------
     for path in (status, correct, "/v1/claims/redeem", "/v1/shares", "/v1/verify", "/v1/verify/batch",
                  "/v1/presentation-requests",
-                 *identity["bodies"], *signing["bodies"], *sso["bodies"], *exams, *evaluation):
+                 *identity["bodies"], *signing["bodies"], *sso["bodies"], *exams, *evaluation,
+                 "/v1/records/verify"):
         big = http.post(path, content=b"[" * (33 * 2**20), expect=413,
                         headers={**school, "Content-Type": "application/json"})
         assert big.json()["code"] == "too_large"
@@ -445,11 +449,13 @@ def _tour(served: Any, http: CheckedClient, monkeypatch: pytest.MonkeyPatch) -> 
                                    ("POST", "/v1/signatures/certificates", {}),
                                    ("POST", "/v1/signatures/holder", {}),
                                    ("POST", "/v1/signatures/verify", {}),
-                                   ("GET", sso["sign_in"], None)]:
+                                   ("GET", sso["sign_in"], None),
+                                   ("POST", "/v1/records/verify", {})]:
             limited = http.request(method, path, json=body, expect=429)
             assert limited.json()["code"] == "rate_limited"
     finally:
         monkeypatch.undo()
+    return record
 
 
 def _b64(data: bytes) -> str:
@@ -1071,7 +1077,36 @@ def _node_on_a_chain_that_goes(directory: Path) -> Iterator[LostChain]:
         mp.undo()
 
 
-def _chain_gone(lost: LostChain) -> DocumentedAnswers:
+def _records_tour(served: Any, http: CheckedClient) -> dict[str, Any]:
+    """A statement stored through the LRS and anchored: its proof file (read with a purpose,
+    another school's as if unknown), and its verification. Returns the record file."""
+    school, school_b = served.as_org("school-a"), served.as_org("school-b")
+    basic = httpx.BasicAuth("school-a", served.api_keys["school-a"])
+    stored = served.http.post("/xapi/statements", auth=basic, headers={"X-Experience-API-Version": "2.0.0"},
+                              json={"actor": {"objectType": "Agent",
+                                              "account": {"homePage": "https://school-a.example.edu.cn/learners",
+                                                          "name": "L000001"}},
+                                    "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+                                    "object": {"id": "https://school-a.example.edu.cn/courses/math-7"}})
+    assert stored.status_code == 200, stored.text
+    statement_id = stored.json()[0]
+    proof, purpose = f"/v1/records/{statement_id}/proof", {"purpose": "openapi test"}
+    assert http.get(proof, params=purpose, headers=school, expect=404).json()["code"] == "record_not_anchored"
+    served.app.state.services.records.anchor_due(force=True)
+    record: dict[str, Any] = http.get(proof, params=purpose, headers=school).json()
+    http.get(proof, params=purpose, expect=401)
+    http.get(proof, params=purpose, headers=school_b, expect=404)  # another school's statement
+    http.get(proof, headers=school, expect=422)  # no purpose
+    assert http.get("/v1/records/not-a-uuid/proof", params=purpose, headers=school,
+                    expect=400).json()["code"] == "bad_statement"
+    assert http.post("/v1/records/verify", json=record).json()["valid"] is True
+    http.post("/v1/records/verify", json={"format": "eduledger-record/1"}, expect=422)
+    http.post("/v1/records/verify", content=b'{"format": "\xff"}', expect=400,
+              headers={"Content-Type": "application/json"})
+    return record
+
+
+def _chain_gone(lost: LostChain, record: dict[str, Any]) -> DocumentedAnswers:
     """Every route that reads the chain answers 503 when the chain node does not answer."""
     answers = DocumentedAnswers(_document(lost.base))
     school, auditor, partner = lost.as_org("school-a"), lost.as_org("auditor"), lost.as_org("partner")
@@ -1150,6 +1185,7 @@ def _chain_gone(lost: LostChain) -> DocumentedAnswers:
             kid="x", key=card_holder)}}),
         ("POST", "/v1/exams", {"json": _exam_body([cards[1]["card_id"]]), "headers": partner}),
         ("GET", f"{exam_path}/check-ins/{started['check_in_id']}", {"headers": desk}),  # decided on chain
+        ("POST", "/v1/records/verify", {"json": record}),  # another chain's record: still asks
     ]
     checked = CheckedClient(http, answers)
     for method, path, kwargs in chain_reads:

@@ -9,6 +9,7 @@ anchored as soon as the chain is back, without a restart), marks sealed the eval
 terms whose batch that anchored, keeps the event index current,
 writes into credential rows the statuses the chain changed behind their back, and now and
 then anchors the access log's head, so that rewriting the log is evident on chain, and
+anchors the learning records waiting for a batch (every few seconds or every N statements), and
 erases the candidates' photos and names kept for the proctors of exam sessions now over. Each
 step is retried at the next start or pass when it fails; a failure is logged and never
 stops the node serving.
@@ -98,6 +99,7 @@ class NodeDuties:
             if time.monotonic() >= self._next_purge:  # what proctors saw, once its session is over
                 self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
                 services.exams.purge()
+        services.records.anchor_due()  # statements waiting for a batch (and after a restart)
         services.node.indexer().run_once()
         services.credentials.follow_chain_statuses()
         if time.monotonic() >= self._next_checkpoint:

@@ -37,6 +37,7 @@ from ledger.identity.sso import ProviderKeys, SsoService
 from ledger.indexer import IndexedLeafStatus
 from ledger.keys import Keyring, OrganisationKeys, keystore_path
 from ledger.node.node import Node
+from ledger.records import RecordService
 from ledger.signatures import SignatureService
 from ledger.signatures.sm2 import SealKeys
 from ledger.store import session_scope
@@ -167,6 +168,16 @@ class NodeServices:
     @cached_property
     def exams(self) -> ExamService:
         return ExamService(identity=self.identity)
+
+    @cached_property
+    def records(self) -> RecordService:
+        """The learning record store (xAPI 2.0), its statements anchored in batches."""
+        settings = self.node.settings
+        _, registry = self.node.contracts()
+        return RecordService(engine=self.node.engine, anchoring=self.anchoring, registry=registry,
+                             deployment=self.deployment, authority_home=settings.records_authority_home,
+                             batch_size=settings.records_batch_size,
+                             batch_seconds=settings.records_batch_seconds)
 
     @cached_property
     def access_log(self) -> AccessLog:
